@@ -1,0 +1,3 @@
+from camroll.cli import app
+
+app()

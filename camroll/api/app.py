@@ -1,0 +1,55 @@
+"""The FastAPI application: API under /api, the web pages, and the embedded worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from camroll import __version__
+from camroll.api import assets, consent, system, uploads
+from camroll.db.migrate import upgrade
+from camroll.web import routes as web
+
+log = logging.getLogger(__name__)
+
+
+def create_app(embedded_worker: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upgrade()
+        consumer = None
+        if embedded_worker:
+            from camroll.jobs.consumer import start_embedded, stop_embedded
+
+            consumer = start_embedded()
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                stop_embedded(consumer)
+
+    app = FastAPI(
+        title="camroll",
+        version=__version__,
+        description="Self-hosted cloud processing for phone camera rolls.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    for r in (system.router, consent.router, uploads.router, assets.router, web.router):
+        app.include_router(r)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # One bad request must never take the server down or leak a traceback to the client.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
+
+    return app

@@ -1,0 +1,95 @@
+"""Consent scopes: read, change, and the append-only history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from camroll.api.deps import Caller, caller, db
+from camroll.consent.gate import current_scopes, set_scopes
+from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
+from camroll.db.models import ConsentEvent
+
+router = APIRouter(prefix="/api/consent", tags=["consent"])
+
+
+class ScopeInfo(BaseModel):
+    granted: bool
+    changed_at: datetime | None
+    title: str
+    text: str
+
+
+class ConsentOut(BaseModel):
+    scopes: dict[str, bool]
+    changed_at: dict[str, datetime | None]
+    details: dict[str, ScopeInfo]
+    policy_version: str
+    training: str
+
+
+class ConsentIn(BaseModel):
+    scopes: dict[str, bool]
+
+
+class ConsentEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    scope: str
+    granted: bool
+    at: datetime
+    client: str
+    policy_version: str
+    policy_sha256: str
+    hash: str
+
+
+def _out(session: Session, user_id: str) -> ConsentOut:
+    state = current_scopes(session, user_id)
+    return ConsentOut(
+        scopes={k: bool(v and v.granted) for k, v in state.items()},
+        changed_at={k: v.changed_at if v else None for k, v in state.items()},
+        details={
+            k: ScopeInfo(
+                granted=bool(v and v.granted),
+                changed_at=v.changed_at if v else None,
+                title=SCOPES[k].title,
+                text=SCOPES[k].text,
+            )
+            for k, v in state.items()
+        },
+        policy_version=POLICY_VERSION,
+        training=TRAINING_STATEMENT,
+    )
+
+
+@router.get("", response_model=ConsentOut)
+def get_consent(who: Caller = Depends(caller), session: Session = Depends(db)) -> ConsentOut:
+    return _out(session, who.user.id)
+
+
+@router.put("", response_model=ConsentOut)
+def put_consent(
+    body: ConsentIn, who: Caller = Depends(caller), session: Session = Depends(db)
+) -> ConsentOut:
+    """Change some scopes; scopes left out stay as they are."""
+    try:
+        set_scopes(session, who.user.id, body.scopes, who.client)
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    return _out(session, who.user.id)
+
+
+@router.get("/history", response_model=list[ConsentEventOut])
+def history(who: Caller = Depends(caller), session: Session = Depends(db)) -> list[ConsentEvent]:
+    return list(
+        session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.user_id == who.user.id)
+            .order_by(ConsentEvent.id)
+        )
+    )

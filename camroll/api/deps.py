@@ -1,0 +1,60 @@
+"""Request dependencies: a database session per request and the authenticated owner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from camroll.accounts import resolve_token
+from camroll.db.engine import session_scope
+from camroll.db.models import User
+
+SESSION_COOKIE = "camroll_session"
+
+
+def db() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+@dataclass
+class Caller:
+    user: User
+    client: str  # who is acting, for the consent ledger: "token:<name>" or "web"
+
+
+def _secret(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def optional_caller(request: Request, session: Session = Depends(db)) -> Caller | None:
+    secret = _secret(request)
+    if not secret:
+        return None
+    found = resolve_token(session, secret)
+    if found is None:
+        return None
+    user, token = found
+    return Caller(user, "web" if token.kind == "session" else f"token:{token.name}")
+
+
+def caller(found: Caller | None = Depends(optional_caller)) -> Caller:
+    if found is None:
+        raise HTTPException(
+            401,
+            "missing or invalid credentials: send 'Authorization: Bearer <token>' "
+            "(make one with `camroll token create EMAIL`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return found
+
+
+def not_found(what: str) -> HTTPException:
+    # The same answer for "absent" and "someone else's": ids must not leak existence.
+    return HTTPException(404, f"{what} not found")

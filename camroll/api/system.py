@@ -1,0 +1,39 @@
+"""Health and job counts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from camroll import __version__
+from camroll.api.deps import Caller, caller, db
+from camroll.jobs import tracking
+
+router = APIRouter(prefix="/api", tags=["system"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+class JobCounts(BaseModel):
+    pending: int
+    running: int
+    done: int
+    failed: int
+
+
+@router.get("/health", response_model=Health)
+def health(session: Session = Depends(db)) -> Health:
+    session.execute(text("SELECT 1"))
+    return Health(status="ok", version=__version__, database=session.get_bind().dialect.name)
+
+
+@router.get("/jobs", response_model=JobCounts)
+def jobs(who: Caller = Depends(caller), session: Session = Depends(db)) -> JobCounts:
+    """The caller's own jobs: pending and running reach zero once everything sent is processed."""
+    return JobCounts(**tracking.counts(session, who.user.id))

@@ -1,0 +1,223 @@
+"""Resumable uploads over tus 1.0 (core, creation, termination, expiration), plus the sync
+client's batch question "which of these do you lack?".
+
+Bytes are streamed into encrypted staging record by record; no file is ever held in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.requests import ClientDisconnect
+
+from camroll.api.deps import Caller, caller, db, not_found
+from camroll.config import get_settings
+from camroll.consent.gate import ConsentRequired, require
+from camroll.db.models import Upload
+from camroll.ingest import uploads as svc
+from camroll.ingest.staging import RECORD
+from camroll.jobs.tasks import enqueue_process
+
+router = APIRouter(prefix="/api", tags=["uploads"])
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def _tus_headers(**extra: str) -> dict[str, str]:
+    return {**TUS, "Cache-Control": "no-store", **extra}
+
+
+def _metadata(header: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, value = pair.partition(" ")
+        try:
+            out[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
+        except (binascii.Error, UnicodeDecodeError):
+            raise HTTPException(400, f"Upload-Metadata value for {key!r} is not base64 UTF-8")
+    return out
+
+
+def _consent_error(e: ConsentRequired) -> HTTPException:
+    return HTTPException(403, str(e), headers=TUS)
+
+
+def _upload(session: Session, who: Caller, upload_id: str) -> Upload:
+    upload = session.get(Upload, upload_id)
+    if upload is None or upload.user_id != who.user.id or upload.asset_id is not None:
+        raise not_found("upload")
+    return upload
+
+
+def _finished(session: Session, upload: Upload, sha: str | None) -> dict[str, str]:
+    try:
+        asset, is_new = svc.complete(session, upload, sha)
+        session.commit()
+    except IntegrityError:
+        # The same bytes finished in a parallel upload a moment ago.
+        session.rollback()
+        asset = svc.find_by_checksum(session, upload.user_id, sha or "")
+        if asset is None:
+            raise
+        is_new = False
+    except svc.UploadError as e:
+        session.commit()
+        raise HTTPException(e.status, str(e), headers=TUS) from None
+    if is_new:
+        enqueue_process(asset.id, asset.user_id)
+    return {"Camroll-Asset-Id": asset.id, "Camroll-Status": "created" if is_new else "duplicate"}
+
+
+@router.options("/uploads", include_in_schema=False)
+def tus_options() -> Response:
+    return Response(
+        status_code=204,
+        headers={
+            **TUS,
+            "Tus-Version": "1.0.0",
+            "Tus-Extension": "creation,termination,expiration",
+            "Tus-Max-Size": str(get_settings().max_upload_bytes),
+        },
+    )
+
+
+@router.post("/uploads", status_code=201)
+def create(
+    request: Request, who: Caller = Depends(caller), session: Session = Depends(db)
+) -> Response:
+    """tus creation. Metadata: filename, filetype, checksum (SHA-256 hex), relativePath."""
+    try:
+        length = int(request.headers["upload-length"])
+    except (KeyError, ValueError):
+        raise HTTPException(400, "Upload-Length header (an integer) is required") from None
+    meta = _metadata(request.headers.get("upload-metadata", ""))
+    if "filename" not in meta:
+        raise HTTPException(400, "Upload-Metadata must carry a filename")
+    try:
+        upload = svc.create_upload(
+            session,
+            who.user.id,
+            length=length,
+            filename=meta["filename"],
+            filetype=meta.get("filetype", ""),
+            checksum=meta.get("checksum") or None,
+            device_path=meta.get("relativePath"),
+        )
+    except ConsentRequired as e:
+        raise _consent_error(e) from None
+    except svc.AlreadyHave as e:
+        return Response(
+            status_code=200,
+            headers=_tus_headers(**{"Camroll-Asset-Id": e.asset_id, "Camroll-Status": "duplicate"}),
+        )
+    except svc.UploadError as e:
+        raise HTTPException(e.status, str(e), headers=TUS) from None
+    headers = _tus_headers(
+        Location=f"/api/uploads/{upload.id}",
+        **{
+            "Upload-Offset": "0",
+            "Upload-Expires": upload.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        },
+    )
+    if length == 0:
+        session.commit()
+        headers |= _finished(session, upload, hashlib.sha256(b"").hexdigest())
+    return Response(status_code=201, headers=headers)
+
+
+@router.head("/uploads/{upload_id}")
+def head(upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db)) -> Response:
+    upload = _upload(session, who, upload_id)
+    offset = svc.staging_for(session, upload).offset()
+    return Response(
+        status_code=200,
+        headers=_tus_headers(**{"Upload-Offset": str(offset), "Upload-Length": str(upload.length)}),
+    )
+
+
+@router.patch("/uploads/{upload_id}", status_code=204)
+async def patch(
+    upload_id: str, request: Request, who: Caller = Depends(caller), session: Session = Depends(db)
+) -> Response:
+    if request.headers.get("content-type") != "application/offset+octet-stream":
+        raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
+    try:
+        offset = int(request.headers["upload-offset"])
+    except (KeyError, ValueError):
+        raise HTTPException(400, "Upload-Offset header (an integer) is required") from None
+
+    def prepare() -> tuple[Upload, object]:
+        upload = _upload(session, who, upload_id)
+        return upload, svc.check_offset(session, upload, offset)
+
+    try:
+        upload, staging = await to_thread.run_sync(prepare)
+    except ConsentRequired as e:
+        raise _consent_error(e) from None
+    except svc.UploadError as e:
+        raise HTTPException(e.status, str(e), headers=TUS) from None
+    remaining = upload.length - offset
+    hasher = hashlib.sha256() if offset == 0 else None
+    buf = bytearray()
+    received = 0
+
+    async def flush() -> None:
+        if buf:
+            piece = bytes(buf)
+            buf.clear()
+            if hasher is not None:
+                hasher.update(piece)
+            await to_thread.run_sync(staging.write_record, piece)  # type: ignore[attr-defined]
+
+    try:
+        async for piece in request.stream():
+            received += len(piece)
+            if received > remaining:
+                raise HTTPException(413, "more bytes than the declared Upload-Length", headers=TUS)
+            buf += piece
+            if len(buf) >= RECORD:
+                await flush()
+    except ClientDisconnect:
+        await flush()  # keep what arrived: the client resumes from here
+        return Response(status_code=400)
+    await flush()
+    new_offset = offset + received
+    headers = _tus_headers(**{"Upload-Offset": str(new_offset)})
+    if new_offset == upload.length:
+        sha = hasher.hexdigest() if hasher is not None else None
+        headers |= await to_thread.run_sync(_finished, session, upload, sha)
+    return Response(status_code=204, headers=headers)
+
+
+@router.delete("/uploads/{upload_id}", status_code=204)
+def terminate(
+    upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db)
+) -> Response:
+    upload = _upload(session, who, upload_id)
+    svc.staging_for(session, upload).remove()
+    session.delete(upload)
+    return Response(status_code=204, headers=TUS)
+
+
+class CheckIn(BaseModel):
+    checksums: list[str] = Field(max_length=10_000)
+
+
+class CheckOut(BaseModel):
+    missing: list[str]
+
+
+@router.post("/assets/check", response_model=CheckOut)
+def check(body: CheckIn, who: Caller = Depends(caller), session: Session = Depends(db)) -> CheckOut:
+    """Which of these SHA-256s the server lacks: the sync client uploads only those."""
+    try:
+        require(session, who.user.id, "cloud_processing")
+    except ConsentRequired as e:
+        raise _consent_error(e) from None
+    return CheckOut(missing=svc.lacking(session, who.user.id, body.checksums))

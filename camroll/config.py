@@ -1,0 +1,61 @@
+"""One typed settings object, read from `CAMROLL_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAMROLL_", extra="ignore")
+
+    # Where the embedded default keeps everything: database, queue, blobs, master key.
+    data_dir: Path = Field(default=Path("camroll-data"))
+    # Empty means SQLite (WAL) at data_dir/camroll.db; postgresql+psycopg://... scales out.
+    database_url: str = ""
+    # Empty means SqliteHuey at data_dir/queue.db; redis://host:port/db means RedisHuey.
+    queue_url: str = ""
+    # Empty means the local folder data_dir/blobs; s3://bucket/prefix means S3-compatible storage.
+    storage_url: str = ""
+    # Endpoint for S3-compatible servers (MinIO, moto, Ceph); empty means AWS.
+    s3_endpoint_url: str = ""
+    # 32-byte master key as hex; empty means data_dir/master.key, created on first use.
+    master_key: str = ""
+
+    # Upload limits. Files above max_upload_bytes are refused before any byte is stored.
+    max_upload_bytes: int = 4 * 1024**3
+    # Decoded images above this many pixels are quarantined as decompression bombs.
+    max_image_pixels: int = 200_000_000
+    # Unfinished tus uploads older than this are deleted by the periodic cleanup.
+    upload_expiry_hours: int = 24
+
+    # Previews.
+    thumbnail_px: int = 256
+    preview_px: int = 1440
+
+    # Retention window after opt-out (days); 0 deletes at once.
+    retention_days: int = 30
+
+    # Worker threads of the embedded or standalone Huey consumer.
+    workers: int = 2
+
+    # Path to the exiftool executable.
+    exiftool: str = "exiftool"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'camroll.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,94 @@
+"""The consent gate: every upload, job and derived read asks it before acting."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from camroll.consent.scopes import POLICY_VERSION, SCOPES
+from camroll.db.models import ConsentEvent, ConsentState, User, utcnow
+
+
+class ConsentRequired(Exception):
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            f"consent scope {scope!r} is not granted; the owner can switch it on with "
+            f'PUT /api/consent {{"scopes": {{"{scope}": true}}}}'
+        )
+        self.scope = scope
+
+
+def current_scopes(session: Session, user_id: str) -> dict[str, ConsentState | None]:
+    rows = session.scalars(select(ConsentState).where(ConsentState.user_id == user_id)).all()
+    by_scope = {r.scope: r for r in rows}
+    return {name: by_scope.get(name) for name in SCOPES}
+
+
+def is_granted(session: Session, user_id: str, scope: str) -> bool:
+    """A scope counts only while cloud_processing is on and no deletion is pending."""
+    user = session.get(User, user_id)
+    if user is None or user.deletion_due_at is not None:
+        return False
+    wanted = {"cloud_processing", scope}
+    rows = session.scalars(
+        select(ConsentState).where(ConsentState.user_id == user_id, ConsentState.scope.in_(wanted))
+    ).all()
+    return len(rows) == len(wanted) and all(r.granted for r in rows)
+
+
+def require(session: Session, user_id: str, scope: str) -> None:
+    if not is_granted(session, user_id, scope):
+        raise ConsentRequired(scope)
+
+
+def _chain_hash(prev: str, e: ConsentEvent) -> str:
+    at = e.at.isoformat()
+    fields = [prev, e.user_id, e.scope, str(e.granted), e.policy_version, e.policy_sha256]
+    return hashlib.sha256("\x1f".join([*fields, e.client, at]).encode()).hexdigest()
+
+
+def set_scopes(
+    session: Session,
+    user_id: str,
+    changes: dict[str, bool],
+    client: str,
+    at: datetime | None = None,
+) -> list[str]:
+    """Apply the changes that differ from the current state; returns the scopes that changed.
+
+    Each change appends one hash-chained ConsentEvent; unknown scope names raise ValueError.
+    """
+    unknown = set(changes) - set(SCOPES)
+    if unknown:
+        raise ValueError(f"unknown consent scope(s): {', '.join(sorted(unknown))}")
+    at = at or utcnow()
+    state = current_scopes(session, user_id)
+    last = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id.desc()).limit(1)).first()
+    prev = last.hash if last else "0" * 64
+    changed = []
+    for scope, granted in changes.items():
+        row = state[scope]
+        if row is not None and row.granted == granted:
+            continue
+        if row is None:
+            row = ConsentState(user_id=user_id, scope=scope)
+            session.add(row)
+        row.granted, row.changed_at, row.policy_version = granted, at, POLICY_VERSION
+        event = ConsentEvent(
+            user_id=user_id,
+            scope=scope,
+            granted=granted,
+            policy_version=POLICY_VERSION,
+            policy_sha256=SCOPES[scope].sha256,
+            client=client[:100],
+            at=at,
+            prev_hash=prev,
+        )
+        event.hash = prev = _chain_hash(prev, event)
+        session.add(event)
+        session.flush()
+        changed.append(scope)
+    return changed

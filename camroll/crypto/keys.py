@@ -1,0 +1,85 @@
+"""Per-user data keys wrapped by the instance master key.
+
+Every blob of a user is encrypted under a key derived from that user's data key. The data key is
+stored only wrapped (AES-256-GCM under the master key, bound to the user id), so deleting the
+wrapped key makes every copy of every blob of that user unreadable: crypto-shredding.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.orm import Session
+
+from camroll.config import get_settings
+from camroll.db.models import UserKey
+
+KEY_BYTES = 32
+
+
+class KeyDestroyed(Exception):
+    """The user's data key is gone; their blobs can no longer be decrypted."""
+
+
+_master_lock = threading.Lock()
+
+
+def master_key() -> bytes:
+    """The instance key: CAMROLL_MASTER_KEY, or data_dir/master.key made on first use (0600)."""
+    settings = get_settings()
+    if settings.master_key:
+        key = bytes.fromhex(settings.master_key)
+        if len(key) != KEY_BYTES:
+            raise ValueError("CAMROLL_MASTER_KEY must be 64 hex characters (32 bytes)")
+        return key
+    path: Path = settings.data_dir / "master.key"
+    with _master_lock:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting at once must not write two different keys.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(KEY_BYTES))
+        return bytes.fromhex(path.read_text().strip())
+
+
+def wrap(data_key: bytes, user_id: str) -> bytes:
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(master_key()).encrypt(
+        nonce, data_key, b"camroll-user-key:" + user_id.encode()
+    )
+
+
+def unwrap(wrapped: bytes, user_id: str) -> bytes:
+    return AESGCM(master_key()).decrypt(
+        wrapped[:12], wrapped[12:], b"camroll-user-key:" + user_id.encode()
+    )
+
+
+def create_user_key(session: Session, user_id: str) -> None:
+    session.add(UserKey(user_id=user_id, wrapped_key=wrap(secrets.token_bytes(KEY_BYTES), user_id)))
+
+
+def user_data_key(session: Session, user_id: str) -> bytes:
+    row = session.get(UserKey, user_id)
+    if row is None:
+        raise KeyDestroyed(f"no data key for user {user_id}")
+    return unwrap(row.wrapped_key, user_id)
+
+
+def destroy_user_key(session: Session, user_id: str) -> bool:
+    """Crypto-shred: remove the wrapped key. Returns whether there was one."""
+    row = session.get(UserKey, user_id)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True

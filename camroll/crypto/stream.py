@@ -1,0 +1,89 @@
+"""Chunked AES-256-GCM for blobs of any size, encrypted and decrypted as a stream.
+
+Layout: MAGIC | 16-byte salt | segments. Each segment is up to SEGMENT plaintext bytes plus its
+16-byte tag. A per-blob key comes from HKDF(data key, salt), so nonces can simply count; the
+last segment's nonce carries a flag, so truncation or reordering fails authentication. The blob's
+name is bound in as associated data, so a ciphertext cannot be swapped for another blob's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MAGIC = b"CRB1"
+SALT = 16
+TAG = 16
+SEGMENT = 1024 * 1024
+HEADER = len(MAGIC) + SALT
+
+
+class DecryptionError(Exception):
+    """The blob was altered, truncated, or its key is wrong or destroyed."""
+
+
+def _blob_cipher(data_key: bytes, salt: bytes) -> AESGCM:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"camroll blob v1")
+    return AESGCM(hkdf.derive(data_key))
+
+
+def _nonce(counter: int, last: bool) -> bytes:
+    return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def encrypt_stream(data_key: bytes, name: str, source: BinaryIO) -> Iterator[bytes]:
+    """Yield the encrypted blob piece by piece while reading `source` once."""
+    salt = secrets.token_bytes(SALT)
+    cipher = _blob_cipher(data_key, salt)
+    aad = name.encode()
+    yield MAGIC + salt
+    counter = 0
+    chunk = source.read(SEGMENT)
+    while True:
+        nxt = source.read(SEGMENT)
+        last = not nxt
+        yield cipher.encrypt(_nonce(counter, last), chunk, aad)
+        if last:
+            return
+        counter += 1
+        chunk = nxt
+
+
+def decrypt_stream(data_key: bytes, name: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Yield plaintext segments from encrypted bytes arriving in arbitrary pieces."""
+    buf = bytearray()
+    it = iter(chunks)
+    for piece in it:
+        buf += piece
+        if len(buf) >= HEADER:
+            break
+    if bytes(buf[: len(MAGIC)]) != MAGIC or len(buf) < HEADER:
+        raise DecryptionError(f"{name}: not a camroll blob")
+    cipher = _blob_cipher(data_key, bytes(buf[len(MAGIC) : HEADER]))
+    del buf[:HEADER]
+    aad = name.encode()
+    whole = SEGMENT + TAG
+    counter = 0
+    for piece in it:
+        buf += piece
+        # Keep one full segment back until more arrives: only the final one is "last".
+        while len(buf) > whole:
+            yield _open(cipher, counter, False, bytes(buf[:whole]), aad, name)
+            del buf[:whole]
+            counter += 1
+    yield _open(cipher, counter, True, bytes(buf), aad, name)
+
+
+def _open(cipher: AESGCM, counter: int, last: bool, seg: bytes, aad: bytes, name: str) -> bytes:
+    try:
+        return cipher.decrypt(_nonce(counter, last), seg, aad)
+    except InvalidTag:
+        raise DecryptionError(
+            f"{name}: authentication failed (altered, truncated or shredded)"
+        ) from None

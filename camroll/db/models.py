@@ -1,0 +1,261 @@
+"""Tables. Every row belongs to exactly one user; every derived row carries its provenance.
+
+`Derived` is the structural part of privacy: the transparency report, export, scope revocation
+and purge find derived data through `derived_models()`, never through a hand-kept list.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC everywhere (SQLite has no zones) and hands back aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _user_fk() -> Mapped[str]:
+    return mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the owner opts out or deletes the account; the purge job acts once it passes.
+    deletion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deletion_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class ApiToken(Base):
+    """API tokens and web sessions alike: only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = _user_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10), default="api")  # api | session
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserKey(Base):
+    """The user's data key, wrapped by the instance master key. Deleting it shreds every blob."""
+
+    __tablename__ = "user_keys"
+
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentState(Base):
+    """The current value of each scope; the history lives in ConsentEvent."""
+
+    __tablename__ = "consent_state"
+
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    policy_version: Mapped[str] = mapped_column(String(20))
+
+
+class ConsentEvent(Base):
+    """Append-only, hash-chained consent history: each record hashes its predecessor."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[str] = _user_fk()
+    scope: Mapped[str] = mapped_column(String(40))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    policy_version: Mapped[str] = mapped_column(String(20))
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Upload(Base):
+    """A resumable (tus 1.0) upload in progress. Its bytes are staged encrypted."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = _user_fk()
+    filename: Mapped[str] = mapped_column(String(1024))
+    filetype: Mapped[str] = mapped_column(String(200), default="")
+    device_path: Mapped[str | None] = mapped_column(String(2048))
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The SHA-256 the client announced; checked against what arrived.
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    staging_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    asset_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class Asset(Base):
+    """One uploaded file. Quarantined files are kept (encrypted) with their reason."""
+
+    __tablename__ = "assets"
+    __table_args__ = (
+        UniqueConstraint("user_id", "checksum", name="uq_assets_user_checksum"),
+        Index("ix_assets_user_sort", "user_id", "sort_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = _user_fk()
+    checksum: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(1024))
+    # The path inside the synced folder, as on the device (e.g. DCIM/100APPLE/IMG_0001.HEIC).
+    device_path: Mapped[str | None] = mapped_column(String(2048))
+    mime: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str | None] = mapped_column(String(10))  # image | raw | video
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    quarantine_reason: Mapped[str | None] = mapped_column(String(40))
+    quarantine_detail: Mapped[str | None] = mapped_column(Text)
+    original_key: Mapped[str | None] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Capture instant when known, else the upload time: the timeline's order.
+    sort_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Live Photo partner (still <-> motion video), paired by Apple's ContentIdentifier.
+    live_pair_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class JobRun(Base):
+    """What the queue is doing for a user; `GET /api/jobs` and `sync --wait` read it."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("task", "subject_id", name="uq_job_task_subject"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[str] = _user_fk()
+    task: Mapped[str] = mapped_column(String(60))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10), index=True)  # pending|running|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Derived:
+    """Provenance that every derived row carries: whose, from which asset, under which scope,
+    made by which model and version, and when."""
+
+    __category__: str = ""
+
+    @declared_attr
+    def user_id(cls) -> Mapped[str]:
+        return mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+    @declared_attr
+    def asset_id(cls) -> Mapped[str]:
+        return mapped_column(String(32), ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+
+    scope: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(60))
+    model_version: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AssetMetadata(Derived, Base):
+    """What ExifTool read from the file."""
+
+    __tablename__ = "asset_metadata"
+    __category__ = "metadata"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    orientation: Mapped[int | None] = mapped_column(Integer)
+    taken_at_local: Mapped[str | None] = mapped_column(String(40))
+    tz_offset: Mapped[str | None] = mapped_column(String(6))
+    tz_source: Mapped[str | None] = mapped_column(String(20))
+    taken_at_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    altitude: Mapped[float | None] = mapped_column(Float)
+    make: Mapped[str | None] = mapped_column(String(200))
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    lens: Mapped[str | None] = mapped_column(String(200))
+    duration: Mapped[float | None] = mapped_column(Float)
+    rotation: Mapped[int | None] = mapped_column(Integer)
+    content_identifier: Mapped[str | None] = mapped_column(String(100))
+    file_type: Mapped[str | None] = mapped_column(String(40))
+
+
+class Rendition(Derived, Base):
+    """A thumbnail, preview or video poster, stored encrypted like the original."""
+
+    __tablename__ = "renditions"
+    __table_args__ = (UniqueConstraint("asset_id", "kind", name="uq_rendition_asset_kind"),)
+    __category__ = "previews"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))  # thumbnail | preview
+    blob_key: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+
+
+def derived_models() -> list[type[Derived]]:
+    """Every mapped table that holds derived data, found from the class hierarchy."""
+    return [m.class_ for m in Base.registry.mappers if issubclass(m.class_, Derived)]

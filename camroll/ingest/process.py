@@ -1,0 +1,198 @@
+"""Processing one asset: store the original encrypted, read metadata, validate, make previews.
+
+Idempotent: every step upserts, and a rerun after a crash starts from whatever already exists
+(the staged upload or the stored original).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import PIL
+from PIL import Image
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from camroll.consent.gate import is_granted
+from camroll.db.engine import session_scope
+from camroll.db.models import Asset, AssetMetadata, Rendition, Upload
+from camroll.ingest.uploads import staging_for
+from camroll.media.exiftool import exiftool_version
+from camroll.media.metadata import MediaMetadata, read_metadata
+from camroll.media.previews import render_previews
+from camroll.media.validate import Quarantined, classify
+from camroll.storage.blobs import blob_key, put_encrypted, read_decrypted
+
+log = logging.getLogger(__name__)
+PREVIEWS_MODEL = ("pillow", PIL.__version__)
+
+
+@contextmanager
+def plaintext_copy(session: Session, asset: Asset) -> Iterator[Path]:
+    """The original as a private temp file outside the data folder, removed afterwards.
+
+    ExifTool and the decoders need a real file; nothing in the data folder is ever plaintext.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="camroll-work-"))
+    os.chmod(workdir, 0o700)
+    path = workdir / "original"
+    try:
+        if asset.original_key is None:
+            upload = session.scalars(select(Upload).where(Upload.asset_id == asset.id)).first()
+            if upload is None:
+                raise RuntimeError(f"asset {asset.id} has neither an original nor a staged upload")
+            staging = staging_for(session, upload)
+            staging.write_plaintext(path)
+            key = blob_key(asset.user_id, asset.id, "original")
+            with path.open("rb") as f:
+                put_encrypted(session, asset.user_id, key, f)
+            asset.original_key = key
+            session.delete(upload)
+            session.commit()  # the original is safe before the staging goes
+            staging.remove()
+        else:
+            with path.open("wb") as out:
+                for chunk in read_decrypted(session, asset.user_id, asset.original_key):
+                    out.write(chunk)
+        yield path
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _instant(meta: MediaMetadata) -> datetime | None:
+    if not meta.taken_at_utc:
+        return None
+    try:
+        return datetime.fromisoformat(meta.taken_at_utc.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _sort_at(meta: MediaMetadata, fallback: datetime) -> datetime:
+    """Capture instant when known; else local wall time read as UTC beats the upload time."""
+    instant = _instant(meta)
+    if instant is not None:
+        return instant
+    if meta.taken_at_local:
+        try:
+            return datetime.fromisoformat(meta.taken_at_local).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return fallback
+
+
+def _save_metadata(session: Session, asset: Asset, meta: MediaMetadata) -> None:
+    session.execute(delete(AssetMetadata).where(AssetMetadata.asset_id == asset.id))
+    session.add(
+        AssetMetadata(
+            user_id=asset.user_id,
+            asset_id=asset.id,
+            scope="cloud_processing",
+            model="exiftool",
+            model_version=exiftool_version(),
+            width=meta.width,
+            height=meta.height,
+            orientation=meta.orientation,
+            taken_at_local=meta.taken_at_local,
+            tz_offset=meta.tz_offset,
+            tz_source=meta.tz_source,
+            taken_at_utc=_instant(meta),
+            latitude=meta.latitude,
+            longitude=meta.longitude,
+            altitude=meta.altitude,
+            make=meta.make,
+            model_name=meta.model,
+            lens=meta.lens,
+            duration=meta.duration,
+            rotation=meta.rotation,
+            content_identifier=meta.content_identifier,
+            file_type=meta.file_type,
+        )
+    )
+    asset.sort_at = _sort_at(meta, asset.uploaded_at)
+
+
+def _quarantine(session: Session, asset: Asset, q: Quarantined) -> None:
+    session.execute(delete(Rendition).where(Rendition.asset_id == asset.id))
+    asset.status = "quarantined"
+    asset.quarantine_reason = q.reason
+    asset.quarantine_detail = q.detail
+
+
+def _pair_live_photo(session: Session, asset: Asset, meta: MediaMetadata) -> None:
+    if not meta.content_identifier:
+        return
+    partner = session.scalars(
+        select(Asset)
+        .join(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+        .where(
+            Asset.user_id == asset.user_id,
+            Asset.id != asset.id,
+            AssetMetadata.content_identifier == meta.content_identifier,
+        )
+    ).first()
+    if partner is not None:
+        asset.live_pair_id, partner.live_pair_id = partner.id, asset.id
+
+
+def process_asset(asset_id: str) -> str:
+    """Run the ingest steps for one asset; returns its resulting status."""
+    with session_scope() as session:
+        asset = session.get(Asset, asset_id)
+        if asset is None:
+            return "missing"
+        # The gate: an opted-out owner's files are not touched, even if the job was queued before.
+        if not is_granted(session, asset.user_id, "cloud_processing"):
+            return "skipped"
+        if asset.status in ("ready", "quarantined") and asset.original_key:
+            return asset.status
+        with plaintext_copy(session, asset) as path:
+            meta = read_metadata([path])[0]
+            _save_metadata(session, asset, meta)
+            try:
+                if path.stat().st_size == 0:
+                    raise Quarantined("empty", "the file is empty (0 bytes)")
+                kind = classify(path, meta.mime)
+                asset.kind = kind
+                asset.mime = meta.mime or asset.mime
+                renditions = render_previews(path, kind, meta.orientation)
+            except Quarantined as q:
+                _quarantine(session, asset, q)
+                return asset.status
+        for name, data, mime in (
+            ("thumbnail", renditions.thumbnail, "image/webp"),
+            ("preview", renditions.preview, "image/jpeg"),
+        ):
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+            key = blob_key(asset.user_id, asset.id, name)
+            put_encrypted(session, asset.user_id, key, io.BytesIO(data))
+            session.execute(
+                delete(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == name)
+            )
+            session.add(
+                Rendition(
+                    user_id=asset.user_id,
+                    asset_id=asset.id,
+                    scope="cloud_processing",
+                    model=PREVIEWS_MODEL[0],
+                    model_version=PREVIEWS_MODEL[1],
+                    kind=name,
+                    blob_key=key,
+                    mime=mime,
+                    width=w,
+                    height=h,
+                )
+            )
+        _pair_live_photo(session, asset, meta)
+        asset.status = "ready"
+        asset.quarantine_reason = asset.quarantine_detail = None
+        return asset.status

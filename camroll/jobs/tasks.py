@@ -1,0 +1,64 @@
+"""Queue tasks. Each is a thin, tracked wrapper around a service function that is idempotent."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from huey import crontab
+
+from camroll.db.engine import session_scope
+from camroll.db.models import Asset
+from camroll.ingest.process import process_asset
+from camroll.ingest.uploads import expire_uploads
+from camroll.jobs import tracking
+from camroll.jobs.queue import huey
+
+log = logging.getLogger(__name__)
+
+
+@huey.task(retries=2, retry_delay=3, context=True)
+def process_asset_task(asset_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
+    with session_scope() as s:
+        asset = s.get(Asset, asset_id)
+        user_id = asset.user_id if asset else ""
+    if not user_id:
+        return "missing"
+    tracking.mark("process_asset", asset_id, user_id, "running")
+    try:
+        status = process_asset(asset_id)
+    except Exception as e:
+        last_try = task is None or task.retries == 0
+        log.exception("processing asset %s failed", asset_id)
+        tracking.mark(
+            "process_asset", asset_id, user_id, "failed" if last_try else "pending", repr(e)
+        )
+        raise
+    tracking.mark("process_asset", asset_id, user_id, "done")
+    return status
+
+
+def enqueue_process(asset_id: str, user_id: str) -> None:
+    tracking.mark("process_asset", asset_id, user_id, "pending")
+    process_asset_task(asset_id)
+
+
+def _requeue(asset_id: str) -> None:
+    process_asset_task(asset_id)
+
+
+DISPATCH = {"process_asset": _requeue}
+
+
+def requeue_unfinished(stale_after: timedelta | None) -> int:
+    return tracking.requeue_unfinished(DISPATCH, stale_after)
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def housekeeping() -> None:
+    """Expire abandoned uploads; resend jobs a crashed worker took with it."""
+    with session_scope() as s:
+        n = expire_uploads(s)
+    if n:
+        log.info("expired %d abandoned uploads", n)
+    requeue_unfinished(timedelta(minutes=30))

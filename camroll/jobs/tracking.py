@@ -1,0 +1,69 @@
+"""Job bookkeeping beside the queue: pending, running, done and failed per user and subject.
+
+Huey drops a task once a worker takes it, so a worker killed mid-task would lose it. JobRun rows
+remember what is unfinished; `requeue_unfinished` sends it again. Tasks are idempotent, so a
+task that runs twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from camroll.db.engine import session_scope
+from camroll.db.models import JobRun, utcnow
+
+
+def mark(task: str, subject_id: str, user_id: str, state: str, error: str | None = None) -> None:
+    with session_scope() as s:
+        run = s.scalars(
+            select(JobRun).where(JobRun.task == task, JobRun.subject_id == subject_id)
+        ).first()
+        if run is None:
+            run = JobRun(task=task, subject_id=subject_id, user_id=user_id, attempts=0)
+            s.add(run)
+        run.state = state
+        run.error = error
+        run.updated_at = utcnow()
+        if state == "running":
+            run.attempts = (run.attempts or 0) + 1
+        try:
+            s.flush()
+        except IntegrityError:  # another process inserted it first: update theirs
+            s.rollback()
+            mark(task, subject_id, user_id, state, error)
+
+
+def counts(session: Session, user_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(JobRun.state, func.count()).where(JobRun.user_id == user_id).group_by(JobRun.state)
+    ).all()
+    got = {state: n for state, n in rows}
+    return {k: got.get(k, 0) for k in ("pending", "running", "done", "failed")}
+
+
+def unfinished(session: Session, older_than: datetime | None = None) -> list[JobRun]:
+    q = select(JobRun).where(JobRun.state.in_(("pending", "running")))
+    if older_than is not None:
+        q = q.where(JobRun.updated_at < older_than)
+    return list(session.scalars(q))
+
+
+def requeue_unfinished(
+    dispatch: dict[str, Callable[[str], object]], stale_after: timedelta | None
+) -> int:
+    """Send unfinished jobs again; with stale_after, only those untouched for that long."""
+    with session_scope() as s:
+        cutoff = utcnow() - stale_after if stale_after is not None else None
+        runs = [(r.task, r.subject_id) for r in unfinished(s, cutoff)]
+    n = 0
+    for task, subject in runs:
+        fn = dispatch.get(task)
+        if fn is not None:
+            fn(subject)
+            n += 1
+    return n

@@ -1,0 +1,27 @@
+"""Encrypted blobs: every original, preview and thumbnail is stored under its owner's key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from camroll.crypto.keys import user_data_key
+from camroll.crypto.stream import decrypt_stream, encrypt_stream
+from camroll.storage import get_store
+
+
+def blob_key(user_id: str, asset_id: str, kind: str) -> str:
+    return f"u/{user_id}/{asset_id}/{kind}"
+
+
+def put_encrypted(session: Session, user_id: str, key: str, source: BinaryIO) -> int:
+    data_key = user_data_key(session, user_id)
+    return get_store().put(key, encrypt_stream(data_key, key, source))
+
+
+def read_decrypted(session: Session, user_id: str, key: str) -> Iterator[bytes]:
+    """Plaintext of a blob, streamed; raises KeyDestroyed, BlobNotFound or DecryptionError."""
+    data_key = user_data_key(session, user_id)
+    return decrypt_stream(data_key, key, get_store().get(key))

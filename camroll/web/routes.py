@@ -1,0 +1,105 @@
+"""The minimal web app: password login, then a timeline of thumbnails grouped by day."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from camroll.accounts import check_password, create_token, revoke_token
+from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
+from camroll.db.models import Asset, AssetMetadata
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+SESSION_TTL = timedelta(days=14)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    email: str = Form(...),
+    password: str = Form(...),
+    session: Session = Depends(db),
+) -> Response:
+    user = check_password(session, email, password)
+    if user is None:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"error": "Wrong email or password.", "email": email},
+            status_code=401,
+        )
+    secret = create_token(session, user, "web", kind="session", ttl=SESSION_TTL)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: Session = Depends(db)) -> Response:
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        revoke_token(session, secret)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def timeline(
+    request: Request,
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db),
+) -> Response:
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    rows = session.execute(
+        select(Asset, AssetMetadata)
+        .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+        .where(Asset.user_id == who.user.id, Asset.status == "ready")
+        .order_by(Asset.sort_at.desc(), Asset.id.desc())
+        .limit(2000)
+    ).all()
+    days: dict[str, list] = defaultdict(list)
+    for asset, meta in rows:
+        local = meta.taken_at_local if meta and meta.taken_at_local else None
+        day = local[:10] if local else asset.sort_at.date().isoformat()
+        days[day].append({"asset": asset, "meta": meta})
+    counts = dict(
+        session.execute(
+            select(Asset.status, func.count())
+            .where(Asset.user_id == who.user.id)
+            .group_by(Asset.status)
+        ).all()
+    )
+    quarantined = session.scalars(
+        select(Asset)
+        .where(Asset.user_id == who.user.id, Asset.status == "quarantined")
+        .order_by(Asset.filename)
+    ).all()
+    return templates.TemplateResponse(
+        request,
+        "timeline.html",
+        {"user": who.user, "days": days, "counts": counts, "quarantined": quarantined},
+    )
