@@ -170,7 +170,8 @@ def sync(
     """Upload a camera roll: only files the server lacks, resumably."""
     if not token:
         _fail(
-            "a token is needed: --token T or CAMROLL_TOKEN (make one with `camroll token create EMAIL`)"
+            "a token is needed: --token T or CAMROLL_TOKEN "
+            "(make one with `camroll token create EMAIL`)"
         )
     while True:
         result = _run_sync(directory, server, token, wait, as_json)

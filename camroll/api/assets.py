@@ -126,7 +126,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 @router.get("", response_model=AssetPage)
 def list_assets(
     who: Caller = Depends(caller),
-    session: Session = Depends(db),
+    session: Session = Depends(db, scope="function"),
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=500),
     taken_from: datetime | None = Query(None, alias="from", description="capture time >= (UTC)"),
@@ -177,7 +177,7 @@ def owned_asset(session: Session, who: Caller, asset_id: str) -> Asset:
 
 @router.get("/{asset_id}", response_model=AssetOut)
 def get_asset(
-    asset_id: str, who: Caller = Depends(caller), session: Session = Depends(db)
+    asset_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> AssetOut:
     asset = owned_asset(session, who, asset_id)
     meta = session.scalars(select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)).first()
@@ -203,7 +203,7 @@ def media(
     asset_id: str,
     variant: Literal["original", "preview", "thumbnail"],
     who: Caller = Depends(caller),
-    session: Session = Depends(db),
+    session: Session = Depends(db, scope="function"),
 ) -> StreamingResponse:
     """Decrypted on the fly. The original keeps its name; previews are JPEG, thumbnails WebP."""
     asset = owned_asset(session, who, asset_id)

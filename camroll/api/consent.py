@@ -68,13 +68,15 @@ def _out(session: Session, user_id: str) -> ConsentOut:
 
 
 @router.get("", response_model=ConsentOut)
-def get_consent(who: Caller = Depends(caller), session: Session = Depends(db)) -> ConsentOut:
+def get_consent(
+    who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
+) -> ConsentOut:
     return _out(session, who.user.id)
 
 
 @router.put("", response_model=ConsentOut)
 def put_consent(
-    body: ConsentIn, who: Caller = Depends(caller), session: Session = Depends(db)
+    body: ConsentIn, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> ConsentOut:
     """Change some scopes; scopes left out stay as they are."""
     try:
@@ -85,7 +87,9 @@ def put_consent(
 
 
 @router.get("/history", response_model=list[ConsentEventOut])
-def history(who: Caller = Depends(caller), session: Session = Depends(db)) -> list[ConsentEvent]:
+def history(
+    who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
+) -> list[ConsentEvent]:
     return list(
         session.scalars(
             select(ConsentEvent)

@@ -16,6 +16,8 @@ SESSION_COOKIE = "camroll_session"
 
 
 def db() -> Iterator[Session]:
+    """Declared with scope="function" everywhere: the commit must land before the response
+    leaves, or a fast client's next request would not see what this one wrote."""
     with session_scope() as session:
         yield session
 
@@ -33,7 +35,9 @@ def _secret(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def optional_caller(request: Request, session: Session = Depends(db)) -> Caller | None:
+def optional_caller(
+    request: Request, session: Session = Depends(db, scope="function")
+) -> Caller | None:
     secret = _secret(request)
     if not secret:
         return None

@@ -28,12 +28,14 @@ class JobCounts(BaseModel):
 
 
 @router.get("/health", response_model=Health)
-def health(session: Session = Depends(db)) -> Health:
+def health(session: Session = Depends(db, scope="function")) -> Health:
     session.execute(text("SELECT 1"))
     return Health(status="ok", version=__version__, database=session.get_bind().dialect.name)
 
 
 @router.get("/jobs", response_model=JobCounts)
-def jobs(who: Caller = Depends(caller), session: Session = Depends(db)) -> JobCounts:
+def jobs(
+    who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
+) -> JobCounts:
     """The caller's own jobs: pending and running reach zero once everything sent is processed."""
     return JobCounts(**tracking.counts(session, who.user.id))

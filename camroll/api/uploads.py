@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
+import anyio
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
@@ -22,7 +28,7 @@ from camroll.config import get_settings
 from camroll.consent.gate import ConsentRequired, require
 from camroll.db.models import Upload
 from camroll.ingest import uploads as svc
-from camroll.ingest.staging import RECORD
+from camroll.ingest.staging import RECORD, Staging
 from camroll.jobs.tasks import enqueue_process
 
 router = APIRouter(prefix="/api", tags=["uploads"])
@@ -40,7 +46,9 @@ def _metadata(header: str) -> dict[str, str]:
         try:
             out[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
         except (binascii.Error, UnicodeDecodeError):
-            raise HTTPException(400, f"Upload-Metadata value for {key!r} is not base64 UTF-8")
+            raise HTTPException(
+                400, f"Upload-Metadata value for {key!r} is not base64 UTF-8"
+            ) from None
     return out
 
 
@@ -89,7 +97,9 @@ def tus_options() -> Response:
 
 @router.post("/uploads", status_code=201)
 def create(
-    request: Request, who: Caller = Depends(caller), session: Session = Depends(db)
+    request: Request,
+    who: Caller = Depends(caller),
+    session: Session = Depends(db, scope="function"),
 ) -> Response:
     """tus creation. Metadata: filename, filetype, checksum (SHA-256 hex), relativePath."""
     try:
@@ -132,7 +142,9 @@ def create(
 
 
 @router.head("/uploads/{upload_id}")
-def head(upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db)) -> Response:
+def head(
+    upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
+) -> Response:
     upload = _upload(session, who, upload_id)
     offset = svc.staging_for(session, upload).offset()
     return Response(
@@ -143,7 +155,10 @@ def head(upload_id: str, who: Caller = Depends(caller), session: Session = Depen
 
 @router.patch("/uploads/{upload_id}", status_code=204)
 async def patch(
-    upload_id: str, request: Request, who: Caller = Depends(caller), session: Session = Depends(db)
+    upload_id: str,
+    request: Request,
+    who: Caller = Depends(caller),
+    session: Session = Depends(db, scope="function"),
 ) -> Response:
     if request.headers.get("content-type") != "application/offset+octet-stream":
         raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
@@ -152,16 +167,30 @@ async def patch(
     except (KeyError, ValueError):
         raise HTTPException(400, "Upload-Offset header (an integer) is required") from None
 
-    def prepare() -> tuple[Upload, object]:
+    def prepare() -> tuple[Upload, Staging]:
         upload = _upload(session, who, upload_id)
-        return upload, svc.check_offset(session, upload, offset)
+        return upload, svc.staging_for(session, upload)
 
-    try:
-        upload, staging = await to_thread.run_sync(prepare)
-    except ConsentRequired as e:
-        raise _consent_error(e) from None
-    except svc.UploadError as e:
-        raise HTTPException(e.status, str(e), headers=TUS) from None
+    upload, staging = await to_thread.run_sync(prepare)
+    # One writer per upload: a PATCH whose connection was cut may still be flushing its last
+    # bytes when the client resumes; the resumed PATCH waits for it, then re-reads the offset.
+    async with upload_lock(staging.path):
+        try:
+            await to_thread.run_sync(svc.check_offset, session, upload, offset)
+        except ConsentRequired as e:
+            raise _consent_error(e) from None
+        except svc.UploadError as e:
+            raise HTTPException(e.status, str(e), headers=TUS) from None
+        headers = await _receive(request, session, upload, staging, offset)
+    if headers is None:
+        return Response(status_code=400)
+    return Response(status_code=204, headers=headers)
+
+
+async def _receive(
+    request: Request, session: Session, upload: Upload, staging: Staging, offset: int
+) -> dict[str, str] | None:
+    """Stream the body into staging; returns response headers, or None if the client left."""
     remaining = upload.length - offset
     hasher = hashlib.sha256() if offset == 0 else None
     buf = bytearray()
@@ -173,7 +202,7 @@ async def patch(
             buf.clear()
             if hasher is not None:
                 hasher.update(piece)
-            await to_thread.run_sync(staging.write_record, piece)  # type: ignore[attr-defined]
+            await to_thread.run_sync(staging.write_record, piece)
 
     try:
         async for piece in request.stream():
@@ -185,19 +214,39 @@ async def patch(
                 await flush()
     except ClientDisconnect:
         await flush()  # keep what arrived: the client resumes from here
-        return Response(status_code=400)
+        return None
     await flush()
     new_offset = offset + received
     headers = _tus_headers(**{"Upload-Offset": str(new_offset)})
     if new_offset == upload.length:
         sha = hasher.hexdigest() if hasher is not None else None
         headers |= await to_thread.run_sync(_finished, session, upload, sha)
-    return Response(status_code=204, headers=headers)
+    return headers
+
+
+@asynccontextmanager
+async def upload_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive advisory lock beside the staging file, shared by all server processes."""
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        for _ in range(300):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await anyio.sleep(0.1)
+        else:
+            raise HTTPException(423, "another request is still writing this upload", headers=TUS)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @router.delete("/uploads/{upload_id}", status_code=204)
 def terminate(
-    upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db)
+    upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> Response:
     upload = _upload(session, who, upload_id)
     svc.staging_for(session, upload).remove()
@@ -214,7 +263,9 @@ class CheckOut(BaseModel):
 
 
 @router.post("/assets/check", response_model=CheckOut)
-def check(body: CheckIn, who: Caller = Depends(caller), session: Session = Depends(db)) -> CheckOut:
+def check(
+    body: CheckIn, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
+) -> CheckOut:
     """Which of these SHA-256s the server lacks: the sync client uploads only those."""
     try:
         require(session, who.user.id, "cloud_processing")

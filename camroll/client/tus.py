@@ -98,6 +98,14 @@ def upload_file(
                     "Content-Type": "application/offset+octet-stream",
                 },
             )
+            if r.status_code == 409:
+                # The server holds a different offset (e.g. a cut request finished writing
+                # after we re-read it): ask again and continue from there.
+                head = client.head(url, headers=TUS)
+                raise_for(head)
+                offset = int(head.headers["Upload-Offset"])
+                f.seek(offset)
+                continue
             raise_for(r)
             offset = int(r.headers["Upload-Offset"])
             on_progress(offset)

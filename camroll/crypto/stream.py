@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -44,15 +45,28 @@ def encrypt_stream(data_key: bytes, name: str, source: BinaryIO) -> Iterator[byt
     aad = name.encode()
     yield MAGIC + salt
     counter = 0
-    chunk = source.read(SEGMENT)
+    chunk = _read_full(source, SEGMENT)
     while True:
-        nxt = source.read(SEGMENT)
+        nxt = _read_full(source, SEGMENT)
         last = not nxt
         yield cipher.encrypt(_nonce(counter, last), chunk, aad)
         if last:
             return
         counter += 1
         chunk = nxt
+
+
+def _read_full(source: BinaryIO, n: int) -> bytes:
+    """Up to n bytes, short only at end of file: pipes and raw streams may return less per read,
+    and a short segment that is not the last would shift every later segment boundary."""
+    first = source.read(n)
+    if not first or len(first) == n:
+        return first
+    parts, got = [first], len(first)
+    while got < n and (more := source.read(n - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def decrypt_stream(data_key: bytes, name: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -70,7 +84,8 @@ def decrypt_stream(data_key: bytes, name: str, chunks: Iterable[bytes]) -> Itera
     aad = name.encode()
     whole = SEGMENT + TAG
     counter = 0
-    for piece in it:
+    # The first b"" drains segments that arrived together with the header (e.g. one big piece).
+    for piece in chain([b""], it):
         buf += piece
         # Keep one full segment back until more arrives: only the final one is "last".
         while len(buf) > whole:

@@ -99,6 +99,10 @@ def create_upload(
     )
     session.add(upload)
     session.flush()
+    if length == 0:  # complete on creation: an empty staging file stands for the empty file
+        path = staging_for(session, upload).path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
     return upload
 
 

@@ -43,4 +43,11 @@ def stop_embedded(consumer: EmbeddedConsumer) -> None:
 
 def run_worker(workers: int) -> None:
     """Blocking standalone worker; Huey's own signal handling gives graceful SIGTERM/SIGINT."""
+    if not logging.getLogger().handlers:
+        # As huey_consumer does: without this a standalone worker prints nothing at all, not even
+        # that it started or which tasks it ran.
+        logging.basicConfig(
+            level=logging.INFO,
+            format="[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s",
+        )
     Consumer(huey, **_options(workers)).run()

@@ -33,7 +33,7 @@ def login(
     request: Request,
     email: str = Form(...),
     password: str = Form(...),
-    session: Session = Depends(db),
+    session: Session = Depends(db, scope="function"),
 ) -> Response:
     user = check_password(session, email, password)
     if user is None:
@@ -57,7 +57,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, session: Session = Depends(db)) -> Response:
+def logout(request: Request, session: Session = Depends(db, scope="function")) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         revoke_token(session, secret)
@@ -70,7 +70,7 @@ def logout(request: Request, session: Session = Depends(db)) -> Response:
 def timeline(
     request: Request,
     who: Caller | None = Depends(optional_caller),
-    session: Session = Depends(db),
+    session: Session = Depends(db, scope="function"),
 ) -> Response:
     if who is None:
         return RedirectResponse("/login", status_code=303)
