@@ -63,7 +63,14 @@ def magic_kind(path: Path) -> str | None:
         return None
     if head[:3] == b"\xff\xd8\xff":
         return "jpeg"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis"):
+    if head[4:8] == b"ftyp" and head[8:12] in (
+        b"heic",
+        b"heix",
+        b"mif1",
+        b"msf1",
+        b"heim",
+        b"heis",
+    ):
         return "heic"
     return None
 
@@ -109,8 +116,9 @@ def _make_variants(job: tuple[str, str, list[tuple[str, int, float]]]) -> list[s
             for dst, quality, scale in variants:
                 im = base
                 if scale != 1.0:
-                    im = base.resize((max(1, round(base.width * scale)),
-                                      max(1, round(base.height * scale))))
+                    im = base.resize(
+                        (max(1, round(base.width * scale)), max(1, round(base.height * scale)))
+                    )
                 kw: dict = {"quality": quality}
                 if exif:
                     kw["exif"] = exif
@@ -140,11 +148,16 @@ def build_large_roll(n: int) -> tuple[Path, dict]:
     if not sources:
         raise SystemExit("no decodable JPEG/HEIC in the shared roll")
     jobs = []
-    per = -(-n // len(sources))
+    # HEIC (x265) encoding takes seconds per 12 MP photo on a small machine, so each HEIC source
+    # gives one variant; the JPEG sources fill the rest of the roll.
+    n_heic = sum(1 for s in sources if s[1] == "heic")
+    n_jpeg = max(1, len(sources) - n_heic)
+    per_jpeg = -(-max(0, n - n_heic) // n_jpeg)
     rng = random.Random(1)
     for i, (src, kind, _w, _h) in enumerate(sources):
         variants = VARIANTS[:]
         rng.shuffle(variants)
+        per = 1 if kind == "heic" else per_jpeg
         for j, (q, s) in enumerate(variants[: min(per, len(variants))]):
             ext = ".jpg" if kind == "jpeg" else ".heic"
             dst = out / f"DCIM/{100 + i // 50:03d}CAMRL/IMG_{i:04d}_{j:02d}{ext}"
@@ -307,8 +320,19 @@ def run_e2e(name: str, roll: Path) -> E2E:
         t_start_wall = datetime.now(UTC)
         t0 = time.perf_counter()
         res = subprocess.run(
-            [PY, "-m", "camroll", "sync", str(roll), "--server", url, "--token", token,
-             "--wait", "--json"],
+            [
+                PY,
+                "-m",
+                "camroll",
+                "sync",
+                str(roll),
+                "--server",
+                url,
+                "--token",
+                token,
+                "--wait",
+                "--json",
+            ],
             env={**os.environ, **env},
             cwd=REPO,
             capture_output=True,
@@ -394,8 +418,12 @@ def floor_read(files: list[Path]) -> Floor:
         p.read_bytes()
     t0 = time.perf_counter()
     n = sum(len(p.read_bytes()) for p in files)
-    return Floor("read all bytes (warm page cache)", len(files), time.perf_counter() - t0,
-                 f"{n / 1e6:.0f} MB")
+    return Floor(
+        "read all bytes (warm page cache)",
+        len(files),
+        time.perf_counter() - t0,
+        f"{n / 1e6:.0f} MB",
+    )
 
 
 def floor_sha(files: list[Path]) -> Floor:
@@ -428,8 +456,11 @@ def floor_decode(files: list[Path], kind: str, max_side: int = 1440) -> Floor:
         except Exception:
             bad += 1
     dt = time.perf_counter() - t0
-    what = ("JPEG draft decode to <=1440 px (Pillow)" if kind == "jpeg"
-            else "HEIC full decode (pillow-heif)")
+    what = (
+        "JPEG draft decode to <=1440 px (Pillow)"
+        if kind == "jpeg"
+        else "HEIC full decode (pillow-heif)"
+    )
     return Floor(what, len(chosen), dt, f"{bad} failed to decode" if bad else "")
 
 
@@ -439,8 +470,12 @@ def floor_exiftool_per_process(files: list[Path], sample: int) -> Floor:
     for p in chosen:
         subprocess.run([EXIFTOOL, "-json", "-n", str(p)], capture_output=True, check=False)
     dt = time.perf_counter() - t0
-    return Floor("exiftool -json -n FILE, one process per file", len(chosen), dt,
-                 extrapolated_from=len(chosen) if len(chosen) < len(files) else None)
+    return Floor(
+        "exiftool -json -n FILE, one process per file",
+        len(chosen),
+        dt,
+        extrapolated_from=len(chosen) if len(chosen) < len(files) else None,
+    )
 
 
 def floor_exiftool_stay_open(files: list[Path], batch: int | None) -> Floor:
@@ -456,8 +491,11 @@ def floor_exiftool_stay_open(files: list[Path], batch: int | None) -> Floor:
             for i in range(0, len(files), batch):
                 et.read(files[i : i + batch])
         dt = time.perf_counter() - t0
-    what = ("ExifTool.read([f]) stay_open, one file per call (as the pipeline)" if batch is None
-            else f"ExifTool.read(batch of {batch}) stay_open")
+    what = (
+        "ExifTool.read([f]) stay_open, one file per call (as the pipeline)"
+        if batch is None
+        else f"ExifTool.read(batch of {batch}) stay_open"
+    )
     return Floor(what, len(files), dt)
 
 
@@ -471,14 +509,20 @@ def floor_pipeline_metadata(files: list[Path]) -> Floor:
     for p in files:
         read_metadata([p])
         exiftool_version()
-    return Floor("read_metadata([f]) + exiftool_version() per file (process_asset's calls)",
-                 len(files), time.perf_counter() - t0)
+    return Floor(
+        "read_metadata([f]) + exiftool_version() per file (process_asset's calls)",
+        len(files),
+        time.perf_counter() - t0,
+    )
 
 
 def floors_for(files: list[Path], et_sample: int) -> list[Floor]:
     jpeg, heic = floor_decode(files, "jpeg"), floor_decode(files, "heic")
-    both = Floor("decode, all JPEG+HEIC photos (the two rows above together)",
-                 jpeg.files + heic.files, jpeg.seconds + heic.seconds)
+    both = Floor(
+        "decode, all JPEG+HEIC photos (the two rows above together)",
+        jpeg.files + heic.files,
+        jpeg.seconds + heic.seconds,
+    )
     out = [floor_read(files), floor_sha(files), jpeg, heic, both]
     out += [
         floor_exiftool_per_process(files, et_sample),
@@ -506,7 +550,8 @@ def stage_profile(run: E2E, sample: int) -> dict:
 
     with session_scope() as s:
         ids = s.scalars(
-            select(Asset.id).where(Asset.status == "ready", Asset.kind.in_(["image", "raw"]))
+            select(Asset.id)
+            .where(Asset.status == "ready", Asset.kind.in_(["image", "raw"]))
             .order_by(Asset.id)
         ).all()
     ids = random.Random(3).sample(list(ids), min(sample, len(ids)))
@@ -523,6 +568,7 @@ def stage_profile(run: E2E, sample: int) -> dict:
                 return fn(*a, **kw)
             finally:
                 times[name] += time.perf_counter() - t
+
         return wrapper
 
     orig_copy = proc.plaintext_copy
@@ -545,8 +591,9 @@ def stage_profile(run: E2E, sample: int) -> dict:
         "read_metadata": timed("exiftool read_metadata([f])", proc.read_metadata),
         "exiftool_version": timed("exiftool_version() (per asset!)", proc.exiftool_version),
         "classify": timed("classify(): sniff + FULL decode #1", proc.classify),
-        "render_previews": timed("render_previews(): decode #2 + resize + ICC + encode",
-                                 proc.render_previews),
+        "render_previews": timed(
+            "render_previews(): decode #2 + resize + ICC + encode", proc.render_previews
+        ),
         "put_encrypted": timed("encrypt + store renditions", proc.put_encrypted),
     }
     saved = {k: getattr(proc, k) for k in patches}
@@ -663,10 +710,15 @@ def machine() -> dict:
     with contextlib.suppress(OSError, IndexError, ValueError):
         kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
         mem = f"{kb / 1024 / 1024:.1f} GiB"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     et = subprocess.run([EXIFTOOL, "-ver"], capture_output=True, text=True).stdout.strip()
     import PIL
     import pillow_heif
@@ -679,7 +731,7 @@ def machine() -> dict:
         "commit": commit + (" (working tree has uncommitted changes)" if dirty else ""),
         "python": platform.python_version(),
         "versions": f"Pillow {PIL.__version__}, pillow-heif {pillow_heif.__version__}, "
-                    f"ExifTool {et}",
+        f"ExifTool {et}",
     }
 
 
@@ -687,8 +739,9 @@ def fmt_rate(x: float) -> str:
     return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
 
 
-def report(m: dict, runs: list[tuple[E2E, list[Floor], dict]], profile: dict | None,
-           large_info: dict, args) -> str:
+def report(
+    m: dict, runs: list[tuple[E2E, list[Floor], dict]], profile: dict | None, large_info: dict, args
+) -> str:
     L: list[str] = []
     L.append("# Ingest throughput: camroll end to end vs the floor")
     L.append("")
@@ -697,25 +750,36 @@ def report(m: dict, runs: list[tuple[E2E, list[Floor], dict]], profile: dict | N
     L.append(f"- commit: {m['commit']}")
     L.append(f"- Python {m['python']}; {m['versions']}")
     L.append(f"- command: `.venv/bin/python bench/ingest.py --large {args.large}`")
-    L.append("- camroll: `camroll serve` (embedded SQLite + SqliteHuey, default 2 worker threads) "
-             "in a subprocess; `camroll sync DIR --wait --json` in another.")
-    L.append("- every floor number is single-threaded, in one process, on the same files, "
-             "with a warm page cache.")
+    L.append(
+        "- camroll: `camroll serve` (embedded SQLite + SqliteHuey, default 2 worker threads) "
+        "in a subprocess; `camroll sync DIR --wait --json` in another."
+    )
+    L.append(
+        "- every floor number is single-threaded, in one process, on the same files, "
+        "with a warm page cache."
+    )
     L.append("")
     for e, floors, meta in runs:
         L.append(f"## {meta['title']}")
         L.append("")
         L.append(f"{meta['desc']}")
         L.append("")
-        L.append(f"Files: {e.files} ({meta['mb']:.0f} MB), of which JPEG {meta['jpeg']}, "
-                 f"HEIC {meta['heic']} by content. After ingest: **{e.photos} photos ready** "
-                 f"(image/raw), {e.videos} videos ready, {e.quarantined} quarantined, "
-                 f"{e.other} other, {e.failed_jobs} failed jobs.")
+        L.append(
+            f"Files: {e.files} ({meta['mb']:.0f} MB), of which JPEG {meta['jpeg']}, "
+            f"HEIC {meta['heic']} by content. After ingest: **{e.photos} photos ready** "
+            f"(image/raw), {e.videos} videos ready, {e.quarantined} quarantined, "
+            f"{e.other} other, {e.failed_jobs} failed jobs."
+        )
         if e.quarantine_reasons:
-            L.append(f"Quarantine reasons: {', '.join(f'{k} {v}' for k, v in sorted(e.quarantine_reasons.items()))}.")
+            L.append(
+                f"Quarantine reasons: {', '.join(f'{k} {v}' for k, v in sorted(e.quarantine_reasons.items()))}."
+            )
         L.append("")
-        up = (f"{e.upload_done_s:.1f} s ({100 * e.upload_done_s / e.wall_s:.0f}% of the wall time)"
-              if e.upload_done_s else "n/a")
+        up = (
+            f"{e.upload_done_s:.1f} s ({100 * e.upload_done_s / e.wall_s:.0f}% of the wall time)"
+            if e.upload_done_s
+            else "n/a"
+        )
         L.append("| camroll end to end | value |")
         L.append("|---|---|")
         L.append(f"| wall time, sync start to end of `--wait` | **{e.wall_s:.1f} s** |")
@@ -723,54 +787,76 @@ def report(m: dict, runs: list[tuple[E2E, list[Floor], dict]], profile: dict | N
         L.append(f"| files/s (all files / wall) | {fmt_rate(e.files / e.wall_s)} |")
         L.append(f"| last file uploaded (hash + check + upload done) | {up} |")
         L.append(f"| sync client CPU (hashing, HTTP, tus, polling) | {e.sync_cpu_s:.1f} s |")
-        L.append(f"| server CPU (API + 2 workers + ExifTool child) | {e.server_cpu_s:.1f} s "
-                 f"= {e.server_cpu_s / max(e.photos + e.videos + e.quarantined, 1) * 1000:.0f} ms per asset |")
-        L.append(f"| load average before / after the sync (1, 5, 15 min) | {e.load_before} / {e.load_after} |")
-        L.append(f"| CPU utilisation (client+server CPU / wall / {m['nproc']} cores) | "
-                 f"{100 * (e.sync_cpu_s + e.server_cpu_s) / e.wall_s / (m['nproc'] or 1):.0f}% |")
+        L.append(
+            f"| server CPU (API + 2 workers + ExifTool child) | {e.server_cpu_s:.1f} s "
+            f"= {e.server_cpu_s / max(e.photos + e.videos + e.quarantined, 1) * 1000:.0f} ms per asset |"
+        )
+        L.append(
+            f"| load average before / after the sync (1, 5, 15 min) | {e.load_before} / {e.load_after} |"
+        )
+        L.append(
+            f"| CPU utilisation (client+server CPU / wall / {m['nproc']} cores) | "
+            f"{100 * (e.sync_cpu_s + e.server_cpu_s) / e.wall_s / (m['nproc'] or 1):.0f}% |"
+        )
         L.append("")
         cam_rate = e.photos / e.wall_s
-        L.append("| floor (same files, same run) | files | time | files/s | camroll photos/s ÷ floor files/s |")
+        L.append(
+            "| floor (same files, same run) | files | time | files/s | camroll photos/s ÷ floor files/s |"
+        )
         L.append("|---|---:|---:|---:|---:|")
         for f in floors:
-            t = f"{f.seconds:.2f} s" + (f" (sample of {f.extrapolated_from})" if f.extrapolated_from else "")
+            t = f"{f.seconds:.2f} s" + (
+                f" (sample of {f.extrapolated_from})" if f.extrapolated_from else ""
+            )
             note = f" — {f.note}" if f.note else ""
             ratio = f"{cam_rate / f.rate:.3f}×" if f.files and f.seconds > 0 else "n/a"
-            L.append(f"| {f.what}{note} | {f.files} | {t} | {fmt_rate(f.rate) if f.files else '-'} | {ratio} |")
+            L.append(
+                f"| {f.what}{note} | {f.files} | {t} | {fmt_rate(f.rate) if f.files else '-'} | {ratio} |"
+            )
         L.append("")
         sha = next(f for f in floors if f.what.startswith("SHA"))
         dec = next(f for f in floors if f.what.startswith("JPEG"))
         both = next(f for f in floors if f.what.startswith("decode, all"))
-        L.append(f"In words: camroll ingests this roll at **{cam_rate / dec.rate:.2f}× the speed of "
-                 f"JPEG draft decode alone**, {cam_rate / both.rate:.2f}× the speed of decoding "
-                 f"its JPEG+HEIC photos once (draft JPEG, full HEIC), "
-                 f"and {cam_rate / sha.rate:.3f}× the speed of SHA-256 "
-                 f"alone (single-threaded floors; the server had {m['nproc']} cores).")
+        L.append(
+            f"In words: camroll ingests this roll at **{cam_rate / dec.rate:.2f}× the speed of "
+            f"JPEG draft decode alone**, {cam_rate / both.rate:.2f}× the speed of decoding "
+            f"its JPEG+HEIC photos once (draft JPEG, full HEIC), "
+            f"and {cam_rate / sha.rate:.3f}× the speed of SHA-256 "
+            f"alone (single-threaded floors; the server had {m['nproc']} cores)."
+        )
         L.append("")
     if profile:
         L.append("## Where the time goes: process_asset stages, in-process")
         L.append("")
-        L.append(f"`process_asset` re-run serially in the benchmark process on {profile['n']} random "
-                 f"ready photos of the large roll (status reset to pending; originals already "
-                 f"stored, so the first step is a decrypt), with each call timed "
-                 f"(statuses: {profile['statuses']}). Total **{profile['total_s']:.2f} s = "
-                 f"{1000 * profile['total_s'] / profile['n']:.0f} ms per photo** "
-                 f"(= {profile['n'] / profile['total_s']:.1f} photos/s on one thread).")
+        L.append(
+            f"`process_asset` re-run serially in the benchmark process on {profile['n']} random "
+            f"ready photos of the large roll (status reset to pending; originals already "
+            f"stored, so the first step is a decrypt), with each call timed "
+            f"(statuses: {profile['statuses']}). Total **{profile['total_s']:.2f} s = "
+            f"{1000 * profile['total_s'] / profile['n']:.0f} ms per photo** "
+            f"(= {profile['n'] / profile['total_s']:.1f} photos/s on one thread)."
+        )
         L.append("")
         L.append("| step (inside process_asset) | total | per photo | share |")
         L.append("|---|---:|---:|---:|")
         accounted = 0.0
         for k, v in sorted(profile["steps"].items(), key=lambda kv: -kv[1]):
             accounted += v
-            L.append(f"| {k} | {v:.2f} s | {1000 * v / profile['n']:.1f} ms | "
-                     f"{100 * v / profile['total_s']:.0f}% |")
+            L.append(
+                f"| {k} | {v:.2f} s | {1000 * v / profile['n']:.1f} ms | "
+                f"{100 * v / profile['total_s']:.0f}% |"
+            )
         rest = profile["total_s"] - accounted
-        L.append(f"| rest: DB session, queries, commit, Image.open of renditions | {rest:.2f} s | "
-                 f"{1000 * rest / profile['n']:.1f} ms | {100 * rest / profile['total_s']:.0f}% |")
+        L.append(
+            f"| rest: DB session, queries, commit, Image.open of renditions | {rest:.2f} s | "
+            f"{1000 * rest / profile['n']:.1f} ms | {100 * rest / profile['total_s']:.0f}% |"
+        )
         L.append("")
         n = profile["sub_images"] or 1
-        L.append(f"Sub-steps, timed directly on plaintext copies of the same sample "
-                 f"({profile['sub_n']} files, {profile['sub_images']} decoded as images):")
+        L.append(
+            f"Sub-steps, timed directly on plaintext copies of the same sample "
+            f"({profile['sub_n']} files, {profile['sub_images']} decoded as images):"
+        )
         L.append("")
         L.append("| sub-step | total | per photo |")
         L.append("|---|---:|---:|")
@@ -784,10 +870,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--large", type=int, default=400, help="photos in the re-encoded roll (400)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
-    ap.add_argument("--exiftool-sample", type=int, default=120,
-                    help="files timed for the one-process-per-file ExifTool floor (120)")
-    ap.add_argument("--profile-sample", type=int, default=60,
-                    help="photos re-processed for the in-process stage profile (60)")
+    ap.add_argument(
+        "--exiftool-sample",
+        type=int,
+        default=120,
+        help="files timed for the one-process-per-file ExifTool floor (120)",
+    )
+    ap.add_argument(
+        "--profile-sample",
+        type=int,
+        default=60,
+        help="photos re-processed for the in-process stage profile (60)",
+    )
     ap.add_argument("--skip-shared", action="store_true", help="only the large roll")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -798,14 +892,26 @@ def main() -> None:
 
     rolls = []
     if not args.skip_shared:
-        rolls.append(("shared", SHARED_ROLL, "Shared roll: /work/shared/data/camera-roll",
-                      "The real mixed roll, every file (photos, RAW, videos, sidecars, broken "
-                      "files), as `camroll sync` walks it."))
-    rolls.append(("large", large, f"Large roll: {large_info['files']} re-encoded photos",
-                  f"Re-encoded with Pillow from the {large_info['sources']} decodable JPEG/HEIC "
-                  f"photos (>= 0.3 MP) of the shared roll at 4 qualities x 4 scales (1.0-0.85), "
-                  f"EXIF and ICC kept, every file distinct bytes. Built in "
-                  f"{large_info['build_s']} s (cached in bench/work/ and reused)."))
+        rolls.append(
+            (
+                "shared",
+                SHARED_ROLL,
+                "Shared roll: /work/shared/data/camera-roll",
+                "The real mixed roll, every file (photos, RAW, videos, sidecars, broken "
+                "files), as `camroll sync` walks it.",
+            )
+        )
+    rolls.append(
+        (
+            "large",
+            large,
+            f"Large roll: {large_info['files']} re-encoded photos",
+            f"Re-encoded with Pillow from the {large_info['sources']} decodable JPEG/HEIC "
+            f"photos (>= 0.3 MP) of the shared roll at 4 qualities x 4 scales (1.0-0.85; one variant per HEIC source, HEIC encoding is slow), "
+            f"EXIF and ICC kept, every file distinct bytes. Built in "
+            f"{large_info['build_s']} s (cached in bench/work/ and reused).",
+        )
+    )
     runs = []
     for name, roll, title, desc in rolls:
         e = run_e2e(name, roll)
@@ -813,8 +919,13 @@ def main() -> None:
         log(f"floors for {name}: {len(files)} files")
         fl = floors_for(files, args.exiftool_sample)
         kinds = Counter(magic_kind(p) for p in files)
-        meta = {"title": title, "desc": desc, "jpeg": kinds.get("jpeg", 0),
-                "heic": kinds.get("heic", 0), "mb": sum(p.stat().st_size for p in files) / 1e6}
+        meta = {
+            "title": title,
+            "desc": desc,
+            "jpeg": kinds.get("jpeg", 0),
+            "heic": kinds.get("heic", 0),
+            "mb": sum(p.stat().st_size for p in files) / 1e6,
+        }
         runs.append((e, fl, meta))
         for f in fl:
             log(f"  {f.what}: {f.files} in {f.seconds:.2f} s = {f.rate:.1f}/s")
@@ -824,10 +935,19 @@ def main() -> None:
     text = report(m, runs, profile, large_info, args)
     text += f"\n_Benchmark wall time: {time.perf_counter() - t_all:.0f} s._\n"
     args.out.write_text(text)
-    (WORK / "last-run.json").write_text(json.dumps(
-        {"machine": m, "runs": [{"e2e": e.__dict__, "floors": [f.__dict__ for f in fl]}
-                                for e, fl, _m in runs], "profile": profile},
-        default=str, indent=2))
+    (WORK / "last-run.json").write_text(
+        json.dumps(
+            {
+                "machine": m,
+                "runs": [
+                    {"e2e": e.__dict__, "floors": [f.__dict__ for f in fl]} for e, fl, _m in runs
+                ],
+                "profile": profile,
+            },
+            default=str,
+            indent=2,
+        )
+    )
     print(text)
     log(f"wrote {args.out}")
 

@@ -53,9 +53,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "backend", metafunc.config.getoption("--backend") or ["sqlite", "postgresql"]
-        )
+        chosen = metafunc.config.getoption("--backend") or ["sqlite", "postgresql"]
+        # @pytest.mark.backends("sqlite") narrows a test whose subject is not the database.
+        only = metafunc.definition.get_closest_marker("backends")
+        if only is not None:
+            chosen = [b for b in chosen if b in only.args] or list(only.args)
+        metafunc.parametrize("backend", chosen)
 
 
 @pytest.fixture

@@ -101,5 +101,11 @@ def timeline(
     return templates.TemplateResponse(
         request,
         "timeline.html",
-        {"user": who.user, "days": days, "counts": counts, "quarantined": quarantined},
+        {
+            "user": who.user,
+            # Days by local date (what the owner remembers); within a day, by true instant.
+            "days": dict(sorted(days.items(), reverse=True)),
+            "counts": counts,
+            "quarantined": quarantined,
+        },
     )
