@@ -101,16 +101,18 @@ def test_full_roll_syncs_once_byte_identical_encrypted_and_quarantined(
         assert client.get(a["thumbnail_url"]).content[8:12] == b"WEBP"
         assert client.get(a["preview_url"]).content[:3] == b"\xff\xd8\xff"
 
-    # No plaintext at rest: no 64-byte window from the middle of any original is in the data dir.
+    # No plaintext at rest: no distinctive 64-byte window of any original is in the data dir.
     data_dir = Path(env["CAMROLL_DATA_DIR"])
     blob = b"".join(p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file())
     leaks = []
     for f, digest in local.items():
         raw = f.read_bytes()
-        if len(raw) >= 2048:
-            window = raw[len(raw) // 2 : len(raw) // 2 + 64]
-            if window != bytes(64) and window in blob:
+        windows = [raw[i : i + 64] for i in range(len(raw) // 2, len(raw) - 64, 4096)][:4]
+        # Runs of padding are in every file; only windows with real variety identify content.
+        for window in (w for w in windows if len(set(w)) >= 24):
+            if window in blob:
                 leaks.append((f, digest))
+                break
     assert leaks == []
     assert not list((data_dir / "staging").rglob("*")) or all(
         p.is_dir() for p in (data_dir / "staging").rglob("*")

@@ -174,7 +174,7 @@ async def patch(
     upload, staging = await to_thread.run_sync(prepare)
     # One writer per upload: a PATCH whose connection was cut may still be flushing its last
     # bytes when the client resumes; the resumed PATCH waits for it, then re-reads the offset.
-    async with upload_lock(staging.path):
+    async with upload_lock(staging.lock_path):
         try:
             await to_thread.run_sync(svc.check_offset, session, upload, offset)
         except ConsentRequired as e:
@@ -225,9 +225,8 @@ async def _receive(
 
 
 @asynccontextmanager
-async def upload_lock(path: Path) -> AsyncIterator[None]:
+async def upload_lock(lock_path: Path) -> AsyncIterator[None]:
     """An exclusive advisory lock beside the staging file, shared by all server processes."""
-    lock_path = path.with_name(path.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

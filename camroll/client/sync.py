@@ -10,8 +10,11 @@ import hashlib
 import json
 import mimetypes
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -94,13 +97,22 @@ def with_retries(fn: Callable[[], httpx.Response | object], what: str, quiet: bo
             if delay is None or server_errors > 3:
                 raise
             if not quiet:
-                print(f"  {what}: {e.__class__.__name__}; retrying in {delay}s")
+                print(f"  {what}: {e.__class__.__name__}; retrying in {delay}s", file=sys.stderr)
             time.sleep(delay)
     raise AssertionError("unreachable")
 
 
 class Syncer:
-    def __init__(self, server: str, token: str, state_file: Path, console_progress: bool) -> None:
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        state_file: Path,
+        console_progress: bool,
+        parallel: int = 4,
+    ) -> None:
+        self.parallel = max(1, parallel)
+        self._lock = threading.RLock()
         self.client = httpx.Client(
             base_url=server.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "camroll-sync/0.1"},
@@ -116,10 +128,11 @@ class Syncer:
                 self.state = {}
 
     def _save(self) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state))
-        tmp.replace(self.state_file)
+        with self._lock:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.state))
+            tmp.replace(self.state_file)
 
     def check_consent(self) -> None:
         r = with_retries(lambda: self.client.get("/api/consent"), "consent")
@@ -176,40 +189,53 @@ class Syncer:
                     report.skipped.append(str(p))
             total = sum(p.stat().st_size for p in todo)
             up = progress.add_task("Uploading", total=total or 1)
-            done_bytes = 0
-            for p in todo:
+            sent: dict[Path, int] = {}
+            stop = threading.Event()
+
+            def one(p: Path) -> None:
+                if stop.is_set():
+                    return
                 rel = p.relative_to(root).as_posix()
-                h = hashes[p]
-                base = done_bytes
+
+                def moved(n: int, p: Path = p) -> None:
+                    with self._lock:
+                        sent[p] = n
+                        progress.update(up, completed=sum(sent.values()))
+
                 try:
                     outcome = with_retries(
-                        lambda p=p, h=h, rel=rel, base=base: self._upload_one(
-                            p, h, rel, lambda n: progress.update(up, completed=base + n)
-                        ),
+                        lambda: self._upload_one(p, hashes[p], rel, moved),
                         rel,
                         quiet=self.progress_on,
                     )
                 except RefusedError as e:
-                    report.failed.append(Failure(str(p), str(e)))
-                    if e.args and str(e.args[0]).startswith("403"):
-                        break  # consent withdrawn meanwhile: stop at once
+                    with self._lock:
+                        report.failed.append(Failure(str(p), str(e)))
+                    if str(e).startswith("403"):
+                        stop.set()  # consent withdrawn meanwhile: stop at once
                 except (httpx.TransportError, httpx.HTTPStatusError) as e:
-                    report.failed.append(Failure(str(p), f"server unreachable: {e}"))
+                    with self._lock:
+                        report.failed.append(Failure(str(p), f"server unreachable: {e}"))
                 else:
-                    (report.uploaded if outcome.status == "created" else report.skipped).append(
-                        str(p)
-                    )
-                    report.bytes_sent += p.stat().st_size
-                done_bytes += p.stat().st_size
-                progress.update(up, completed=done_bytes)
+                    with self._lock:
+                        kind = report.uploaded if outcome.status == "created" else report.skipped
+                        kind.append(str(p))
+                        report.bytes_sent += p.stat().st_size
+                moved(p.stat().st_size)
+
+            # A few files in flight hide each file's round trips; the server's workers keep up.
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                list(pool.map(one, todo))
         return report
 
     def _upload_one(self, path: Path, checksum: str, rel: str, on_progress) -> object:  # type: ignore[no-untyped-def]
-        entry = self.state.get(checksum)
+        with self._lock:
+            entry = self.state.get(checksum)
 
         def remember(url: str) -> None:
-            self.state[checksum] = {"url": url, "path": rel}
-            self._save()
+            with self._lock:
+                self.state[checksum] = {"url": url, "path": rel}
+                self._save()
 
         outcome = upload_file(
             self.client,
@@ -221,8 +247,9 @@ class Syncer:
             on_url=remember,
             on_progress=on_progress,
         )
-        if self.state.pop(checksum, None) is not None:
-            self._save()
+        with self._lock:
+            if self.state.pop(checksum, None) is not None:
+                self._save()
         return outcome
 
     def wait(self, timeout: float = 3600, on_tick: Callable[[dict], None] | None = None) -> dict:

@@ -26,6 +26,8 @@ class KeyDestroyed(Exception):
 
 
 _master_lock = threading.Lock()
+# Read once per process and data folder: every blob operation needs it.
+_master_cache: dict[Path, bytes] = {}
 
 
 def master_key() -> bytes:
@@ -36,8 +38,10 @@ def master_key() -> bytes:
         if len(key) != KEY_BYTES:
             raise ValueError("CAMROLL_MASTER_KEY must be 64 hex characters (32 bytes)")
         return key
-    path: Path = settings.data_dir / "master.key"
+    path: Path = (settings.data_dir / "master.key").resolve()
     with _master_lock:
+        if path in _master_cache:
+            return _master_cache[path]
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             # O_EXCL: two processes starting at once must not write two different keys.
@@ -48,7 +52,9 @@ def master_key() -> bytes:
             else:
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_hex(KEY_BYTES))
-        return bytes.fromhex(path.read_text().strip())
+        key = bytes.fromhex(path.read_text().strip())
+        _master_cache[path] = key
+        return key
 
 
 def wrap(data_key: bytes, user_id: str) -> bytes:

@@ -157,12 +157,14 @@ def process_asset(asset_id: str) -> str:
         with plaintext_copy(session, asset) as path:
             meta = read_metadata([path])[0]
             _save_metadata(session, asset, meta)
+            # The type is what the content says, never what the client or extension claimed.
+            asset.mime = meta.mime
             try:
                 if path.stat().st_size == 0:
                     raise Quarantined("empty", "the file is empty (0 bytes)")
-                kind = classify(path, meta.mime)
+                # Headers only: render_previews does the one full decode and quarantines on failure.
+                kind = classify(path, meta.mime, decode=False)
                 asset.kind = kind
-                asset.mime = meta.mime or asset.mime
                 renditions = render_previews(path, kind, meta.orientation)
             except Quarantined as q:
                 _quarantine(session, asset, q)

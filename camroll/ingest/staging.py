@@ -94,5 +94,11 @@ class Staging:
             for chunk in self.chunks():
                 out.write(chunk)
 
+    @property
+    def lock_path(self) -> Path:
+        """Beside the staging file: the PATCH handlers' lock (see api/uploads.py)."""
+        return self.path.with_name(self.path.name + ".lock")
+
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.lock_path.unlink(missing_ok=True)

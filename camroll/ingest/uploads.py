@@ -159,6 +159,6 @@ def expire_uploads(session: Session) -> int:
         select(Upload).where(Upload.asset_id.is_(None), Upload.expires_at < utcnow())
     ).all()
     for upload in old:
-        (staging_dir() / upload.staging_key).unlink(missing_ok=True)
+        staging_for(session, upload).remove()
         session.delete(upload)
     return len(old)
