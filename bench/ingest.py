@@ -542,9 +542,9 @@ def stage_profile(run: E2E, sample: int) -> dict:
     step timed. The originals are already stored, so the copy step is a decrypt (the first run
     also encrypted the staged upload: see `encrypt_original` below, measured separately)."""
     configure(run.env)
-    import camroll.ingest.process as proc
     from sqlalchemy import select
 
+    import camroll.ingest.process as proc
     from camroll.db.engine import session_scope
     from camroll.db.models import Asset
 
