@@ -44,7 +44,10 @@ def require(session: Session, user_id: str, scope: str) -> None:
         raise ConsentRequired(scope)
 
 
-def _chain_hash(prev: str, e: ConsentEvent) -> str:
+GENESIS = "0" * 64
+
+
+def chain_hash(prev: str, e: ConsentEvent) -> str:
     at = e.at.isoformat()
     fields = [prev, e.user_id, e.scope, str(e.granted), e.policy_version, e.policy_sha256]
     return hashlib.sha256("\x1f".join([*fields, e.client, at]).encode()).hexdigest()
@@ -66,8 +69,10 @@ def set_scopes(
         raise ValueError(f"unknown consent scope(s): {', '.join(sorted(unknown))}")
     at = at or utcnow()
     state = current_scopes(session, user_id)
-    last = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id.desc()).limit(1)).first()
-    prev = last.hash if last else "0" * 64
+    user = session.get(User, user_id)
+    if user is None:
+        raise ValueError(f"no user {user_id}")
+    prev = user.ledger_head or GENESIS
     changed = []
     for scope, granted in changes.items():
         row = state[scope]
@@ -87,8 +92,9 @@ def set_scopes(
             at=at,
             prev_hash=prev,
         )
-        event.hash = prev = _chain_hash(prev, event)
+        event.hash = prev = chain_hash(prev, event)
         session.add(event)
         session.flush()
         changed.append(scope)
+    user.ledger_head = prev
     return changed

@@ -70,6 +70,8 @@ class User(Base):
     # Set when the owner opts out or deletes the account; the purge job acts once it passes.
     deletion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     deletion_reason: Mapped[str | None] = mapped_column(String(40))
+    # Hash of this user's newest consent record: removing the last record is detectable too.
+    ledger_head: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):
@@ -114,7 +116,8 @@ class ConsentState(Base):
 
 
 class ConsentEvent(Base):
-    """Append-only, hash-chained consent history: each record hashes its predecessor."""
+    """Append-only consent history, hash-chained per user: each record hashes the user's
+    previous one, so one user's records can be purged without breaking anyone else's chain."""
 
     __tablename__ = "consent_events"
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 03:44:24.217217
+Create Date: 2026-11-22 04:15:57.837546
 """
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("created_at", camroll.db.models.UTCDateTime(), nullable=False),
         sa.Column("deletion_due_at", camroll.db.models.UTCDateTime(), nullable=True),
         sa.Column("deletion_reason", sa.String(length=40), nullable=True),
+        sa.Column("ledger_head", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
     )
