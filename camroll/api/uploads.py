@@ -29,7 +29,7 @@ from camroll.consent.gate import ConsentRequired, require
 from camroll.db.models import Upload
 from camroll.ingest import uploads as svc
 from camroll.ingest.staging import RECORD, Staging
-from camroll.jobs.tasks import enqueue_process
+from camroll.jobs.tasks import process_asset_task
 
 router = APIRouter(prefix="/api", tags=["uploads"])
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -78,7 +78,7 @@ def _finished(session: Session, upload: Upload, sha: str | None) -> dict[str, st
         session.commit()
         raise HTTPException(e.status, str(e), headers=TUS) from None
     if is_new:
-        enqueue_process(asset.id, asset.user_id)
+        process_asset_task(asset.id)  # its JobRun committed with the asset
     return {"Camroll-Asset-Id": asset.id, "Camroll-Status": "created" if is_new else "duplicate"}
 
 

@@ -14,6 +14,7 @@ from camroll.consent.gate import require
 from camroll.crypto.keys import user_data_key
 from camroll.db.models import Asset, Upload, new_id, utcnow
 from camroll.ingest.staging import Staging
+from camroll.jobs import tracking
 
 
 class UploadError(Exception):
@@ -150,6 +151,7 @@ def complete(session: Session, upload: Upload, sha: str | None = None) -> tuple[
     session.add(asset)
     session.flush()
     upload.asset_id = asset.id
+    tracking.add_pending(session, "process_asset", asset.id, asset.user_id)
     return asset, True
 
 

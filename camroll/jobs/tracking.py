@@ -38,6 +38,12 @@ def mark(task: str, subject_id: str, user_id: str, state: str, error: str | None
             mark(task, subject_id, user_id, state, error)
 
 
+def add_pending(session: Session, task: str, subject_id: str, user_id: str) -> None:
+    """Record a job inside the caller's transaction, so the work it stands for and the record
+    of it commit together: a crash right after the commit still leaves it to be requeued."""
+    session.add(JobRun(task=task, subject_id=subject_id, user_id=user_id, state="pending"))
+
+
 def counts(session: Session, user_id: str) -> dict[str, int]:
     rows = session.execute(
         select(JobRun.state, func.count()).where(JobRun.user_id == user_id).group_by(JobRun.state)
