@@ -410,3 +410,32 @@ def test_threads_share_one_process_safely() -> None:
         with ThreadPoolExecutor(4) as pool:
             got = list(pool.map(lambda f: et.read([f])[0].get("File:FileType"), files))
     assert got == expected
+
+
+def test_exiftool_does_not_outlive_a_killed_parent(tmp_path: Path) -> None:
+    """A SIGKILLed worker must not leave its ExifTool running forever (each holds ~90 MB)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from camroll.media.exiftool import shared_exiftool\n"
+        "et = shared_exiftool()\n"
+        "et.read([__import__('pathlib').Path(sys.argv[1])])\n"
+        "print(et.pid, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    jpeg = ROLL / "exif-samples" / "jpg" / "Canon_40D.jpg"
+    out = subprocess.run([sys.executable, "-c", script, str(jpeg)], capture_output=True, text=True)
+    pid = int(out.stdout.split()[0])
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"ExifTool {pid} outlived its killed parent")

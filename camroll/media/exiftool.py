@@ -11,6 +11,7 @@ import collections
 import json
 import os
 import selectors
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -69,6 +70,12 @@ READ_ARGS: tuple[str, ...] = ("-json", "-n", "-G1", "-a", *(f"-{t}" for t in REA
 DEFAULT_TIMEOUT_S = 120.0
 
 
+# `-stay_open` keeps polling stdin after EOF, so an ExifTool whose parent was killed would live
+# on forever. The kernel's parent-death signal ends it with its parent. (It fires when the
+# starting thread exits, so start ExifTool from long-lived threads: the main thread or a worker.)
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+
+
 class ExifToolError(RuntimeError):
     """ExifTool died, hung, or answered something we could not parse."""
 
@@ -107,7 +114,7 @@ class ExifTool:
                 return self
             self._kill()
             self._proc = subprocess.Popen(
-                [self.executable, "-stay_open", "True", "-@", "-"],
+                [*_DIE_WITH_PARENT, self.executable, "-stay_open", "True", "-@", "-"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
