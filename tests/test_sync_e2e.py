@@ -13,7 +13,11 @@ from tests.conftest import ROLL, Server, make_user, run_cli
 
 # Files the shared roll breaks on purpose, and the quarantine reason each must get.
 BROKEN = {
-    "pigallery2/demo/broken image.JPG": {"empty"},
+    "pigallery2/demo/broken image.JPG": {"empty"},  # 2,380 zero bytes
+    "lychee/Samples/sync/test-folder/somefile": {"empty"},  # 0 bytes
+    "pigallery2/test-assets/imageSizeError.jpg": {"truncated"},
+    "pigallery2/test-assets/edge_case_exif_data/corrupted_city.JPG": {"corrupt"},
+    "exiftool-t/QuickTime.heic": {"truncated"},
 }
 # Broken only for EXIF parsers (odd offsets, looping IFDs); the pictures decode fully, so they
 # belong in the owner's timeline, not in quarantine.

@@ -262,6 +262,8 @@ def classify(path: Path, mime: str | None = None, *, decode: bool = True) -> Kin
     read; the caller must then decode through `render_previews`, which quarantines bad pixels.
     """
     resolved, kind = _check_type(path, mime)
+    if resolved in BMFF_MIMES:
+        check_box_sizes(path)
     if kind == "image":
         if decode:
             decode_image(path, resolved, get_settings().preview_px).close()
@@ -270,6 +272,50 @@ def classify(path: Path, mime: str | None = None, *, decode: bool = True) -> Kin
     elif kind == "video" and decode:
         decode_video_frame(path).close()
     return kind
+
+
+# ISO base media files: HEIF/HEIC, AVIF, MP4, MOV, 3GP.
+BMFF_MIMES = {
+    "image/heic",
+    "image/heif",
+    "image/heic-sequence",
+    "image/heif-sequence",
+    "image/avif",
+    "video/mp4",
+    "video/quicktime",
+    "video/3gpp",
+    "video/3gpp2",
+    "video/x-m4v",
+}
+
+
+def check_box_sizes(path: Path) -> None:
+    """Walk the top-level boxes; one that claims to run past the end means the file was cut.
+
+    Decoders do not always notice: libheif fills missing HEIC tiles silently, and a video whose
+    first frame survived still yields a poster. The box sizes tell the truth cheaply.
+    """
+    size = path.stat().st_size
+    pos = 0
+    with path.open("rb") as f:
+        while pos + 8 <= size:
+            f.seek(pos)
+            head = f.read(16)
+            box_len, box_type = struct.unpack(">I4s", head[:8])
+            if box_len == 1 and len(head) >= 16:
+                box_len = struct.unpack(">Q", head[8:16])[0]
+            elif box_len == 0:  # "extends to the end of the file"
+                return
+            if box_len < 8:
+                raise Quarantined("corrupt", f"Box at byte {pos:,} has an impossible size.")
+            if pos + box_len > size:
+                name = box_type.decode("latin-1", "replace")
+                raise Quarantined(
+                    "truncated",
+                    f"The file ends after {size:,} bytes, inside its '{name}' box, which needs "
+                    f"{pos + box_len:,}; the file is truncated.",
+                )
+            pos += box_len
 
 
 def _check_type(path: Path, mime: str | None) -> tuple[str, Kind]:
