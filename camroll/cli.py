@@ -311,13 +311,28 @@ def _demo_summary(url: str, email: str, password: str, result: dict) -> None:
     for mime, n in sorted(by_mime.items()):
         table.add_row(f"  {mime}", str(n))
     console.print(table)
-    if result.get("quarantined"):
-        q = Table(title=f"Quarantined ({len(result['quarantined'])})")
-        q.add_column("file")
+    quarantined = result.get("quarantined") or []
+    if quarantined:
+        by_reason = Counter(q["reason"].split(":", 1)[0] for q in quarantined)
+        q = Table(title=f"Quarantined: {len(quarantined)} files, kept encrypted but not processed")
         q.add_column("reason")
-        for item in result["quarantined"]:
-            q.add_row(item["path"], item["reason"])
+        q.add_column("files", justify="right")
+        for reason, n in by_reason.most_common():
+            q.add_row(reason, str(n))
         console.print(q)
+        # Sidecars and exotic formats are expected in a camera roll; broken media deserves names.
+        broken = sorted(
+            (item for item in quarantined if not item["reason"].startswith("unsupported_type")),
+            key=lambda item: item["path"],
+        )
+        if broken:
+            b = Table(title="Broken media")
+            b.add_column("file")
+            b.add_column("why")
+            for item in broken:
+                b.add_row(item["path"], item["reason"])
+            console.print(b)
+        console.print("The web page lists every quarantined file with its reason.")
     console.print(f"\nOpen [bold]{url}[/] and sign in as [bold]{email}[/] / [bold]{password}[/]")
 
 
