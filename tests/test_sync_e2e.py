@@ -91,6 +91,16 @@ def test_full_roll_syncs_once_byte_identical_encrypted_and_quarantined(
     for rel in ["exif-samples/jpg/Canon_40D.jpg", "pigallery2/demo/images/IMG_5910.jpg"]:
         if rel in by_path:
             assert by_path[rel]["status"] == "ready", by_path[rel]
+    # Live Photos: the still and its motion clip point at each other (Apple ContentIdentifier).
+    for still, motion in [
+        ("lychee/Samples/train.jpg", "lychee/Samples/train.mov"),
+        (
+            "pigallery2/test-assets/live_photo/IMG_7943.HEIC",
+            "pigallery2/test-assets/live_photo/IMG_7943_HEVC.MOV",
+        ),
+    ]:
+        assert by_path[still]["live_pair_id"] == by_path[motion]["id"]
+        assert by_path[motion]["live_pair_id"] == by_path[still]["id"]
     ready = [a for a in assets if a["status"] == "ready"]
     kinds = {a["kind"] for a in ready}
     assert {"image", "video"} <= kinds
