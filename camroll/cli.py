@@ -22,9 +22,13 @@ app = typer.Typer(
     help="camroll: self-hosted cloud processing for phone camera rolls.", no_args_is_help=True
 )
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the consent ledger.", no_args_is_help=True)
+receipt_app = typer.Typer(help="Deletion receipts.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+app.add_typer(receipt_app, name="receipt")
 console = Console()
 err = Console(stderr=True)
 
@@ -334,6 +338,73 @@ def _demo_summary(url: str, email: str, password: str, result: dict) -> None:
             console.print(b)
         console.print("The web page lists every quarantined file with its reason.")
     console.print(f"\nOpen [bold]{url}[/] and sign in as [bold]{email}[/] / [bold]{password}[/]")
+
+
+@app.command()
+def purge(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Act as if the clock read this ISO 8601 time.")
+    ] = None,
+) -> None:
+    """Run the retention purge now: shred keys, delete blobs and rows, write signed receipts."""
+    from datetime import UTC, datetime
+
+    from camroll.db.migrate import upgrade
+    from camroll.privacy.retention import purge_due
+
+    upgrade()
+    when = None
+    if as_of:
+        try:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"--as-of is not an ISO 8601 time: {as_of!r}")
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    receipts = purge_due(when)
+    for r in receipts:
+        counts = json.loads(r.body)["counts"]
+        summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        console.print(f"purged an account ({summary}); receipt /api/receipts/{r.id}")
+    console.print(f"{len(receipts)} account(s) purged")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check that no consent record was altered, removed or reordered."""
+    from camroll.consent.ledger import verify_ledger
+    from camroll.db.engine import session_scope
+    from camroll.db.migrate import upgrade
+
+    upgrade()
+    with session_scope() as s:
+        checked, problems = verify_ledger(s)
+    for p in problems:
+        err.print(f"[red]✗[/] {p}")
+    if problems:
+        _fail(f"the consent ledger is NOT intact: {len(problems)} problem(s) in {checked} records")
+    console.print(f"[green]✓[/] consent ledger intact: {checked} records verified")
+
+
+@receipt_app.command("verify")
+def receipt_verify(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Receipt JSON.")],
+    public_key: Annotated[
+        str | None, typer.Option(help="Instance key (hex); default: this instance's own.")
+    ] = None,
+) -> None:
+    """Check a deletion receipt's Ed25519 signature."""
+    from camroll.crypto.signing import public_key_hex
+    from camroll.privacy.retention import verify_receipt_document
+
+    try:
+        doc = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError):
+        _fail(f"{file} is not JSON")
+    ok, why = verify_receipt_document(doc, public_key or public_key_hex())
+    if not ok:
+        _fail(f"receipt NOT valid: {why}")
+    r = doc["receipt"]
+    console.print(f"[green]✓[/] valid receipt {r['receipt_id']}: deleted at {r['deleted_at']}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from camroll import __version__
-from camroll.api import assets, consent, system, uploads
+from camroll.api import account, assets, consent, me, system, uploads
 from camroll.db.migrate import upgrade
 from camroll.web import routes as web
 
@@ -42,7 +42,15 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    for r in (system.router, consent.router, uploads.router, assets.router, web.router):
+    for r in (
+        system.router,
+        consent.router,
+        uploads.router,
+        assets.router,
+        account.router,
+        me.router,
+        web.router,
+    ):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 

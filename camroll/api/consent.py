@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from camroll.api.deps import Caller, caller, db
 from camroll.consent.gate import current_scopes, set_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
-from camroll.db.models import ConsentEvent
+from camroll.db.models import ConsentEvent, User
+from camroll.privacy.retention import apply_consent_change
 
 router = APIRouter(prefix="/api/consent", tags=["consent"])
 
@@ -26,6 +27,7 @@ class ScopeInfo(BaseModel):
 
 class ConsentOut(BaseModel):
     scopes: dict[str, bool]
+    deletion_due_at: datetime | None = None
     changed_at: dict[str, datetime | None]
     details: dict[str, ScopeInfo]
     policy_version: str
@@ -50,6 +52,7 @@ class ConsentEventOut(BaseModel):
 
 def _out(session: Session, user_id: str) -> ConsentOut:
     state = current_scopes(session, user_id)
+    user = session.get(User, user_id)
     return ConsentOut(
         scopes={k: bool(v and v.granted) for k, v in state.items()},
         changed_at={k: v.changed_at if v else None for k, v in state.items()},
@@ -64,6 +67,7 @@ def _out(session: Session, user_id: str) -> ConsentOut:
         },
         policy_version=POLICY_VERSION,
         training=TRAINING_STATEMENT,
+        deletion_due_at=user.deletion_due_at if user else None,
     )
 
 
@@ -80,9 +84,10 @@ def put_consent(
 ) -> ConsentOut:
     """Change some scopes; scopes left out stay as they are."""
     try:
-        set_scopes(session, who.user.id, body.scopes, who.client)
+        changed = set_scopes(session, who.user.id, body.scopes, who.client)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
+    apply_consent_change(session, who.user, {s: body.scopes[s] for s in changed})
     return _out(session, who.user.id)
 
 

@@ -259,6 +259,18 @@ class Rendition(Derived, Base):
     height: Mapped[int] = mapped_column(Integer)
 
 
+class DeletionReceipt(Base):
+    """A signed statement of what was purged. It names the user only by a hash, so the user has
+    no rows left anywhere, yet can still fetch and verify the receipt by its id."""
+
+    __tablename__ = "deletion_receipts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    body: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly as signed
+    signature: Mapped[str] = mapped_column(String(200))  # Ed25519, hex
+
+
 def derived_models() -> list[type[Derived]]:
     """Every mapped table that holds derived data, found from the class hierarchy."""
     return [m.class_ for m in Base.registry.mappers if issubclass(m.class_, Derived)]

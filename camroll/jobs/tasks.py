@@ -62,3 +62,12 @@ def housekeeping() -> None:
     if n:
         log.info("expired %d abandoned uploads", n)
     requeue_unfinished(timedelta(minutes=30))
+
+
+@huey.periodic_task(crontab(minute="17"))
+def purge_task() -> None:
+    """Hourly: purge every account whose deletion deadline has passed."""
+    from camroll.privacy.retention import purge_due
+
+    for receipt in purge_due():
+        log.info("purged an account; receipt %s", receipt.id)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from camroll.accounts import check_password, create_token, revoke_token
 from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
 from camroll.db.models import Asset, AssetMetadata
+from camroll.privacy.report import BadCursor, build_report
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -108,4 +109,23 @@ def timeline(
             "counts": counts,
             "quarantined": quarantined,
         },
+    )
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report_page(
+    request: Request,
+    cursor: str | None = None,
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    """The "Your data" page: the report of GET /api/me/report, for people to read."""
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    try:
+        report = build_report(session, who.user.id, asset_cursor=cursor)
+    except BadCursor:
+        return RedirectResponse("/report", status_code=303)
+    return templates.TemplateResponse(
+        request, "report.html", {"user": who.user, "report": report, "first_page": not cursor}
     )
