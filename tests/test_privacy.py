@@ -191,3 +191,68 @@ def test_audit_verify_detects_tampering(app_client: httpx.Client, env: dict, tam
     bad = run_cli("audit", "verify", env=env)
     assert bad.returncode == 1, bad.stdout
     assert "NOT intact" in bad.stderr
+
+
+def test_jobs_queued_before_opt_out_do_not_touch_the_files(env: dict, tmp_path: Path) -> None:
+    """Uploads are queued with no worker running; the owner opts out; then a worker starts.
+    The gate is checked when each job runs, so nothing is read or derived."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from camroll.db.models import AssetMetadata, Rendition
+    from tests.conftest import free_port
+
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "camroll", "serve", "--no-worker", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    worker = None
+    try:
+        server = Server(env, port=port)
+        for _ in range(100):
+            try:
+                httpx.get(f"{server.url}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token = make_user("queued@example.org")
+        r = run_cli(
+            "sync", str(PHOTOS), "--server", server.url, "--token", token, "--json", env=env
+        )
+        assert r.returncode == 0, r.stderr
+        client = server.client(token)
+        assert client.get("/api/jobs").json()["pending"] == len(list(PHOTOS.iterdir()))
+        client.put("/api/consent", json={"scopes": {"cloud_processing": False}})
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "camroll", "worker"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(300):
+            jobs = client.get("/api/jobs").json()
+            if jobs["pending"] == 0 and jobs["running"] == 0:
+                break
+            time.sleep(0.2)
+        assert jobs["done"] == len(list(PHOTOS.iterdir())) and jobs["failed"] == 0
+        statuses = {a["status"] for a in all_assets(client)}
+        assert statuses == {"pending"}  # never processed
+        user_id = _user_id("queued@example.org")
+        with session_scope() as s:
+            for model in (AssetMetadata, Rendition):
+                n = s.scalar(
+                    select(func.count()).select_from(model).where(model.user_id == user_id)
+                )
+                assert n == 0, model
+    finally:
+        for p in (worker, serve):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=30)
