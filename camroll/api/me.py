@@ -114,7 +114,7 @@ class Report(BaseModel):
     assets: AssetSection
 
 
-@router.get("/report", response_model=Report)
+@router.get("/report", response_model=Report, response_model_exclude_unset=True)
 def report(
     who: Caller = Depends(caller),
     session: Session = Depends(db, scope="function"),
