@@ -296,10 +296,12 @@ def _wait_healthy(url: str, server: subprocess.Popen) -> None:
 def _demo_summary(url: str, email: str, password: str, result: dict) -> None:
     from camroll.db.engine import session_scope
     from camroll.db.models import Asset, User
+    from camroll.privacy.audit import ADMIN_CLI, record
 
     with session_scope() as s:
         user = s.query(User).filter(User.email == email).one()
         assets = s.query(Asset).filter(Asset.user_id == user.id).all()
+        record(s, (user.id, ADMIN_CLI), "asset.list")
         by_kind = Counter(a.kind or "-" for a in assets if a.status == "ready")
         by_mime = Counter(a.mime or "-" for a in assets if a.status == "ready")
     c = result["counts"]

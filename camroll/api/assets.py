@@ -19,6 +19,7 @@ from camroll.api.deps import Caller, caller, db, not_found
 from camroll.crypto.keys import KeyDestroyed
 from camroll.crypto.stream import DecryptionError
 from camroll.db.models import Asset, AssetMetadata, Rendition
+from camroll.privacy.audit import record
 from camroll.storage import BlobNotFound
 from camroll.storage.blobs import read_decrypted
 
@@ -154,6 +155,7 @@ def list_assets(
     rows = session.execute(q.order_by(Asset.sort_at.desc(), Asset.id.desc()).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    record(session, who, "asset.list")
     return AssetPage(
         items=[asset_out(a, m) for a, m in rows],
         next_cursor=_encode_cursor(rows[-1][0]) if more and rows else None,
@@ -181,6 +183,7 @@ def get_asset(
 ) -> AssetOut:
     asset = owned_asset(session, who, asset_id)
     meta = session.scalars(select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)).first()
+    record(session, who, "asset.read", asset.id)
     return asset_out(asset, meta)
 
 
@@ -222,6 +225,7 @@ def media(
             raise HTTPException(404, f"no {variant} for this asset: {reason}")
         key, mime = rendition.blob_key, rendition.mime
         headers = {"Cache-Control": "private, max-age=86400"}
+    record(session, who, f"asset.{variant}", asset.id)
     return StreamingResponse(_stream(session, asset.user_id, key), media_type=mime, headers=headers)
 
 

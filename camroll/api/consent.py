@@ -13,6 +13,7 @@ from camroll.api.deps import Caller, caller, db
 from camroll.consent.gate import current_scopes, set_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
 from camroll.db.models import ConsentEvent, User
+from camroll.privacy.audit import record
 from camroll.privacy.retention import apply_consent_change
 
 router = APIRouter(prefix="/api/consent", tags=["consent"])
@@ -95,6 +96,7 @@ def put_consent(
 def history(
     who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> list[ConsentEvent]:
+    record(session, who, "consent.read")
     return list(
         session.scalars(
             select(ConsentEvent)

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db
+from camroll.privacy.audit import MAX_PAGE, events, record
 from camroll.privacy.report import DEFAULT_ASSET_LIMIT, MAX_ASSET_LIMIT, BadCursor, build_report
 
 router = APIRouter(prefix="/api/me", tags=["privacy"])
@@ -124,7 +125,36 @@ def report(
     """Everything camroll holds about you, built from the provenance of every derived row:
     per category the count, the consent scope that allowed it, the model and version that made
     it, and when; then, a page at a time, what is known about each photo."""
+    record(session, who, "report.read")
     try:
         return build_report(session, who.user.id, asset_limit, asset_cursor)
     except BadCursor as e:
         raise HTTPException(400, str(e)) from None
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    next_before: int | None
+
+
+@router.get("/audit", response_model=AuditPage)
+def audit(
+    who: Caller = Depends(caller),
+    session: Session = Depends(db, scope="function"),
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
+    before: int | None = Query(None, description="`next_before` of the last page"),
+) -> AuditPage:
+    """Every access to your originals and derived data, newest first: by which API token
+    ("token:<name>"), web session ("web") or administrator ("admin-cli"), what, and when."""
+    rows, next_before = events(session, who.user.id, limit, before)
+    return AuditPage(items=[AuditEventOut.model_validate(r) for r in rows], next_before=next_before)

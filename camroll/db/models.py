@@ -274,3 +274,19 @@ class DeletionReceipt(Base):
 def derived_models() -> list[type[Derived]]:
     """Every mapped table that holds derived data, found from the class hierarchy."""
     return [m.class_ for m in Base.registry.mappers if issubclass(m.class_, Derived)]
+
+
+class AuditEvent(Base):
+    """One access to a user's originals or derived data: who (an API token, a web session, the
+    admin CLI), what, which asset, when. A log of accesses, not derived data, so not `Derived`;
+    its `user_id` makes the purge delete it with everything else."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_user_newest", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[str] = _user_fk()
+    actor: Mapped[str] = mapped_column(String(100))  # "token:<name>", "web", "admin-cli"
+    action: Mapped[str] = mapped_column(String(40))  # "asset.read", "report.read", …
+    target: Mapped[str | None] = mapped_column(String(64))  # an asset id, or None
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

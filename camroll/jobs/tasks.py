@@ -47,7 +47,7 @@ def _requeue(asset_id: str) -> None:
     process_asset_task(asset_id)
 
 
-DISPATCH = {"process_asset": _requeue}
+DISPATCH = {"process_asset": _requeue, "export": lambda export_id: export_task(export_id)}
 
 
 def requeue_unfinished(stale_after: timedelta | None) -> int:
@@ -71,3 +71,32 @@ def purge_task() -> None:
 
     for receipt in purge_due():
         log.info("purged an account; receipt %s", receipt.id)
+
+
+@huey.task(retries=1, retry_delay=3, context=True)
+def export_task(export_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
+    """Build the owner's export zip (camroll.privacy.export); its JobRun says who and how far."""
+    from sqlalchemy import select
+
+    from camroll.db.models import JobRun
+    from camroll.privacy.export import build_export
+
+    with session_scope() as s:
+        run = s.scalars(
+            select(JobRun).where(JobRun.task == "export", JobRun.subject_id == export_id)
+        ).first()
+        user_id, state = (run.user_id, run.state) if run else ("", "")
+    if not user_id:
+        return "missing"
+    if state == "done":
+        return "done"
+    tracking.mark("export", export_id, user_id, "running")
+    try:
+        build_export(export_id, user_id)
+    except Exception as e:
+        last_try = task is None or task.retries == 0
+        log.exception("export %s failed", export_id)
+        tracking.mark("export", export_id, user_id, "failed" if last_try else "pending", repr(e))
+        raise
+    tracking.mark("export", export_id, user_id, "done")
+    return "done"

@@ -21,6 +21,7 @@ from camroll.db.engine import session_scope
 from camroll.db.models import (
     ApiToken,
     Asset,
+    AuditEvent,
     Base,
     ConsentEvent,
     DeletionReceipt,
@@ -83,6 +84,7 @@ def _counts(session: Session, user_id: str) -> dict[str, int]:
         "tokens_and_sessions": count(ApiToken, ApiToken.user_id == user_id),
         "unfinished_uploads": count(Upload, Upload.user_id == user_id),
         "job_records": count(JobRun, JobRun.user_id == user_id),
+        "access_log": count(AuditEvent, AuditEvent.user_id == user_id),
     }
     for model in derived_models():
         key = model.__category__ or model.__tablename__  # type: ignore[attr-defined]

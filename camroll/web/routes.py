@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from camroll.accounts import check_password, create_token, revoke_token
 from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
 from camroll.db.models import Asset, AssetMetadata
+from camroll.privacy.audit import record
 from camroll.privacy.report import BadCursor, build_report
 
 HERE = Path(__file__).parent
@@ -75,6 +76,7 @@ def timeline(
 ) -> Response:
     if who is None:
         return RedirectResponse("/login", status_code=303)
+    record(session, who, "asset.list")
     rows = session.execute(
         select(Asset, AssetMetadata)
         .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
@@ -126,6 +128,7 @@ def report_page(
         report = build_report(session, who.user.id, asset_cursor=cursor)
     except BadCursor:
         return RedirectResponse("/report", status_code=303)
+    record(session, who, "report.read")
     return templates.TemplateResponse(
         request, "report.html", {"user": who.user, "report": report, "first_page": not cursor}
     )

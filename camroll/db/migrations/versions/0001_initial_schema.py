@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:46:21.681068
+Create Date: 2026-11-22 04:55:29.477488
 """
 
 import sqlalchemy as sa
@@ -85,6 +85,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_assets_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_assets_user_id"), ["user_id"], unique=False)
         batch_op.create_index("ix_assets_user_sort", ["user_id", "sort_at", "id"], unique=False)
+
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("target", sa.String(length=64), nullable=True),
+        sa.Column("at", camroll.db.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_events_user_id"), ["user_id"], unique=False)
+        batch_op.create_index("ix_audit_events_user_newest", ["user_id", "id"], unique=False)
 
     op.create_table(
         "consent_events",
@@ -248,6 +263,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_consent_events_user_id"))
 
     op.drop_table("consent_events")
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_events_user_newest")
+        batch_op.drop_index(batch_op.f("ix_audit_events_user_id"))
+
+    op.drop_table("audit_events")
     with op.batch_alter_table("assets", schema=None) as batch_op:
         batch_op.drop_index("ix_assets_user_sort")
         batch_op.drop_index(batch_op.f("ix_assets_user_id"))

@@ -1,0 +1,199 @@
+"""The owner's export: one zip with the originals, XMP sidecars and JSON of everything held.
+
+Layout of the zip:
+
+- ``originals/<device path or file name>``: each stored original, decrypted, byte-identical to
+  what was uploaded (quarantined files included: they are the owner's too). Names that collide
+  (case-insensitively) get `` (2)``, `` (3)``… before the extension.
+- ``originals/<that name>.xmp``: an XMP sidecar per original, written by ExifTool, so other photo
+  tools read the capture date (with its UTC offset when known), GPS position and the original
+  file name. Keywords (tags) and people (MWG face regions) go here once those tables exist.
+- ``camroll.json``: the transparency report (`build_report`) with every asset on one page, each
+  asset item naming its ``export_path`` and ``sidecar_path`` in the zip.
+
+The zip is built in a private temp folder outside the data folder and stored encrypted under the
+owner's key as ``u/<user>/exports/<export id>.zip``; nothing in the data folder is plaintext.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from camroll.db.engine import session_scope
+from camroll.db.models import Asset, AssetMetadata, utcnow
+from camroll.media.exiftool import ExifToolError, shared_exiftool
+from camroll.privacy.audit import record
+from camroll.privacy.report import MAX_ASSET_LIMIT, build_report
+from camroll.storage.blobs import put_encrypted, read_decrypted
+
+FORMAT_VERSION = 1
+ORIGINALS_DIR = "originals"
+REPORT_NAME = "camroll.json"
+# What the export cannot hold yet, said in the file itself rather than left to guesswork.
+NOT_YET = [
+    "accepted creations: camroll makes no creations yet",
+    "keywords (XMP dc:subject): camroll has no tags yet",
+    "people (MWG face regions): camroll has no faces yet",
+    "assets whose original is still being stored (status pending) have no file in originals/",
+]
+
+
+def export_key(user_id: str, export_id: str) -> str:
+    return f"u/{user_id}/exports/{export_id}.zip"
+
+
+def _safe_name(asset: Asset) -> str:
+    """A relative zip path from the device path (or file name): no absolute or parent parts."""
+    raw = (asset.device_path or asset.filename or asset.id).replace("\\", "/")
+    raw = "".join(" " if c in "\r\n\x00" else c for c in raw)
+    parts = [p for p in raw.split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or asset.id
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, ext = posixpath.splitext(name)
+    candidate, n = name, 1
+    # The sidecar's name is reserved with the original's, so no original can shadow a sidecar.
+    while candidate.lower() in taken or f"{candidate}.xmp".lower() in taken:
+        n += 1
+        candidate = f"{stem} ({n}){ext}"
+    taken.add(candidate.lower())
+    taken.add(f"{candidate}.xmp".lower())
+    return candidate
+
+
+def _xmp_date(meta: AssetMetadata) -> str | None:
+    if not meta.taken_at_local:
+        return None
+    return meta.taken_at_local + (meta.tz_offset or "")
+
+
+def sidecar_args(asset: Asset, meta: AssetMetadata | None) -> list[str]:
+    """ExifTool tag assignments for one asset's sidecar."""
+    args = [f"-XMP-xmpMM:PreservedFileName={asset.filename}"]
+    if meta is not None:
+        when = _xmp_date(meta)
+        if when:
+            args.append(f"-XMP-exif:DateTimeOriginal={when}")
+        if meta.latitude is not None and meta.longitude is not None:
+            args += [
+                f"-XMP-exif:GPSLatitude={meta.latitude!r}",
+                f"-XMP-exif:GPSLongitude={meta.longitude!r}",
+            ]
+            if meta.altitude is not None:
+                args += [
+                    f"-XMP-exif:GPSAltitude={abs(meta.altitude)!r}",
+                    f"-XMP-exif:GPSAltitudeRef#={1 if meta.altitude < 0 else 0}",
+                ]
+    # Keywords (-XMP-dc:Subject=…) and MWG regions (-XMP-mwg-rs:RegionInfo=…) come with tags
+    # and faces; neither exists yet.
+    return ["".join(" " if c in "\r\n" else c for c in a) for a in args]
+
+
+def write_sidecar(args: list[str], out: Path) -> bytes:
+    """A new XMP file holding just these tags, made by ExifTool; returns its bytes."""
+    out.unlink(missing_ok=True)  # ExifTool never overwrites
+    shared_exiftool().execute("-o", str(out), *args)
+    if not out.is_file():
+        raise ExifToolError(f"exiftool wrote no sidecar for {args[0]!r}")
+    data = out.read_bytes()
+    out.unlink()
+    return data
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    raise TypeError(f"not JSON serializable: {type(v).__name__}")
+
+
+def full_report(session: Session, user_id: str) -> dict[str, Any]:
+    """`build_report` with every asset: the pages joined into one."""
+    report = build_report(session, user_id, asset_limit=MAX_ASSET_LIMIT)
+    page = report["assets"]
+    items = list(page["items"])
+    while page["next_cursor"]:
+        page = build_report(
+            session, user_id, asset_limit=MAX_ASSET_LIMIT, asset_cursor=page["next_cursor"]
+        )["assets"]
+        items += page["items"]
+    report["assets"] = {"total": len(items), "items": items}
+    return report
+
+
+def _zipinfo(name: str, compress: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=utcnow().timetuple()[:6])
+    info.compress_type = compress
+    info.external_attr = 0o600 << 16
+    return info
+
+
+def _copy(chunks: Iterator[bytes], dest: Any) -> None:
+    for chunk in chunks:
+        dest.write(chunk)
+
+
+def build_export(export_id: str, user_id: str) -> str:
+    """Build and store the zip; returns its blob key. Idempotent: a rerun rebuilds and replaces."""
+    workdir = Path(tempfile.mkdtemp(prefix="camroll-export-"))
+    os.chmod(workdir, 0o700)
+    try:
+        zpath = workdir / "export.zip"
+        sidecar = workdir / "sidecar.xmp"
+        with session_scope() as session:
+            record(session, (user_id, "job:export"), "export.build", export_id)
+            report = full_report(session, user_id)
+            assets = {
+                a.id: a for a in session.scalars(select(Asset).where(Asset.user_id == user_id))
+            }
+            metas = {
+                m.asset_id: m
+                for m in session.scalars(
+                    select(AssetMetadata).where(AssetMetadata.user_id == user_id)
+                )
+            }
+            taken: set[str] = {REPORT_NAME.lower()}
+            with zipfile.ZipFile(zpath, "w", allowZip64=True) as zf:
+                for item in report["assets"]["items"]:
+                    asset = assets.get(item["id"])
+                    item["export_path"] = item["sidecar_path"] = None
+                    if asset is None or asset.original_key is None:
+                        continue
+                    name = f"{ORIGINALS_DIR}/{_unique(_safe_name(asset), taken)}"
+                    # Media is compressed already: stored, not deflated.
+                    with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as f:
+                        _copy(read_decrypted(session, user_id, asset.original_key), f)
+                    xmp = write_sidecar(sidecar_args(asset, metas.get(asset.id)), sidecar)
+                    zf.writestr(_zipinfo(f"{name}.xmp", zipfile.ZIP_DEFLATED), xmp)
+                    item["export_path"], item["sidecar_path"] = name, f"{name}.xmp"
+                report["export"] = {
+                    "id": export_id,
+                    "format_version": FORMAT_VERSION,
+                    "created_at": utcnow(),
+                    "layout": {
+                        "originals": f"{ORIGINALS_DIR}/<device path or file name>",
+                        "sidecars": f"{ORIGINALS_DIR}/<device path or file name>.xmp",
+                        "metadata": REPORT_NAME,
+                    },
+                    "not_included": NOT_YET,
+                }
+                body = json.dumps(report, default=_json_default, indent=1, ensure_ascii=False)
+                zf.writestr(_zipinfo(REPORT_NAME, zipfile.ZIP_DEFLATED), body.encode())
+            key = export_key(user_id, export_id)
+            with zpath.open("rb") as f:
+                put_encrypted(session, user_id, key, f)
+        return key
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
