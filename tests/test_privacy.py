@@ -256,3 +256,29 @@ def test_jobs_queued_before_opt_out_do_not_touch_the_files(env: dict, tmp_path: 
             if p is not None:
                 p.terminate()
                 p.wait(timeout=30)
+
+
+def test_retention_zero_purges_at_once_on_a_running_server(env: dict) -> None:
+    import time
+
+    from camroll.config import get_settings
+    from camroll.privacy.retention import receipt_id
+
+    server = Server({**env, "CAMROLL_RETENTION_DAYS": "0"}).start()
+    try:
+        token = make_user("at-once@example.org")
+        sync(server, token, env, PHOTOS)
+        user_id = _user_id("at-once@example.org")
+        r = server.client(token).put("/api/consent", json={"scopes": {"cloud_processing": False}})
+        due = datetime.fromisoformat(r.json()["deletion_due_at"])
+        assert due <= datetime.now(due.tzinfo)
+        for _ in range(150):
+            if set(user_rows(user_id).values()) == {0}:
+                break
+            time.sleep(0.2)
+        assert set(user_rows(user_id).values()) == {0}, user_rows(user_id)
+        doc = httpx.get(f"{server.url}/api/receipts/{receipt_id(user_id, due)}").json()
+        assert doc["receipt"]["counts"]["originals"] == len(list(PHOTOS.iterdir()))
+    finally:
+        server.stop()
+        get_settings.cache_clear()

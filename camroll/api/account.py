@@ -12,6 +12,7 @@ from camroll.api.deps import Caller, caller, db
 from camroll.consent.gate import set_scopes
 from camroll.crypto.signing import public_key_hex
 from camroll.db.models import DeletionReceipt
+from camroll.jobs.tasks import purge_soon_if_due
 from camroll.privacy.retention import receipt_document, receipt_id, schedule_deletion
 
 router = APIRouter(prefix="/api", tags=["privacy"])
@@ -30,9 +31,11 @@ def delete_me(who: Caller = Depends(caller), session: Session = Depends(db, scop
     user = who.user
     set_scopes(session, user.id, {"cloud_processing": False}, who.client)
     due = schedule_deletion(user, "account_deletion")
+    rid = receipt_id(user.id, due)
+    purge_soon_if_due(session, user)
     return DeletionScheduled(
         deletion_due_at=due,
-        receipt_url=f"/api/receipts/{receipt_id(user.id, due)}",
+        receipt_url=f"/api/receipts/{rid}",
         undo='PUT /api/consent {"scopes": {"cloud_processing": true}} before the deadline',
     )
 

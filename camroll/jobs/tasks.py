@@ -6,9 +6,10 @@ import logging
 from datetime import timedelta
 
 from huey import crontab
+from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
-from camroll.db.models import Asset
+from camroll.db.models import Asset, User, utcnow
 from camroll.ingest.process import process_asset
 from camroll.ingest.uploads import expire_uploads
 from camroll.jobs import tracking
@@ -67,10 +68,23 @@ def housekeeping() -> None:
 @huey.periodic_task(crontab(minute="17"))
 def purge_task() -> None:
     """Hourly: purge every account whose deletion deadline has passed."""
+    purge_now_task.call_local()
+
+
+@huey.task()
+def purge_now_task() -> None:
     from camroll.privacy.retention import purge_due
 
     for receipt in purge_due():
         log.info("purged an account; receipt %s", receipt.id)
+
+
+def purge_soon_if_due(session: Session, user: User) -> None:
+    """With CAMROLL_RETENTION_DAYS=0 a deadline is already due: purge now, not within the hour.
+    Commits first, so the worker sees the deadline."""
+    if user.deletion_due_at is not None and user.deletion_due_at <= utcnow():
+        session.commit()
+        purge_now_task()
 
 
 @huey.task(retries=1, retry_delay=3, context=True)
