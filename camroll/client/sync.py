@@ -22,7 +22,6 @@ import httpx
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -153,7 +152,7 @@ class Syncer:
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[files]}"),
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
@@ -161,14 +160,20 @@ class Syncer:
             transient=False,
         )
         with progress:
-            hashing = progress.add_task("Hashing", total=sum(p.stat().st_size for p in files))
+            hashing = progress.add_task(
+                "Hashing", total=sum(p.stat().st_size for p in files), files=f"0/{len(files)} files"
+            )
             hashes: dict[Path, str] = {}
-            for p in files:
+            for i, p in enumerate(files, 1):
                 try:
                     hashes[p] = sha256_file(p)
                 except OSError as e:
                     report.failed.append(Failure(str(p), f"cannot read: {e.strerror}"))
-                progress.advance(hashing, p.stat().st_size if p.exists() else 0)
+                progress.update(
+                    hashing,
+                    advance=p.stat().st_size if p.exists() else 0,
+                    files=f"{i}/{len(files)} files",
+                )
             missing: set[str] = set()
             unique = list(dict.fromkeys(hashes.values()))
             for i in range(0, len(unique), 5000):
@@ -188,8 +193,9 @@ class Syncer:
                 else:
                     report.skipped.append(str(p))
             total = sum(p.stat().st_size for p in todo)
-            up = progress.add_task("Uploading", total=total or 1)
+            up = progress.add_task("Uploading", total=total or 1, files=f"0/{len(todo)} files")
             sent: dict[Path, int] = {}
+            finished: set[Path] = set()
             stop = threading.Event()
 
             def one(p: Path) -> None:
@@ -221,6 +227,9 @@ class Syncer:
                         kind = report.uploaded if outcome.status == "created" else report.skipped
                         kind.append(str(p))
                         report.bytes_sent += p.stat().st_size
+                with self._lock:
+                    finished.add(p)
+                    progress.update(up, files=f"{len(finished)}/{len(todo)} files")
                 moved(p.stat().st_size)
 
             # A few files in flight hide each file's round trips; the server's workers keep up.

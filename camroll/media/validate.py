@@ -323,6 +323,11 @@ def _check_type(path: Path, mime: str | None) -> tuple[str, Kind]:
         size = path.stat().st_size
         if size == 0:
             raise Quarantined("empty", "The file is empty (0 bytes).")
+        limit = get_settings().max_upload_bytes
+        if size > limit:
+            raise Quarantined(
+                "too_large", f"The file is {size:,} bytes, more than the limit of {limit:,} bytes."
+            )
         sniffed = sniff(path)
     except OSError as exc:
         raise Quarantined("corrupt", f"The file could not be read: {exc}.") from exc
