@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Literal
 
@@ -15,13 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from camroll.api.deps import Caller, caller, db, not_found
-from camroll.crypto.keys import KeyDestroyed
-from camroll.crypto.stream import DecryptionError
+from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
 from camroll.db.models import Asset, AssetMetadata, Rendition
 from camroll.privacy.audit import record
-from camroll.storage import BlobNotFound
-from camroll.storage.blobs import read_decrypted
 
 router = APIRouter(prefix="/api/assets", tags=["assets"])
 
@@ -187,20 +182,6 @@ def get_asset(
     return asset_out(asset, meta)
 
 
-def _stream(session: Session, user_id: str, key: str) -> Iterator[bytes]:
-    try:
-        it = read_decrypted(session, user_id, key)
-        first = next(it, b"")  # fail before the response starts, not halfway through it
-    except (KeyDestroyed, BlobNotFound, DecryptionError) as e:
-        raise HTTPException(410, f"this file can no longer be read: {e}") from None
-
-    def gen() -> Iterator[bytes]:
-        yield first
-        yield from it
-
-    return gen()
-
-
 @router.get("/{asset_id}/{variant}")
 def media(
     asset_id: str,
@@ -226,7 +207,9 @@ def media(
         key, mime = rendition.blob_key, rendition.mime
         headers = {"Cache-Control": "private, max-age=86400"}
     record(session, who, f"asset.{variant}", asset.id)
-    return StreamingResponse(_stream(session, asset.user_id, key), media_type=mime, headers=headers)
+    return StreamingResponse(
+        decrypted_body(session, asset.user_id, key), media_type=mime, headers=headers
+    )
 
 
 def _quote(name: str) -> str:

@@ -9,8 +9,12 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from camroll.accounts import resolve_token
+from camroll.crypto.keys import KeyDestroyed
+from camroll.crypto.stream import DecryptionError
 from camroll.db.engine import session_scope
 from camroll.db.models import User
+from camroll.storage import BlobNotFound
+from camroll.storage.blobs import read_decrypted
 
 SESSION_COOKIE = "camroll_session"
 
@@ -62,3 +66,19 @@ def caller(found: Caller | None = Depends(optional_caller)) -> Caller:
 def not_found(what: str) -> HTTPException:
     # The same answer for "absent" and "someone else's": ids must not leak existence.
     return HTTPException(404, f"{what} not found")
+
+
+def decrypted_body(session: Session, user_id: str, key: str) -> Iterator[bytes]:
+    """A blob's plaintext for a streaming response. Fails (410) before the response starts,
+    not halfway through it, when the key was shredded or the blob is gone or damaged."""
+    try:
+        it = read_decrypted(session, user_id, key)
+        first = next(it, b"")
+    except (KeyDestroyed, BlobNotFound, DecryptionError) as e:
+        raise HTTPException(410, f"this file can no longer be read: {e}") from None
+
+    def gen() -> Iterator[bytes]:
+        yield first
+        yield from it
+
+    return gen()

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from camroll.api.deps import Caller, caller, db, not_found
-from camroll.crypto.keys import KeyDestroyed
-from camroll.crypto.stream import DecryptionError
+from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
 from camroll.db.models import JobRun, new_id
 from camroll.jobs import tracking
 from camroll.jobs.tasks import export_task
 from camroll.privacy.audit import record
 from camroll.privacy.export import export_key
-from camroll.storage import BlobNotFound
-from camroll.storage.blobs import read_decrypted
 
 router = APIRouter(prefix="/api/me/export", tags=["privacy"])
 TASK = "export"
@@ -57,20 +51,11 @@ def get_export(
     if run.state != "done":
         body = {"id": export_id, "status": run.state, "url": _url(export_id)}
         return JSONResponse(body, status_code=202)
-    try:
-        it = read_decrypted(session, who.user.id, export_key(who.user.id, export_id))
-        first = next(it, b"")  # fail before the response starts, not halfway through it
-    except (KeyDestroyed, BlobNotFound, DecryptionError) as e:
-        raise HTTPException(410, f"this export can no longer be read: {e}") from None
-
-    def gen() -> Iterator[bytes]:
-        yield first
-        yield from it
-
+    body = decrypted_body(session, who.user.id, export_key(who.user.id, export_id))
     record(session, who, "export.download", export_id)
     name = f"camroll-export-{export_id}.zip"
     return StreamingResponse(
-        gen(),
+        body,
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
