@@ -208,17 +208,33 @@ def test_real_200_megapixel_photo_is_not_a_bomb() -> None:
         "pigallery2/test-assets/video.mp4",
         "lychee/Samples/train.mov",
         "lychee/Samples/png.png",
+        "exif-samples/jpg/Canon_40D.jpg",
+        # libheif decodes these halves without complaint (missing tiles are filled in): only
+        # the ISO-BMFF box sizes tell that the file was cut.
+        "exif-samples/heic/mobile/iphone_13_pro_max.HEIC",
+        "pigallery2/test-assets/orientation/IMG_0307.HEIC",
     ],
 )
-def test_truncated_copies_are_quarantined(tmp_path: Path, rel: str) -> None:
+@pytest.mark.parametrize("keep", [0.5, 4096])
+def test_truncated_copies_are_quarantined(tmp_path: Path, rel: str, keep: float) -> None:
     data = (ROLL / rel).read_bytes()
     cut = tmp_path / Path(rel).name
-    cut.write_bytes(data[: len(data) // 2])
+    cut.write_bytes(data[: int(len(data) * keep) if keep < 1 else int(keep)])
     with pytest.raises(Quarantined) as exc:
-        kind = classify(cut, None)
+        # As the ingest pipeline runs it: headers only, then the one decode in render_previews.
+        kind = classify(cut, None, decode=False)
         render_previews(cut, kind)
     assert exc.value.reason in {"truncated", "corrupt"}, exc.value
     assert exc.value.detail
+
+
+def test_noise_and_text_named_like_photos_are_unsupported(tmp_path: Path) -> None:
+    noise = tmp_path / "IMG_0002.JPG"
+    noise.write_bytes(bytes(range(256)) * 40)
+    for path in (noise, ROLL / "exif-samples/jpg/gps/README"):
+        with pytest.raises(Quarantined) as exc:
+            classify(path, None)
+        assert exc.value.reason in ("unsupported_type", "corrupt"), exc.value
 
 
 def test_empty_and_zero_files(tmp_path: Path) -> None:
