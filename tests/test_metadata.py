@@ -18,7 +18,7 @@ import pytest
 
 from camroll.media.exiftool import ExifTool, exiftool_version, shared_exiftool
 from camroll.media.inspect import inspect_paths
-from camroll.media.metadata import pair_live_photos, parse_metadata, read_metadata
+from camroll.media.metadata import parse_metadata, read_metadata
 
 DATA = Path(os.environ.get("CAMROLL_TEST_DATA", Path(__file__).parents[2] / "shared" / "data"))
 if not DATA.exists():
@@ -369,7 +369,11 @@ def test_iphone_heic_offset_and_live_photo_pairs() -> None:
     assert (heic.tz_offset, heic.tz_source) == ("+01:00", "offset_time")
     assert heic.taken_at_local == "2026-03-23T15:57:20.001"
     assert items[2].tz_source == "keys" and items[2].taken_at_utc == "2026-03-23T14:57:19Z"
-    assert sorted(pair_live_photos(items)) == [(0, 2), (3, 1)]
+    # Each still and its motion clip carry the same Apple ContentIdentifier, and no other does;
+    # the pipeline pairs them by it (tests/test_sync_e2e.py checks live_pair_id end to end).
+    ids = [m.content_identifier for m in items]
+    assert all(ids) and ids[0] == ids[2] and ids[3] == ids[1] and ids[0] != ids[1]
+    assert [m.mime.startswith("video/") for m in items] == [False, True, True, False]
 
 
 def test_extract_binary_preview() -> None:

@@ -282,3 +282,26 @@ def test_retention_zero_purges_at_once_on_a_running_server(env: dict) -> None:
     finally:
         server.stop()
         get_settings.cache_clear()
+
+
+@pytest.mark.backends("sqlite")
+def test_bad_input_to_purge_and_receipts_gets_clear_errors(
+    app_client: httpx.Client, env: dict, tmp_path: Path
+) -> None:
+    bad_time = run_cli("purge", "--as-of", "next tuesday", env=env)
+    assert bad_time.returncode == 1 and "ISO 8601" in bad_time.stderr
+
+    junk = tmp_path / "receipt.json"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    r = run_cli("receipt", "verify", str(junk), env=env)
+    assert r.returncode == 1 and "not JSON" in r.stderr
+    junk.write_text(json.dumps({"receipt": {}, "signed_body": 42}))
+    r = run_cli("receipt", "verify", str(junk), env=env)
+    assert r.returncode == 1 and "not a camroll deletion receipt" in r.stderr
+    junk.write_text(json.dumps({"signed_body": "{not json", "signature_ed25519": "00"}))
+    r = run_cli("receipt", "verify", str(junk), env=env)
+    assert r.returncode == 1 and "not JSON" in r.stderr
+
+    missing = app_client.get("/api/receipts/" + "0" * 32)
+    assert missing.status_code == 404 and "no receipt" in missing.json()["detail"]
+    assert app_client.get("/api/receipts/public-key").json()["ed25519_public_key"]

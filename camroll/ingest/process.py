@@ -128,14 +128,19 @@ def _quarantine(session: Session, asset: Asset, q: Quarantined) -> None:
 
 
 def _pair_live_photo(session: Session, asset: Asset, meta: MediaMetadata) -> None:
+    """A Live Photo is a still and a motion clip sharing Apple's ContentIdentifier; two stills
+    with the same id (edited copies, bursts) are not a pair."""
     if not meta.content_identifier:
         return
+    other_kind = Asset.kind != "video" if asset.kind == "video" else Asset.kind == "video"
     partner = session.scalars(
         select(Asset)
         .join(AssetMetadata, AssetMetadata.asset_id == Asset.id)
         .where(
             Asset.user_id == asset.user_id,
             Asset.id != asset.id,
+            Asset.status == "ready",
+            other_kind,
             AssetMetadata.content_identifier == meta.content_identifier,
         )
     ).first()
@@ -194,7 +199,11 @@ def process_asset(asset_id: str) -> str:
                     height=h,
                 )
             )
-        _pair_live_photo(session, asset, meta)
         asset.status = "ready"
         asset.quarantine_reason = asset.quarantine_detail = None
-        return asset.status
+    # After the commit, in its own transaction: when both halves of a Live Photo are processed
+    # at once, whichever commits last sees the other.
+    if meta.content_identifier:
+        with session_scope() as session:
+            _pair_live_photo(session, session.get(Asset, asset_id), meta)
+    return "ready"

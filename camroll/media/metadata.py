@@ -460,15 +460,3 @@ def read_metadata(paths: Iterable[Path | str]) -> list[MediaMetadata]:
     items = [Path(p) for p in paths]
     raws = shared_exiftool().read(items)
     return [parse_metadata(str(p), raw) for p, raw in zip(items, raws, strict=True)]
-
-
-def pair_live_photos(items: list[MediaMetadata]) -> list[tuple[int, int]]:
-    """(still index, video index) pairs sharing an Apple ContentIdentifier."""
-    stills: dict[str, int] = {}
-    videos: dict[str, int] = {}
-    for i, m in enumerate(items):
-        if not m.content_identifier or m.error:
-            continue
-        target = videos if _is_video(m.mime, m.file_type) else stills
-        target.setdefault(m.content_identifier, i)
-    return [(stills[cid], videos[cid]) for cid in stills if cid in videos]

@@ -163,12 +163,18 @@ def verify_receipt_document(doc: dict, public_hex: str | None = None) -> tuple[b
     sig = doc.get("signature_ed25519")
     if not isinstance(body, str) or not isinstance(sig, str):
         return False, "not a camroll deletion receipt"
-    claimed = json.loads(body).get("signer_public_key", "")
+    try:
+        signed = json.loads(body)
+    except ValueError:
+        return False, "the signed body is not JSON"
+    if not isinstance(signed, dict):
+        return False, "not a camroll deletion receipt"
+    claimed = signed.get("signer_public_key", "")
     key = public_hex or claimed
     if public_hex and claimed != public_hex:
         return False, "signed by a different instance key"
     if not signing.verify(body.encode(), sig, key):
         return False, "signature does not match the receipt"
-    if json.loads(body) != doc.get("receipt", json.loads(body)):
+    if signed != doc.get("receipt", signed):
         return False, "the readable copy differs from the signed body"
     return True, "valid"
