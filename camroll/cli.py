@@ -251,6 +251,11 @@ def demo(
         stdout=subprocess.DEVNULL,
         stderr=open(_data_dir() / "server.log", "ab"),  # noqa: SIM115
     )
+
+    def _stop(*_: object) -> None:
+        raise KeyboardInterrupt  # `kill` stops the demo like Ctrl-C: its server goes with it
+
+    signal.signal(signal.SIGTERM, _stop)
     try:
         _wait_healthy(url, server)
         console.print(f"Syncing {roll}")
