@@ -203,11 +203,14 @@ def _print_sync(result: dict, as_json: bool) -> None:
 def inspect(
     files: Annotated[list[Path], typer.Argument(help="Files to read.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    analyze: Annotated[
+        bool, typer.Option("--analyze", help="Also run the analysers: faces, tags, place, quality.")
+    ] = False,
 ) -> None:
-    """Read metadata with no server, as the ingest pipeline does."""
+    """Read metadata (and with --analyze, analyse) with no server, as the pipeline does."""
     from camroll.media.inspect import inspect_paths
 
-    results = inspect_paths(files)
+    results = inspect_paths(files, analyze=analyze)
     if as_json:
         print(json.dumps(results, indent=2, default=str))
         return

@@ -10,12 +10,22 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
-from camroll.db.models import Asset, AssetMetadata, Rendition
+from camroll.db.models import (
+    Asset,
+    AssetMetadata,
+    AssetPlace,
+    AssetQuality,
+    AssetTag,
+    Face,
+    FaceExpression,
+    Person,
+    Rendition,
+)
 from camroll.privacy.audit import record
 
 router = APIRouter(prefix="/api/assets", tags=["assets"])
@@ -53,6 +63,52 @@ class AssetOut(BaseModel):
     thumbnail_url: str | None = None
     preview_url: str | None = None
     original_url: str
+
+
+class FaceOut(BaseModel):
+    id: str
+    box: dict[str, float] = Field(description="x, y, w, h as fractions of the upright image")
+    landmarks: list[list[float]]
+    score: float
+    usable: bool
+    reject_reason: str | None
+    at_seconds: float | None
+    person_id: str | None
+    person_name: str | None
+    expression: str | None
+    smile: float | None
+
+
+class TagOut(BaseModel):
+    label: str
+    score: float
+    sources: list[str]
+
+
+class PlaceOut(BaseModel):
+    city: str
+    region: str | None
+    country: str | None
+    country_code: str | None
+    label: str
+    distance_to_place_km: float | None
+    distance_from_home_km: float | None
+
+
+class QualityOut(BaseModel):
+    sharpness: float
+    exposure: float
+    score: float
+    phash: str
+    duplicate_group: str | None
+    is_best: bool
+
+
+class AssetDetail(AssetOut):
+    faces: list[FaceOut] = []
+    tags: list[TagOut] = []
+    place: PlaceOut | None = None
+    quality: QualityOut | None = None
 
 
 class AssetPage(BaseModel):
@@ -129,13 +185,43 @@ def list_assets(
     taken_to: datetime | None = Query(None, alias="to", description="capture time < (UTC)"),
     type: Literal["image", "raw", "video"] | None = None,
     status: Literal["pending", "ready", "quarantined"] | None = None,
+    person: str | None = Query(None, description="a person id: photos with their face"),
+    tag: str | None = Query(None, description="a tag label, e.g. dog"),
+    place: str | None = Query(None, description="a city, region, country or country code"),
 ) -> AssetPage:
     """Newest first by capture time (or upload time when the capture time is unknown)."""
+    me = who.user.id
     q = (
         select(Asset, AssetMetadata)
         .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
-        .where(Asset.user_id == who.user.id)
+        .where(Asset.user_id == me)
     )
+    if person is not None:
+        q = q.where(
+            Asset.id.in_(select(Face.asset_id).where(Face.user_id == me, Face.person_id == person))
+        )
+    if tag is not None:
+        label = tag.strip().lower()
+        q = q.where(
+            Asset.id.in_(
+                select(AssetTag.asset_id).where(AssetTag.user_id == me, AssetTag.label == label)
+            )
+        )
+    if place is not None:
+        name = place.strip().lower()
+        q = q.where(
+            Asset.id.in_(
+                select(AssetPlace.asset_id).where(
+                    AssetPlace.user_id == me,
+                    or_(
+                        func.lower(AssetPlace.city) == name,
+                        func.lower(AssetPlace.region) == name,
+                        func.lower(AssetPlace.country) == name,
+                        func.lower(AssetPlace.country_code) == name,
+                    ),
+                )
+            )
+        )
     if taken_from is not None:
         q = q.where(Asset.sort_at >= _aware(taken_from))
     if taken_to is not None:
@@ -172,14 +258,72 @@ def owned_asset(session: Session, who: Caller, asset_id: str) -> Asset:
     return asset
 
 
-@router.get("/{asset_id}", response_model=AssetOut)
+@router.get("/{asset_id}", response_model=AssetDetail)
 def get_asset(
     asset_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
-) -> AssetOut:
+) -> AssetDetail:
+    """Metadata plus what analysis found: faces (with people), tags, place and quality."""
     asset = owned_asset(session, who, asset_id)
     meta = session.scalars(select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)).first()
     record(session, who, "asset.read", asset.id)
-    return asset_out(asset, meta)
+    return AssetDetail(**asset_out(asset, meta).model_dump(), **derived_out(session, asset))
+
+
+def derived_out(session: Session, asset: Asset) -> dict[str, object]:
+    import json
+
+    faces = session.execute(
+        select(Face, FaceExpression, Person.name)
+        .outerjoin(FaceExpression, FaceExpression.face_id == Face.id)
+        .outerjoin(Person, Person.id == Face.person_id)
+        .where(Face.asset_id == asset.id, Face.user_id == asset.user_id)
+        .order_by(Face.at_seconds, Face.box_x)
+    ).all()
+    tags = session.scalars(
+        select(AssetTag).where(AssetTag.asset_id == asset.id).order_by(AssetTag.score.desc())
+    )
+    place = session.get(AssetPlace, asset.id)
+    quality = session.get(AssetQuality, asset.id)
+    return {
+        "faces": [
+            FaceOut(
+                id=f.id,
+                box={"x": f.box_x, "y": f.box_y, "w": f.box_w, "h": f.box_h},
+                landmarks=json.loads(f.landmarks),
+                score=f.score,
+                usable=f.usable,
+                reject_reason=f.reject_reason,
+                at_seconds=f.at_seconds,
+                person_id=f.person_id,
+                person_name=name,
+                expression=e.expression if e else None,
+                smile=e.smile if e else None,
+            )
+            for f, e, name in faces
+        ],
+        "tags": [TagOut(label=t.label, score=t.score, sources=json.loads(t.sources)) for t in tags],
+        "place": PlaceOut(
+            city=place.city,
+            region=place.region,
+            country=place.country,
+            country_code=place.country_code,
+            label=", ".join(x for x in (place.city, place.region, place.country) if x),
+            distance_to_place_km=place.distance_to_place_km,
+            distance_from_home_km=place.distance_from_home_km,
+        )
+        if place
+        else None,
+        "quality": QualityOut(
+            sharpness=quality.sharpness,
+            exposure=quality.exposure,
+            score=quality.score,
+            phash=quality.phash,
+            duplicate_group=quality.duplicate_group,
+            is_best=quality.is_best,
+        )
+        if quality
+        else None,
+    }
 
 
 @router.get("/{asset_id}/{variant}")

@@ -13,7 +13,7 @@ from camroll.api.deps import Caller, caller, db
 from camroll.consent.gate import current_scopes, set_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
 from camroll.db.models import ConsentEvent, User
-from camroll.jobs.tasks import purge_soon_if_due
+from camroll.jobs.tasks import purge_soon_if_due, reanalyze_if_granted
 from camroll.privacy.audit import record
 from camroll.privacy.retention import apply_consent_change
 
@@ -91,6 +91,7 @@ def put_consent(
         raise HTTPException(422, str(e)) from None
     apply_consent_change(session, who.user, {s: body.scopes[s] for s in changed})
     purge_soon_if_due(session, who.user)
+    reanalyze_if_granted(session, who.user.id, {s: body.scopes[s] for s in changed})
     return _out(session, who.user.id)
 
 

@@ -259,6 +259,150 @@ class Rendition(Derived, Base):
     height: Mapped[int] = mapped_column(Integer)
 
 
+class Person(Derived, Base):
+    """A person: faces grouped by the clustering, named and edited by the owner.
+
+    Not derived from one photo: `asset_id` is the asset of the cover face, and empty when the
+    cover is gone. Name, birthday and hidden are the owner's own words, kept across reclusters.
+    """
+
+    __tablename__ = "people"
+    __category__ = "people"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
+    birthday: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    cover_face_id: Mapped[str | None] = mapped_column(String(32))
+    face_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Face(Derived, Base):
+    """A face found in a photo or a video frame: where it is, its 5 landmarks and how usable
+    it is for recognising people. Boxes and landmarks are fractions of the upright image."""
+
+    __tablename__ = "faces"
+    __category__ = "faces"
+    __table_args__ = (Index("ix_faces_user_person", "user_id", "person_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    box_x: Mapped[float] = mapped_column(Float)
+    box_y: Mapped[float] = mapped_column(Float)
+    box_w: Mapped[float] = mapped_column(Float)
+    box_h: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[str] = mapped_column(Text)  # JSON [[x, y] * 5], fractions
+    score: Mapped[float] = mapped_column(Float)
+    sharpness: Mapped[float | None] = mapped_column(Float)
+    usable: Mapped[bool] = mapped_column(Boolean)
+    reject_reason: Mapped[str | None] = mapped_column(String(20))
+    at_seconds: Mapped[float | None] = mapped_column(Float)  # video frame time
+    person_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("people.id", ondelete="SET NULL"), nullable=True
+    )
+    # "auto" (clustering) or "owner" (moved or confirmed by the owner: reclustering keeps it).
+    assigned_by: Mapped[str] = mapped_column(String(10), default="auto")
+    # JSON list of person ids the owner moved this face out of: it never goes back to them.
+    banned_people: Mapped[str | None] = mapped_column(Text)
+
+
+class FaceEmbedding(Derived, Base):
+    """A 128-number description of a face, used only to group faces into people."""
+
+    __tablename__ = "face_embeddings"
+    __category__ = "face_embeddings"
+
+    face_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian
+
+
+class FaceExpression(Derived, Base):
+    """The facial expression read from a face, and how much it smiles."""
+
+    __tablename__ = "face_expressions"
+    __category__ = "expressions"
+
+    face_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    expression: Mapped[str] = mapped_column(String(20))
+    smile: Mapped[float] = mapped_column(Float)
+    scores: Mapped[str] = mapped_column(Text)  # JSON {expression: probability}
+
+
+class AssetTag(Derived, Base):
+    """What is in the photo (objects and scenes), with a score and the raw model labels."""
+
+    __tablename__ = "asset_tags"
+    __category__ = "tags"
+    __table_args__ = (Index("ix_asset_tags_user_label", "user_id", "label"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    label: Mapped[str] = mapped_column(String(60))
+    score: Mapped[float] = mapped_column(Float)
+    sources: Mapped[str] = mapped_column(Text)  # JSON list of raw labels / signals
+
+
+class AssetQuality(Derived, Base):
+    """How sharp and well exposed the photo is, and its near-duplicate group."""
+
+    __tablename__ = "asset_quality"
+    __category__ = "quality"
+
+    asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    sharpness: Mapped[float] = mapped_column(Float)
+    exposure: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    phash: Mapped[str] = mapped_column(String(16))
+    # Near-duplicates and bursts share a group id; the best shot of the group has is_best.
+    duplicate_group: Mapped[str | None] = mapped_column(String(32), index=True)
+    is_best: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AssetPlace(Derived, Base):
+    """Where the photo was taken, named offline from its GPS position, and how far from home."""
+
+    __tablename__ = "asset_places"
+    __category__ = "places"
+    __table_args__ = (Index("ix_asset_places_user_city", "user_id", "city"),)
+
+    asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    city: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(100))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    distance_to_place_km: Mapped[float | None] = mapped_column(Float)
+    distance_from_home_km: Mapped[float | None] = mapped_column(Float)
+
+
+class HomeLocation(Derived, Base):
+    """A home area, inferred from where most photos are taken on the most days.
+
+    Not derived from one photo: `asset_id` is empty."""
+
+    __tablename__ = "home_locations"
+    __category__ = "homes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(300))
+    days: Mapped[int] = mapped_column(Integer)
+    photos: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float] = mapped_column(Float)
+
+
 class DeletionReceipt(Base):
     """A signed statement of what was purged. It names the user only by a hash, so the user has
     no rows left anywhere, yet can still fetch and verify the receipt by its id."""

@@ -35,8 +35,119 @@ def process_asset_task(asset_id: str, task=None) -> str:  # type: ignore[no-unty
             "process_asset", asset_id, user_id, "failed" if last_try else "pending", repr(e)
         )
         raise
+    # The follow-up is pending before this job is done, so `sync --wait` never sees a gap.
+    if status == "ready" and _wants_analysis(user_id):
+        enqueue_analyze(asset_id, user_id)
     tracking.mark("process_asset", asset_id, user_id, "done")
     return status
+
+
+@huey.task(retries=2, retry_delay=3, context=True)
+def analyze_asset_task(asset_id: str, scopes: list[str] | None = None, task=None) -> str:  # type: ignore[no-untyped-def]
+    """Faces, tags, quality and place of one asset, each only if its scope is granted now."""
+    from camroll.analyze.run import analyze_asset
+
+    with session_scope() as s:
+        asset = s.get(Asset, asset_id)
+        user_id = asset.user_id if asset else ""
+    if not user_id:
+        return "missing"
+    tracking.mark("analyze", asset_id, user_id, "running")
+    try:
+        status = analyze_asset(asset_id, set(scopes) if scopes else None)
+    except Exception as e:
+        last_try = task is None or task.retries == 0
+        log.exception("analysing asset %s failed", asset_id)
+        tracking.mark("analyze", asset_id, user_id, "failed" if last_try else "pending", repr(e))
+        raise
+    # The library refresh runs once the user's last analysis is done; it is pending before that
+    # last one reads as done, so `sync --wait` never sees a gap.
+    if status != "done":
+        tracking.mark("analyze", asset_id, user_id, "done")
+        return status
+    others = tracking.busy(user_id, "analyze", besides=asset_id)
+    if not others:
+        enqueue_refresh(user_id)
+    tracking.mark("analyze", asset_id, user_id, "done")
+    if others and not tracking.busy(user_id, "analyze"):
+        enqueue_refresh(user_id)  # the others finished meanwhile
+    return status
+
+
+def _wants_analysis(user_id: str) -> bool:
+    from camroll.analyze.run import ANALYSIS_SCOPES
+    from camroll.consent.gate import is_granted
+
+    with session_scope() as s:
+        return any(is_granted(s, user_id, scope) for scope in ANALYSIS_SCOPES)
+
+
+def enqueue_analyze(asset_id: str, user_id: str, scopes: list[str] | None = None) -> None:
+    tracking.mark("analyze", asset_id, user_id, "pending")
+    analyze_asset_task(asset_id, scopes)
+
+
+@huey.task(retries=1, retry_delay=5, context=True)
+def refresh_user_task(user_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
+    """The library-wide part of analysis, once a batch is analysed: home areas and distances,
+    near-duplicate groups, people's covers and counts."""
+    from camroll.analyze.library import refresh_library
+
+    tracking.mark("refresh", user_id, user_id, "running")
+    try:
+        refresh_library(user_id)
+    except Exception as e:
+        last_try = task is None or task.retries == 0
+        log.exception("refreshing library of %s failed", user_id)
+        tracking.mark("refresh", user_id, user_id, "failed" if last_try else "pending", repr(e))
+        raise
+    tracking.mark("refresh", user_id, user_id, "done")
+    return "done"
+
+
+def enqueue_refresh(user_id: str) -> None:
+    tracking.mark("refresh", user_id, user_id, "pending")
+    refresh_user_task(user_id)
+
+
+def reanalyze_for(user_id: str, scopes: list[str]) -> int:
+    """After a scope is granted (again): analyse every ready asset for it."""
+    from sqlalchemy import select
+
+    with session_scope() as s:
+        ids = list(
+            s.scalars(select(Asset.id).where(Asset.user_id == user_id, Asset.status == "ready"))
+        )
+    for asset_id in ids:
+        enqueue_analyze(asset_id, user_id, scopes)
+    if not ids:
+        enqueue_refresh(user_id)
+    return len(ids)
+
+
+def reanalyze_if_granted(session: Session, user_id: str, changed: dict[str, bool]) -> None:
+    """Granting faces, places or content analyses the library for it. Commits first, so the
+    jobs see the grant. (Opting back in to cloud_processing is an undo: nothing was deleted,
+    so nothing is recomputed.)"""
+    from camroll.analyze.run import ANALYSIS_SCOPES
+    from camroll.consent.gate import is_granted
+
+    granted = [s for s in sorted(ANALYSIS_SCOPES) if changed.get(s)]
+    if not granted:
+        return
+    session.commit()
+    scopes = [s for s in granted if is_granted(session, user_id, s)]
+    if scopes:
+        reanalyze_for(user_id, scopes)
+
+
+@huey.periodic_task(crontab(hour="3", minute="41"))
+def recluster_task() -> None:
+    """Nightly: a full recluster of every owner's faces keeps people tidy as they grow."""
+    from camroll.analyze.library import recluster_all
+
+    for user_id in recluster_all():
+        refresh_user_task(user_id)
 
 
 def enqueue_process(asset_id: str, user_id: str) -> None:
@@ -48,7 +159,12 @@ def _requeue(asset_id: str) -> None:
     process_asset_task(asset_id)
 
 
-DISPATCH = {"process_asset": _requeue, "export": lambda export_id: export_task(export_id)}
+DISPATCH = {
+    "process_asset": _requeue,
+    "analyze": lambda asset_id: analyze_asset_task(asset_id),
+    "refresh": lambda user_id: refresh_user_task(user_id),
+    "export": lambda export_id: export_task(export_id),
+}
 
 
 def requeue_unfinished(stale_after: timedelta | None) -> int:

@@ -52,6 +52,19 @@ def counts(session: Session, user_id: str) -> dict[str, int]:
     return {k: got.get(k, 0) for k in ("pending", "running", "done", "failed")}
 
 
+def busy(user_id: str, task: str, besides: str | None = None) -> bool:
+    """Whether the user has jobs of this kind pending or running (other than `besides`)."""
+    with session_scope() as s:
+        q = select(func.count()).where(
+            JobRun.user_id == user_id,
+            JobRun.task == task,
+            JobRun.state.in_(("pending", "running")),
+        )
+        if besides is not None:
+            q = q.where(JobRun.subject_id != besides)
+        return bool(s.scalar(q))
+
+
 def unfinished(session: Session, older_than: datetime | None = None) -> list[JobRun]:
     q = select(JobRun).where(JobRun.state.in_(("pending", "running")))
     if older_than is not None:

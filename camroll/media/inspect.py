@@ -8,6 +8,13 @@ from typing import Any
 from camroll.media.metadata import read_metadata
 
 
-def inspect_paths(paths: list[Path]) -> list[dict[str, Any]]:
-    """One dict per path, in order; every file goes through one ExifTool process."""
-    return [m.to_dict() for m in read_metadata(paths)]
+def inspect_paths(paths: list[Path], analyze: bool = False) -> list[dict[str, Any]]:
+    """One dict per path, in order; every file goes through one ExifTool process. With
+    `analyze`, each also gets faces, tags, place and quality (camroll.analyze.inspect)."""
+    results = [m.to_dict() for m in read_metadata(paths)]
+    if analyze:
+        from camroll.analyze.inspect import analyze_file
+
+        for path, r in zip(paths, results, strict=True):
+            r.update(analyze_file(path, r))
+    return results

@@ -7,7 +7,7 @@ Layout of the zip:
   (case-insensitively) get `` (2)``, `` (3)``… before the extension.
 - ``originals/<that name>.xmp``: an XMP sidecar per original, written by ExifTool, so other photo
   tools read the capture date (with its UTC offset when known), GPS position and the original
-  file name. Keywords (tags) and people (MWG face regions) go here once those tables exist.
+  file name, keywords (tags and the names of the people in it) and MWG face regions.
 - ``camroll.json``: the transparency report (`build_report`) with every asset on one page, each
   asset item naming its ``export_path`` and ``sidecar_path`` in the zip.
 
@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
-from camroll.db.models import Asset, AssetMetadata, utcnow
+from camroll.db.models import Asset, AssetMetadata, AssetTag, Face, Person, utcnow
 from camroll.media.exiftool import ExifToolError, shared_exiftool
 from camroll.privacy.audit import record
 from camroll.privacy.report import MAX_ASSET_LIMIT, build_report
@@ -44,8 +44,7 @@ REPORT_NAME = "camroll.json"
 # What the export cannot hold yet, said in the file itself rather than left to guesswork.
 NOT_YET = [
     "accepted creations: camroll makes no creations yet",
-    "keywords (XMP dc:subject): camroll has no tags yet",
-    "people (MWG face regions): camroll has no faces yet",
+    "face regions of faces found in video frames (XMP regions describe one still image)",
     "assets whose original is still being stored (status pending) have no file in originals/",
 ]
 
@@ -80,8 +79,35 @@ def _xmp_date(meta: AssetMetadata) -> str | None:
     return meta.taken_at_local + (meta.tz_offset or "")
 
 
-def sidecar_args(asset: Asset, meta: AssetMetadata | None) -> list[str]:
-    """ExifTool tag assignments for one asset's sidecar."""
+def _struct_escape(v: str) -> str:
+    # ExifTool's structure syntax: these characters are escaped with "|".
+    return "".join(f"|{c}" if c in "|,[]{}=" else c for c in v)
+
+
+def _regions(meta: AssetMetadata | None, faces: list[tuple[Face, str | None]]) -> str:
+    """MWG face regions (mwg-rs): centre, width and height as fractions, with the name."""
+    items = []
+    for face, name in faces:
+        area = (
+            f"Area={{X={face.box_x + face.box_w / 2:.5f},Y={face.box_y + face.box_h / 2:.5f},"
+            f"W={face.box_w:.5f},H={face.box_h:.5f},Unit=normalized}}"
+        )
+        named = f",Name={_struct_escape(name)}" if name else ""
+        items.append(f"{{{area}{named},Type=Face}}")
+    dims = ""
+    if meta is not None and meta.width and meta.height:
+        dims = f"AppliedToDimensions={{W={meta.width},H={meta.height},Unit=pixel}},"
+    return f"{{{dims}RegionList=[{','.join(items)}]}}"
+
+
+def sidecar_args(
+    asset: Asset,
+    meta: AssetMetadata | None,
+    tags: list[str] | None = None,
+    faces: list[tuple[Face, str | None]] | None = None,
+) -> list[str]:
+    """ExifTool tag assignments for one asset's sidecar: date, GPS, file name, keywords (tags
+    and people's names) and MWG face regions."""
     args = [f"-XMP-xmpMM:PreservedFileName={asset.filename}"]
     if meta is not None:
         when = _xmp_date(meta)
@@ -97,8 +123,11 @@ def sidecar_args(asset: Asset, meta: AssetMetadata | None) -> list[str]:
                     f"-XMP-exif:GPSAltitude={abs(meta.altitude)!r}",
                     f"-XMP-exif:GPSAltitudeRef#={1 if meta.altitude < 0 else 0}",
                 ]
-    # Keywords (-XMP-dc:Subject=…) and MWG regions (-XMP-mwg-rs:RegionInfo=…) come with tags
-    # and faces; neither exists yet.
+    names = sorted({n for _, n in faces or [] if n})
+    for keyword in [*(tags or []), *names]:
+        args.append(f"-XMP-dc:Subject={keyword}")
+    if faces:
+        args.append(f"-XMP-mwg-rs:RegionInfo={_regions(meta, faces)}")
     return ["".join(" " if c in "\r\n" else c for c in a) for a in args]
 
 
@@ -164,6 +193,18 @@ def build_export(export_id: str, user_id: str) -> str:
                     select(AssetMetadata).where(AssetMetadata.user_id == user_id)
                 )
             }
+            tags: dict[str, list[str]] = {}
+            for t in session.scalars(
+                select(AssetTag).where(AssetTag.user_id == user_id).order_by(AssetTag.score.desc())
+            ):
+                tags.setdefault(t.asset_id, []).append(t.label)
+            faces: dict[str, list[tuple[Face, str | None]]] = {}
+            for f, name in session.execute(
+                select(Face, Person.name)
+                .outerjoin(Person, Person.id == Face.person_id)
+                .where(Face.user_id == user_id, Face.at_seconds.is_(None))
+            ):
+                faces.setdefault(f.asset_id, []).append((f, name))
             taken: set[str] = {REPORT_NAME.lower()}
             with zipfile.ZipFile(zpath, "w", allowZip64=True) as zf:
                 for item in report["assets"]["items"]:
@@ -175,7 +216,10 @@ def build_export(export_id: str, user_id: str) -> str:
                     # Media is compressed already: stored, not deflated.
                     with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as f:
                         _copy(read_decrypted(session, user_id, asset.original_key), f)
-                    xmp = write_sidecar(sidecar_args(asset, metas.get(asset.id)), sidecar)
+                    args = sidecar_args(
+                        asset, metas.get(asset.id), tags.get(asset.id), faces.get(asset.id)
+                    )
+                    xmp = write_sidecar(args, sidecar)
                     zf.writestr(_zipinfo(f"{name}.xmp", zipfile.ZIP_DEFLATED), xmp)
                     item["export_path"], item["sidecar_path"] = name, f"{name}.xmp"
                 report["export"] = {

@@ -1,0 +1,90 @@
+"""Analysing one asset: faces, then tags and quality, then place, each within its scope.
+
+Photos are analysed from their stored preview (upright, sRGB, at most `preview_px`), which is
+what a person sees and saves decoding the original again. Videos are decrypted to a private temp
+file only when a step needs frames.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from camroll.analyze.steps import STEPS, Step, Subject
+from camroll.consent.gate import is_granted
+from camroll.db.engine import session_scope
+from camroll.db.models import Asset, AssetMetadata, Rendition
+from camroll.storage.blobs import read_decrypted
+
+log = logging.getLogger(__name__)
+
+# The scopes that analysis serves; granting one of them (re)analyses the library for it.
+ANALYSIS_SCOPES = frozenset(s.scope for s in STEPS)
+
+
+def steps_for(scopes: set[str] | None) -> list[Step]:
+    return [s for s in STEPS if scopes is None or s.scope in scopes]
+
+
+def preview_image(session: Session, asset: Asset) -> Image.Image | None:
+    rendition = session.scalars(
+        select(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == "preview")
+    ).first()
+    if rendition is None:
+        return None
+    data = b"".join(read_decrypted(session, asset.user_id, rendition.blob_key))
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.convert("RGB")
+
+
+def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
+    """Run every step that may run now; returns "done", "skipped" or "missing"."""
+    with session_scope() as session, ExitStack() as stack:
+        asset = session.get(Asset, asset_id)
+        if asset is None:
+            return "missing"
+        if not is_granted(session, asset.user_id, "cloud_processing"):
+            return "skipped"
+        steps = [s for s in steps_for(scopes) if s.able_to_run(session, asset)]
+        if not steps:
+            return "skipped"
+        meta = session.scalars(
+            select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)
+        ).first()
+        video: list[Path] = []
+
+        def video_path() -> Path:
+            # Lazily: only the faces step of a video needs the original's frames.
+            if not video:
+                from camroll.ingest.process import plaintext_copy
+
+                video.append(stack.enter_context(plaintext_copy(session, asset)))
+            return video[0]
+
+        subject = Subject(
+            asset=asset,
+            meta=meta,
+            image=preview_image(session, asset),
+            video_path=video_path if asset.kind == "video" else None,
+        )
+        if "faces" not in {s.scope for s in steps}:
+            subject.faces_found = _known_faces(session, asset.id)
+        for step in steps:
+            step.run(session, subject)
+            session.flush()
+    return "done"
+
+
+def _known_faces(session: Session, asset_id: str) -> int:
+    from sqlalchemy import func
+
+    from camroll.db.models import Face
+
+    return session.scalar(select(func.count()).where(Face.asset_id == asset_id)) or 0
