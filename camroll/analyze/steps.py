@@ -262,6 +262,7 @@ class PlacesStep(Step):
             AssetPlace(
                 **_provenance(asset, self.scope, GEOCODER_MODEL),
                 city=place.city,
+                subregion=place.subregion or None,
                 region=place.region or None,
                 country=place.country or None,
                 country_code=place.country_code or None,

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from camroll import __version__
-from camroll.api import account, assets, consent, export, me, people, system, uploads
+from camroll.api import account, assets, consent, export, me, people, search, system, uploads
 from camroll.db.migrate import upgrade
 from camroll.web import routes as web
 
@@ -48,6 +48,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         uploads.router,
         assets.router,
         people.router,
+        search.router,
         account.router,
         export.router,
         me.router,

@@ -376,6 +376,7 @@ class AssetPlace(Derived, Base):
         String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
     )
     city: Mapped[str] = mapped_column(String(200))
+    subregion: Mapped[str | None] = mapped_column(String(200))  # county, district
     region: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(100))
     country_code: Mapped[str | None] = mapped_column(String(2))

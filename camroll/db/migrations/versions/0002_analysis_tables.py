@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 21:54:41.505128
+Create Date: 2026-11-22 22:02:17.885396
 """
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ def upgrade() -> None:
         "asset_places",
         sa.Column("asset_id", sa.String(length=32), nullable=False),
         sa.Column("city", sa.String(length=200), nullable=False),
+        sa.Column("subregion", sa.String(length=200), nullable=True),
         sa.Column("region", sa.String(length=200), nullable=True),
         sa.Column("country", sa.String(length=100), nullable=True),
         sa.Column("country_code", sa.String(length=2), nullable=True),

@@ -1,0 +1,61 @@
+"""`GET /api/search?q=`: tags, places, people's names and dates, ranked."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from camroll.api.assets import AssetOut, asset_out
+from camroll.api.deps import Caller, caller, db
+from camroll.db.models import Asset, AssetMetadata
+from camroll.privacy.audit import record
+from camroll.search.service import search
+
+router = APIRouter(prefix="/api", tags=["search"])
+
+
+class SearchHit(BaseModel):
+    asset: AssetOut
+    score: float
+    matched: list[str]
+
+
+class SearchPage(BaseModel):
+    query: str
+    total: int
+    items: list[SearchHit]
+
+
+@router.get("/search", response_model=SearchPage)
+def search_assets(
+    q: str = Query(..., min_length=1, max_length=200, description='e.g. "beach 2015", "Anna"'),
+    limit: int = Query(100, ge=1, le=500),
+    who: Caller = Depends(caller),
+    session: Session = Depends(db, scope="function"),
+) -> SearchPage:
+    """Best matches first. Each hit says why it matched (`tag:beach`, `person:Anna`,
+    `place:Yosemite Valley`, `similar:dog`, `date:2015`)."""
+    if not q.strip():
+        raise HTTPException(422, "the query is empty")
+    hits = search(session, who.user.id, q)
+    page = hits[:limit]
+    rows = {
+        a.id: (a, m)
+        for a, m in session.execute(
+            select(Asset, AssetMetadata)
+            .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+            .where(Asset.user_id == who.user.id, Asset.id.in_([h.asset_id for h in page]))
+        )
+    }
+    record(session, who, "search")
+    return SearchPage(
+        query=q,
+        total=len(hits),
+        items=[
+            SearchHit(asset=asset_out(*rows[h.asset_id]), score=h.score, matched=list(h.matched))
+            for h in page
+            if h.asset_id in rows
+        ],
+    )
