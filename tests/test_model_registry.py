@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,16 +19,19 @@ from PIL import Image
 
 from camroll.analyze.arcface import ARCFACE_TEMPLATE, align_112
 from camroll.analyze.registry import available_models, get_arcface, get_clip, models_dir
+from camroll.config import get_settings
 from tests.onnx_models import VOCAB, make_arcface, make_clip, write_manifest
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces" / "deepface"
 
 
 @pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     directory = tmp_path / "models"
     monkeypatch.setenv("CAMROLL_MODELS_DIR", str(directory))
-    return directory
+    get_settings.cache_clear()  # settings are read once per process
+    yield directory
+    get_settings.cache_clear()
 
 
 def test_nothing_placed_means_no_optional_models(
@@ -42,6 +46,7 @@ def test_nothing_placed_means_no_optional_models(
 
     monkeypatch.delenv("CAMROLL_MODELS_DIR")
     monkeypatch.setenv("CAMROLL_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
     assert models_dir() == tmp_path / "data" / "models"
 
 

@@ -55,10 +55,10 @@ class ModelLoadError(Exception):
 
 def models_dir() -> Path:
     """Where optional models live: `CAMROLL_MODELS_DIR`, else `<data dir>/models`."""
-    explicit = os.environ.get("CAMROLL_MODELS_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("CAMROLL_DATA_DIR") or "camroll-data") / "models"
+    from camroll.config import get_settings
+
+    settings = get_settings()
+    return settings.models_dir or settings.data_dir / "models"
 
 
 class ModelManifest(BaseModel):
