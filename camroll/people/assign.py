@@ -101,7 +101,8 @@ def recluster_user(session: Session, user_id: str) -> dict[str, int]:
         rows = _usable_faces(session, user_id)
         by_id = {f.id: f for f, _ in rows}
         old = {f.id: f.person_id for f, _ in rows if f.person_id}
-        labels = stable_labels(recluster([_vec(f, v) for f, v in rows]), old)
+        vecs = [_vec(f, v) for f, v in rows]
+        labels = stable_labels(recluster(vecs), old, vecs)
         existing = set(session.scalars(select(Person.id).where(Person.user_id == user_id)))
         fresh: dict[str, str] = {}
         moved = 0

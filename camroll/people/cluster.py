@@ -1,0 +1,314 @@
+"""Grouping face embeddings into people, incrementally and by a periodic full recluster.
+
+Embeddings live in dlib's ResNet space, where two faces of one person usually lie closer than
+~0.6 (Euclidean). Both modes use the same rule, average linkage under `THRESHOLD`, so a photo
+assigned on arrival lands where a full recluster would put it (measured in bench/faces_eval.py).
+
+Constraints, enforced in both modes:
+- cannot-link: two faces of one asset (photo) are never the same person;
+- locks: a face the owner placed in person P stays in P, and all faces locked to P form one fixed
+  cluster that unlocked faces may join (this is also how a merge of two people is represented);
+- bans: a face the owner moved out of person Q never goes back to Q, nor does any cluster it is in.
+  `recluster` sees Q only through faces locked to Q; `stable_labels(..., faces)` enforces bans
+  against people without locked faces.
+
+Clusters never cross the connected components of the "closer than THRESHOLD" graph (an average
+below the threshold needs at least one pair below it), so the dense agglomeration runs per component
+and memory grows with the largest component (k faces: about 5 k^2 bytes), not with the library.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+# Tuned on the deepface and face_recognition sets (bench/faces_eval.py prints the curve): 0.50 and
+# 0.55 both keep precision at 1.0 there, but the closest two faces of different people sit 0.52
+# apart, so 0.5 keeps a margin; a split person is one merge for the owner, a wrong merge is worse.
+THRESHOLD: float = 0.5
+
+# Labels made up by `recluster` for clusters with no locked face; `stable_labels` renames them.
+FRESH_PREFIX = "new:"
+
+# Rows of the pairwise-distance blocks, so the neighbour search never holds an n x n matrix.
+_BLOCK = 1024
+
+
+@dataclass(frozen=True)
+class FaceVec:
+    face_id: str
+    asset_id: str
+    embedding: np.ndarray
+    locked_person: str | None = None  # the owner placed this face in that person
+    banned_people: frozenset[str] = frozenset()  # the owner moved it out of these people
+
+
+def is_fresh(label: str) -> bool:
+    """Whether a label was invented by `recluster` (as opposed to an existing person id)."""
+    return label.startswith(FRESH_PREFIX)
+
+
+def _matrix(faces: Sequence[FaceVec]) -> np.ndarray:
+    return np.stack([np.asarray(f.embedding, dtype=np.float32).ravel() for f in faces])
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of `a` and of `b`, computed in place (float32) so a
+    large block costs one matrix of memory, not four."""
+    d = a @ b.T
+    d *= -2.0
+    d += (a * a).sum(1)[:, None]
+    d += (b * b).sum(1)[None, :]
+    np.maximum(d, 0.0, out=d)
+    return np.sqrt(d, out=d)
+
+
+def assign_incremental(
+    face: FaceVec, members: dict[str, list[FaceVec]], threshold: float = THRESHOLD
+) -> str | None:
+    """The person a newly arrived face joins, or None to start a new person.
+
+    The face joins the person with the smallest average distance to it (the same linkage as
+    `recluster`), provided that average is below `threshold`, the person holds no other face of the
+    same asset, and the owner has not moved this face out of that person.
+    """
+    if face.locked_person is not None:
+        return face.locked_person
+    query = np.asarray(face.embedding, dtype=np.float32).ravel()[None, :]
+    best: tuple[float, str] | None = None
+    for person_id, faces in members.items():
+        if not faces or person_id in face.banned_people:
+            continue
+        if any(f.asset_id == face.asset_id for f in faces):
+            continue
+        d = float(_distances(query, _matrix(faces)).mean())
+        if d < threshold and (best is None or (d, person_id) < best):
+            best = (d, person_id)
+    return None if best is None else best[1]
+
+
+def _components(emb: np.ndarray, faces: Sequence[FaceVec], threshold: float) -> np.ndarray:
+    """Component id per face in the graph of pairs closer than `threshold`, with every group of
+    faces locked to one person tied together (a locked group is one cluster from the start).
+
+    Edges are folded in one block of rows at a time (each face also linked to its component so
+    far), so memory stays at one block even when most pairs are close.
+    """
+    n = len(faces)
+    first_of: dict[str, int] = {}
+    lead = np.arange(n)
+    for i, f in enumerate(faces):
+        if f.locked_person is not None:
+            lead[i] = first_of.setdefault(f.locked_person, i)
+    reps = _connected(np.arange(n), lead, n)
+    for start in range(0, n, _BLOCK):
+        r, c = np.nonzero(_distances(emb[start : start + _BLOCK], emb) < threshold)
+        reps = _connected(np.concatenate([r + start, np.arange(n)]), np.concatenate([c, reps]), n)
+    return reps
+
+
+def _connected(rows: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+    """Per node, the first node of its connected component (a representative to link to)."""
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1]
+    _, first = np.unique(labels, return_index=True)
+    return first[labels]
+
+
+def _blocked(faces: Sequence[FaceVec]) -> np.ndarray:
+    """Face pairs that may never share a cluster: one photo, two different locked people, or a
+    face with the person the owner moved it out of. A merged cluster inherits both rows (OR)."""
+    codes: dict[str, int] = {}
+    asset = np.array([codes.setdefault(f.asset_id, len(codes)) for f in faces])
+    blocked = asset[:, None] == asset[None, :]
+    lock = np.array([f.locked_person or "" for f in faces], dtype=object)
+    is_locked = lock != ""
+    # Faces locked to the same person are merged before anything else, so blocking them is moot.
+    blocked |= np.outer(is_locked, is_locked)
+    for j, f in enumerate(faces):
+        for person in f.banned_people:
+            hit = lock == person
+            blocked[j, hit] = True
+            blocked[hit, j] = True
+    return blocked
+
+
+def _cluster_component(
+    emb: np.ndarray, faces: Sequence[FaceVec], threshold: float
+) -> list[list[int]]:
+    """Clusters of one component, as lists of indexes into `faces`.
+
+    Faces the owner moved out of a person (and did not place elsewhere) join last: clustered in
+    the first pass, such a face would take its close neighbours with it, since no cluster holding
+    it may join the person it was banned from. So everyone else settles first, then the banned
+    faces join the settled clusters they are allowed in, or form their own.
+    """
+    late = [i for i, f in enumerate(faces) if f.banned_people and f.locked_person is None]
+    if not late or len(late) == len(faces):
+        return _agglomerate(emb, faces, threshold)
+    late_set = set(late)
+    rest = [i for i in range(len(faces)) if i not in late_set]
+    first = _agglomerate(emb[rest], [faces[i] for i in rest], threshold)
+    seed = [[rest[i] for i in g] for g in first] + [[i] for i in late]
+    return _agglomerate(emb, faces, threshold, seed)
+
+
+def _agglomerate(
+    emb: np.ndarray,
+    faces: Sequence[FaceVec],
+    threshold: float,
+    seed: list[list[int]] | None = None,
+) -> list[list[int]]:
+    """Constrained average-linkage agglomeration: lists of indexes into `faces`.
+
+    Starts from `seed` clusters (default: the faces locked to each person, and every other face on
+    its own), merged whatever their distance; then the closest allowed pair of clusters merges
+    while its average distance is below `threshold`. Each cluster caches its nearest allowed
+    neighbour, so a merge costs O(k) plus a rescan of the rows that pointed at the merged pair,
+    instead of a full O(k^2) search.
+    """
+    k = len(faces)
+    groups: list[list[int]] = [[i] for i in range(k)]
+    if k == 1:
+        return groups
+    dist = _distances(emb, emb)  # float32: k x k is the memory bound of a component
+    blocked = _blocked(faces)
+    np.fill_diagonal(blocked, True)
+    sizes = np.ones(k, dtype=np.float64)
+    alive = np.ones(k, dtype=bool)
+
+    def merge(a: int, b: int) -> None:
+        # Lance-Williams update for average linkage: the size-weighted mean of the two rows.
+        na, nb = sizes[a], sizes[b]
+        row = ((na * dist[a] + nb * dist[b]) / (na + nb)).astype(np.float32)
+        dist[a] = row
+        dist[:, a] = row
+        blocked[a] |= blocked[b]
+        blocked[:, a] = blocked[a]
+        blocked[a, a] = True
+        blocked[b] = True  # a merged-away cluster is never picked again
+        blocked[:, b] = True
+        sizes[a] = na + nb
+        groups[a].extend(groups[b])
+        groups[b] = []
+        alive[b] = False
+
+    if seed is None:
+        by_person: dict[str, list[int]] = defaultdict(list)
+        for i, f in enumerate(faces):
+            if f.locked_person is not None:
+                by_person[f.locked_person].append(i)
+        seed = list(by_person.values())
+    for group in seed:
+        for i in group[1:]:
+            merge(group[0], i)
+
+    def nearest(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        j = np.empty(len(rows), dtype=np.int64)
+        d = np.empty(len(rows), dtype=np.float32)
+        for s in range(0, len(rows), _BLOCK):
+            r = rows[s : s + _BLOCK]
+            masked = np.where(blocked[r], np.float32(np.inf), dist[r])
+            j[s : s + _BLOCK] = np.argmin(masked, axis=1)
+            d[s : s + _BLOCK] = masked[np.arange(len(r)), j[s : s + _BLOCK]]
+        return j, d
+
+    nn, nnd = nearest(np.arange(k))
+    nnd[~alive] = np.inf
+    while True:
+        a = int(np.argmin(nnd))
+        if not nnd[a] < threshold:
+            break
+        a, b = sorted((a, int(nn[a])))
+        merge(a, b)
+        nnd[b] = np.inf
+        # Only rows whose nearest was a or b can have a new nearest: the merged row is a
+        # weighted mean of two values each >= their old best, and blocks only grow.
+        stale = np.flatnonzero(alive & ((nn == a) | (nn == b)))
+        stale = np.union1d(stale, [a])
+        nn[stale], nnd[stale] = nearest(stale)
+    return [g for g, live in zip(groups, alive, strict=True) if live]
+
+
+def recluster(faces: list[FaceVec], threshold: float = THRESHOLD) -> dict[str, str]:
+    """Cluster all faces from scratch: face_id -> label.
+
+    Clusters holding locked faces are labelled with that person's id; every other cluster gets a
+    fresh label ("new:0", "new:1", ...) for `stable_labels` to map onto existing people.
+    """
+    if not faces:
+        return {}
+    emb = _matrix(faces)
+    comp = _components(emb, faces, threshold)
+    by_comp: dict[int, list[int]] = defaultdict(list)
+    for i, c in enumerate(comp):
+        by_comp[int(c)].append(i)
+
+    labels: dict[str, str] = {}
+    fresh = 0
+    # Components in order of their first face, so labels are deterministic for a given input.
+    for idx in sorted(by_comp.values(), key=lambda ix: ix[0]):
+        sub = [faces[i] for i in idx]
+        for group in _cluster_component(emb[idx], sub, threshold):
+            lock = next((sub[i].locked_person for i in group if sub[i].locked_person), None)
+            if lock is None:
+                lock = f"{FRESH_PREFIX}{fresh}"
+                fresh += 1
+            for i in group:
+                labels[sub[i].face_id] = lock
+    return labels
+
+
+def stable_labels(
+    new: dict[str, str], old: dict[str, str], faces: Iterable[FaceVec] = ()
+) -> dict[str, str]:
+    """Rename the fresh labels of a recluster to the existing person ids they overlap most, 1:1.
+
+    `new` is `recluster`'s face_id -> label; `old` is the current face_id -> person_id. Pairs are
+    matched greedily by the number of shared faces, largest first, so the bulk of a named person
+    keeps its id (and so its name, birthday and hidden flag). Person ids already used by locked
+    clusters in `new` are not handed out again; unmatched fresh labels stay fresh (new people).
+
+    Pass the `faces` to honour bans against people with no locked face (which `recluster` cannot
+    see): faces that would land back in a person they were moved out of leave it, together with
+    the rest of their cluster that was banned too, as a new fresh label.
+    """
+    taken = {label for label in new.values() if not is_fresh(label)}
+    overlap: Counter[tuple[str, str]] = Counter(
+        (label, old[face_id])
+        for face_id, label in new.items()
+        if is_fresh(label) and face_id in old and old[face_id] not in taken
+    )
+    rename: dict[str, str] = {}
+    used: set[str] = set(taken)
+    for (label, person_id), _count in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0])):
+        if label in rename or person_id in used:
+            continue
+        rename[label] = person_id
+        used.add(person_id)
+    out = {face_id: rename.get(label, label) for face_id, label in new.items()}
+
+    ejected: dict[str, str] = {}
+    numbers = [x[len(FRESH_PREFIX) :] for x in new.values() if is_fresh(x)]
+    next_fresh = 1 + max((int(x) for x in numbers if x.isdigit()), default=-1)
+    for f in faces:
+        person_id = out.get(f.face_id)
+        if person_id is not None and person_id in f.banned_people:
+            if person_id not in ejected:
+                ejected[person_id] = f"{FRESH_PREFIX}{next_fresh}"
+                next_fresh += 1
+            out[f.face_id] = ejected[person_id]
+    return out
+
+
+def labels_to_members(faces: Iterable[FaceVec], labels: dict[str, str]) -> dict[str, list[FaceVec]]:
+    """Group faces by label, the shape `assign_incremental` expects."""
+    members: dict[str, list[FaceVec]] = defaultdict(list)
+    for f in faces:
+        members[labels[f.face_id]].append(f)
+    return dict(members)
