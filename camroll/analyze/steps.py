@@ -87,8 +87,11 @@ class FacesStep(Step):
         _delete_faces(session, asset.id)
         found: list[tuple[float | None, Any, tuple[int, int]]] = []
         if asset.kind == "video" and subject.video_path is not None:
-            for vf in fa.analyze_video_faces(subject.video_path()):
-                found.append((vf.at_seconds, vf.face, _frame_size(subject)))
+            from camroll.media.validate import decode_video_frame
+
+            path = subject.video_path()
+            size = decode_video_frame(path).size  # boxes are in upright frame pixels
+            found = [(v.at_seconds, v.face, size) for v in fa.analyze_video_faces(path)]
         elif subject.image is not None:
             size = subject.image.size
             found = [(None, f, size) for f in fa.analyze_faces(subject.image)]
@@ -166,15 +169,6 @@ def _detector_model(f: Any, default: tuple[str, str]) -> tuple[str, str]:
 
     fallback = fa.FACE_MODELS.get("fallback_detector")
     return fallback if fallback and f.detector != "retinaface" else default
-
-
-def _frame_size(subject: Subject) -> tuple[int, int]:
-    meta = subject.meta
-    if subject.notes.get("frame_size"):
-        return subject.notes["frame_size"]
-    if meta is not None and meta.width and meta.height:
-        return meta.width, meta.height
-    return subject.image.size if subject.image is not None else (1, 1)
 
 
 def _delete_faces(session: Session, asset_id: str) -> None:
