@@ -199,9 +199,13 @@ class TagsStep(Step):
             local_hour=_local_hour(meta),
         )
         for t in ta.tag_image(image, faces=faces, hints=hints):
+            # A tag that leaned on the face count needs both scopes: revoking either deletes it.
+            uses_faces = any(src.startswith("faces:") for src in t.sources)
             session.add(
                 AssetTag(
-                    **_provenance(asset, self.scope, ta.TAGS_MODEL),
+                    **_provenance(
+                        asset, "content+faces" if uses_faces else "content", ta.TAGS_MODEL
+                    ),
                     label=t.label,
                     score=float(t.score),
                     sources=json.dumps(list(t.sources)),

@@ -10,8 +10,9 @@ import hashlib
 import json
 import shutil
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from camroll.config import get_settings
@@ -40,12 +41,23 @@ def receipt_id(user_id: str, due: datetime) -> str:
     return hashlib.sha256(f"camroll-receipt|{user_id}|{due.isoformat()}".encode()).hexdigest()[:32]
 
 
+def scope_matches(column: Any, scope: str) -> ColumnElement[bool]:
+    """Rows that `scope` allowed: alone, or with others ("content+faces" needs both, so
+    revoking either deletes it)."""
+    return or_(
+        column == scope,
+        column.like(f"{scope}+%"),
+        column.like(f"%+{scope}"),
+        column.like(f"%+{scope}+%"),
+    )
+
+
 def delete_scope_data(session: Session, user_id: str, scope: str) -> dict[str, int]:
     """Delete every derived row (and blob it points to) that `scope` allowed for this user."""
     deleted: dict[str, int] = {}
     store = get_store()
     for model in derived_models():
-        where = (model.user_id == user_id, model.scope == scope)  # type: ignore[attr-defined]
+        where = (model.user_id == user_id, scope_matches(model.scope, scope))  # type: ignore[attr-defined]
         if hasattr(model, "blob_key"):
             for key in session.scalars(select(model.blob_key).where(*where)):  # type: ignore[attr-defined]
                 store.delete(key)

@@ -1,0 +1,133 @@
+"""Near-duplicates and bursts: perceptual hashes, grouped with union-find.
+
+A 64-bit DCT perceptual hash (imagehash's `phash`) survives re-encoding, resizing and mild edits,
+so two copies of one photo differ in a few bits; unrelated photos differ in about 32. Shots taken
+seconds apart (a burst) differ more, so they get a wider distance, but only within a short window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "BURST_DISTANCE",
+    "BURST_SECONDS",
+    "DUPLICATE_DISTANCE",
+    "PHASH_MODEL",
+    "DuplicateGroup",
+    "SimilarItem",
+    "group_near_duplicates",
+    "hamming",
+    "phash",
+]
+
+PHASH_MODEL: tuple[str, str] = ("phash-dct64", imagehash.__version__)
+
+# Measured on the shared roll (~430 images): the same photo at 240p..1080p, re-saved with other
+# metadata or stored with another EXIF orientation stays within 8 bits; the closest two unrelated
+# photos are 14 bits apart. Weakness: near-uniform renders (white text on black) sit 4-10 bits
+# apart and group as duplicates.
+DUPLICATE_DISTANCE = 10
+BURST_DISTANCE = 18
+BURST_SECONDS = 5.0
+
+
+def phash(image: Image.Image) -> str:
+    """The 64-bit perceptual hash as 16 hex digits (a string, so no signed-int trouble in SQL)."""
+    small = image if image.mode in ("L", "RGB") else image.convert("RGB")
+    if max(small.size) > 256:
+        # phash looks at 32x32 anyway; a cheap pre-shrink saves most of the Lanczos cost.
+        small = small.copy()
+        small.thumbnail((256, 256), Image.Resampling.BOX)
+    return str(imagehash.phash(small))
+
+
+def hamming(a: str, b: str) -> int:
+    """Number of differing bits between two hex hashes."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+@dataclass(frozen=True)
+class SimilarItem:
+    asset_id: str
+    phash: str
+    taken_at: datetime | None
+    quality: float
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    best: str
+    members: list[str]
+    kind: str  # "duplicate" (copies of one shot) | "burst" (shots seconds apart)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"best": self.best, "members": list(self.members), "kind": self.kind}
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+        self.burst = [False] * n
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int, burst: bool) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+        self.burst[ra] = self.burst[ra] or self.burst[rb] or burst
+
+
+def _seconds_apart(a: datetime | None, b: datetime | None) -> float | None:
+    if a is None or b is None:
+        return None
+    if (a.tzinfo is None) != (b.tzinfo is None):
+        a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
+    return abs((a - b).total_seconds())
+
+
+def group_near_duplicates(items: list[SimilarItem]) -> list[DuplicateGroup]:
+    """Groups of two or more near-identical photos, each naming its highest-quality member.
+
+    An edge joins two photos when their hashes are within DUPLICATE_DISTANCE bits, or within
+    BURST_DISTANCE bits when both were taken 1..BURST_SECONDS apart. A group with any burst edge
+    is a "burst"; copies with the same (or unknown) capture time are "duplicate"s.
+    """
+    n = len(items)
+    if n < 2:
+        return []
+    hashes = np.array([int(it.phash, 16) for it in items], dtype=np.uint64)
+    uf = _UnionFind(n)
+    for i in range(n - 1):
+        # Vectorised popcount against all later items: 10k photos take about a second.
+        dist = np.bitwise_count(hashes[i + 1 :] ^ hashes[i])
+        for off in np.nonzero(dist <= BURST_DISTANCE)[0]:
+            j = i + 1 + int(off)
+            d = int(dist[off])
+            apart = _seconds_apart(items[i].taken_at, items[j].taken_at)
+            if apart is not None and 0 < apart <= BURST_SECONDS:
+                uf.union(i, j, burst=True)
+            elif d <= DUPLICATE_DISTANCE:
+                uf.union(i, j, burst=False)
+
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(uf.find(i), []).append(i)
+    out: list[DuplicateGroup] = []
+    for root, idx in groups.items():
+        if len(idx) < 2:
+            continue
+        best = max(idx, key=lambda k: items[k].quality)  # first of equals wins: stable
+        kind = "burst" if uf.burst[root] else "duplicate"
+        out.append(DuplicateGroup(items[best].asset_id, [items[k].asset_id for k in idx], kind))
+    return out
