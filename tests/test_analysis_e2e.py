@@ -25,8 +25,8 @@ from tests.conftest import ROLL, SHARED, Server, make_user
 from tests.test_sync_e2e import all_assets, sync
 
 DEEPFACE = SHARED / "faces" / "deepface"
-# Two photos of one woman (she is also in the couple), one of another woman, a cat, two US west landscapes with GPS,
-# and a London street scene with GPS.
+# Two photos of one woman (she is also in the couple), one of another woman, a cat, a Yosemite
+# landscape and a London street scene with GPS.
 FILES = {
     "img1.jpg": DEEPFACE / "img1.jpg",
     "img2.jpg": DEEPFACE / "img2.jpg",

@@ -29,7 +29,7 @@ ANALYSIS_SCOPES = frozenset(s.scope for s in STEPS)
 
 
 def steps_for(scopes: set[str] | None) -> list[Step]:
-    return [s for s in STEPS if scopes is None or s.scope in scopes]
+    return [s for s in STEPS if scopes is None or s.scope in scopes or s.reruns_for & scopes]
 
 
 def preview_image(session: Session, asset: Asset) -> Image.Image | None:

@@ -50,6 +50,8 @@ class Subject:
 class Step(ABC):
     name: ClassVar[str]
     scope: ClassVar[str]
+    # Granting any of these (again) reruns the step; tags also read the face count.
+    reruns_for: ClassVar[frozenset[str]] = frozenset()
     kinds: ClassVar[frozenset[str]] = frozenset({"image", "raw", "video"})
 
     def able_to_run(self, session: Session, asset: Asset) -> bool:
@@ -179,6 +181,7 @@ def _delete_faces(session: Session, asset_id: str) -> None:
 class TagsStep(Step):
     name = "tags"
     scope = "content"
+    reruns_for = frozenset({"content", "faces"})
 
     def run(self, session: Session, subject: Subject) -> None:
         from camroll.analyze import quality as qa
