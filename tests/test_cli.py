@@ -36,6 +36,46 @@ def test_inspect_json_prints_one_object_per_file_in_order(tmp_path: Path) -> Non
     assert out[1]["error"] and out[2]["error"]
 
 
+def test_inspect_analyze_adds_faces_tags_place_and_quality(tmp_path: Path) -> None:
+    faces = ROLL.parent / "faces"
+    files = [
+        faces / "deepface/couple.jpg",
+        ROLL / "pigallery2/demo/IMG_6296.jpg",
+        ROLL / "pillow-heif/heif_other/cat.hif",
+        faces / "face_recognition/examples/short_hamilton_clip.mp4",
+        ROLL / "pigallery2/test-assets/imageSizeError.jpg",
+        tmp_path / "missing.jpg",
+    ]
+    r = run_cli("inspect", *map(str, files), "--json", "--analyze", env={})
+    assert r.returncode == 0, r.stderr
+    couple, yosemite, cat, clip, broken, missing = json.loads(r.stdout)  # stdout is pure JSON
+
+    assert len(couple["faces"]) == 2
+    for face in couple["faces"]:
+        assert set(face) >= {"box", "landmarks", "score", "expression", "smile"}
+        assert len(face["landmarks"]) == 5 and 0 < face["box"]["w"] < 1
+        assert face["expression"] in {
+            "happy",
+            "neutral",
+            "sad",
+            "surprise",
+            "angry",
+            "fear",
+            "disgust",
+        }
+    assert {t["label"] for t in couple["tags"]} >= {"person"}
+    assert yosemite["faces"] == [] and yosemite["place"]["region"] == "California"
+    assert "mountain" in {t["label"] for t in yosemite["tags"]}
+    assert "cat" in {t["label"] for t in cat["tags"]} and cat["place"] is None
+    for t in cat["tags"]:
+        assert set(t) >= {"label", "score", "sources"} and t["sources"]
+    assert clip["faces"] and all(f["at_seconds"] >= 0 for f in clip["faces"])
+    for o in (couple, yosemite, cat):
+        assert 0 <= o["quality"]["sharpness"] <= 1 and 0 <= o["quality"]["exposure"] <= 1
+    assert broken["analysis_error"]["reason"] == "truncated"
+    assert missing["error"] and "faces" not in missing
+
+
 @pytest.mark.backends("sqlite")
 def test_user_and_token_commands_give_clear_errors(env: dict) -> None:
     assert run_cli("user", "add", "Cli@Example.org", env=env).returncode == 0

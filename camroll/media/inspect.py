@@ -16,5 +16,6 @@ def inspect_paths(paths: list[Path], analyze: bool = False) -> list[dict[str, An
         from camroll.analyze.inspect import analyze_file
 
         for path, r in zip(paths, results, strict=True):
-            r.update(analyze_file(path, r))
+            if not r.get("error"):  # unreadable or missing: ExifTool already said why
+                r.update(analyze_file(path, r))
     return results
