@@ -347,7 +347,60 @@ def _demo_summary(url: str, email: str, password: str, result: dict) -> None:
                 b.add_row(item["path"], item["reason"])
             console.print(b)
         console.print("The web page lists every quarantined file with its reason.")
+    _analysis_summary(email)
     console.print(f"\nOpen [bold]{url}[/] and sign in as [bold]{email}[/] / [bold]{password}[/]")
+
+
+def _analysis_summary(email: str) -> None:
+    """What analysis found: people, the commonest tags and places, near-duplicates."""
+    from sqlalchemy import func, select
+
+    from camroll.db.engine import session_scope
+    from camroll.db.models import AssetPlace, AssetQuality, AssetTag, Face, Person, User
+    from camroll.privacy.audit import ADMIN_CLI, record
+
+    with session_scope() as s:
+        user = s.query(User).filter(User.email == email).one()
+        record(s, (user.id, ADMIN_CLI), "report.read")
+        own = user.id
+        faces = s.scalar(select(func.count()).where(Face.user_id == own)) or 0
+        people = s.scalars(
+            select(Person.face_count)
+            .where(Person.user_id == own)
+            .order_by(Person.face_count.desc())
+        ).all()
+        tags = s.execute(
+            select(AssetTag.label, func.count())
+            .where(AssetTag.user_id == own)
+            .group_by(AssetTag.label)
+            .order_by(func.count().desc())
+            .limit(12)
+        ).all()
+        places = s.execute(
+            select(AssetPlace.city, AssetPlace.region, AssetPlace.country, func.count())
+            .where(AssetPlace.user_id == own)
+            .group_by(AssetPlace.city, AssetPlace.region, AssetPlace.country)
+            .order_by(func.count().desc())
+            .limit(8)
+        ).all()
+        dup_groups = s.scalar(
+            select(func.count(func.distinct(AssetQuality.duplicate_group))).where(
+                AssetQuality.user_id == own
+            )
+        )
+    t = Table(title="What analysis found")
+    t.add_column("what")
+    t.add_column("", justify="left")
+    t.add_row(
+        "faces", f"{faces} in {len(people)} people (largest: {', '.join(map(str, people[:5]))})"
+    )
+    t.add_row("tags", ", ".join(f"{label} {n}" for label, n in tags) or "-")
+    t.add_row(
+        "places",
+        "; ".join(f"{', '.join(x for x in (c, r, k) if x)} ({n})" for c, r, k, n in places) or "-",
+    )
+    t.add_row("near-duplicates", f"{dup_groups or 0} groups, best shot marked")
+    console.print(t)
 
 
 @app.command()

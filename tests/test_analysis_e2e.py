@@ -21,7 +21,7 @@ from camroll.db.models import (
     HomeLocation,
     Person,
 )
-from tests.conftest import ROLL, SHARED, Server, make_user
+from tests.conftest import ROLL, SHARED, Server, make_user, run_cli
 from tests.test_sync_e2e import all_assets, sync
 
 DEEPFACE = SHARED / "faces" / "deepface"
@@ -214,3 +214,102 @@ def test_revoking_a_scope_deletes_its_data_and_granting_recomputes_it(analysed: 
     # Granting again recomputes; it cannot bring back what the owner said (the name).
     names = {p["name"] for p in client.get("/api/people").json()}
     assert names == {None}
+
+
+def test_export_sidecars_carry_face_regions_and_keywords(analysed: tuple, tmp_path: Path) -> None:
+    import io
+    import json
+    import subprocess
+    import zipfile
+
+    from tests.test_export import _wait_ready
+
+    client, assets = analysed
+    pid = assets["img1.jpg"]["faces"][0]["person_id"]
+    client.patch(f"/api/people/{pid}", json={"name": "Anna, the elder"})  # a comma to escape
+    started = client.post("/api/me/export").json()
+    r = _wait_ready(client, started["url"], timeout=120)
+    assert r.status_code == 200, r.text
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    sidecar = tmp_path / "couple.jpg.xmp"
+    sidecar.write_bytes(zf.read("originals/couple.jpg.xmp"))
+    read = subprocess.run(
+        ["exiftool", "-json", "-struct", "-XMP:RegionInfo", "-XMP:Subject", str(sidecar)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    xmp = json.loads(read.stdout)[0]
+    regions = xmp["RegionInfo"]["RegionList"]
+    faces = assets["couple.jpg"]["faces"]
+    assert len(regions) == len(faces) == 2
+    for region, face in zip(sorted(regions, key=lambda g: g["Area"]["X"]), faces, strict=True):
+        box = face["box"]
+        assert region["Type"] == "Face" and region["Area"]["Unit"] == "normalized"
+        assert abs(region["Area"]["X"] - (box["x"] + box["w"] / 2)) < 1e-3
+        assert abs(region["Area"]["H"] - box["h"]) < 1e-3
+    assert "Anna, the elder" in {g.get("Name") for g in regions}
+    keywords = xmp["Subject"] if isinstance(xmp["Subject"], list) else [xmp["Subject"]]
+    assert "Anna, the elder" in keywords and "person" in keywords
+
+
+def test_analysis_jobs_queued_before_a_revocation_skip_its_step(env: dict, tmp_path: Path) -> None:
+    """Jobs wait in the queue with no worker; faces is revoked; the worker then runs them:
+    tags appear, faces never do."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    roll = tmp_path / "roll"
+    roll.mkdir()
+    for name in ("img1.jpg", "couple.jpg", "cat.hif"):
+        shutil.copy(FILES[name], roll / name)
+    server = Server(env, port=free_port())
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "camroll", "serve", "--no-worker", "--port", str(server.port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.log").open("wb"),
+    )
+
+    def work_off_queue() -> dict:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "camroll", "worker"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "worker.log").open("ab"),
+        )
+        try:
+            return _wait_jobs(client)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+    try:
+        import time
+
+        for _ in range(100):
+            try:
+                httpx.get(f"{server.url}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token = make_user("queued-analysis@example.org")
+        client = server.client(token)
+        r = run_cli("sync", str(roll), "--server", server.url, "--token", token, env=env)
+        assert r.returncode == 0, r.stderr
+        work_off_queue()  # ingest only: no analysis scope yet
+        user_id = _user_id(client)
+
+        client.put("/api/consent", json={"scopes": {"faces": True, "content": True}})
+        assert client.get("/api/jobs").json()["pending"] == 3  # queued, no worker
+        client.put("/api/consent", json={"scopes": {"faces": False}})
+        jobs = work_off_queue()
+        assert jobs["failed"] == 0
+        assert _count(Face, user_id) == 0 and _count(Person, user_id) == 0
+        assert _count(AssetTag, user_id) > 0 and _count(AssetQuality, user_id) == 3
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)

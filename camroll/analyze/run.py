@@ -79,6 +79,13 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
         for step in steps:
             step.run(session, subject)
             session.flush()
+        user_id = asset.user_id
+    if subject.new_faces:
+        from camroll.people.assign import assign_new_faces
+
+        with session_scope() as session:
+            if is_granted(session, user_id, "faces"):  # not revoked meanwhile
+                assign_new_faces(session, user_id, subject.new_faces)
     return "done"
 
 

@@ -44,6 +44,7 @@ class Subject:
     image: Image.Image | None
     video_path: Callable[[], Path] | None = None
     faces_found: int = 0
+    new_faces: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,7 +82,6 @@ class FacesStep(Step):
 
     def run(self, session: Session, subject: Subject) -> None:
         from camroll.analyze import faces as fa
-        from camroll.people.assign import assign_new_faces
 
         asset = subject.asset
         # A rerun keeps who each face is: the owner's edits and the clustering's choices.
@@ -143,8 +143,9 @@ class FacesStep(Step):
             if f.usable and face.person_id is None:
                 new_ids.append(face.id)
         subject.faces_found = len(found)
-        session.flush()
-        assign_new_faces(session, asset.user_id, new_ids)
+        # Joining people happens after this transaction commits, in a short one of its own
+        # (it locks the owner's people; holding that through tagging would serialise workers).
+        subject.new_faces = new_ids
 
 
 def _same_face(face: Face, previous: list[Face]) -> Face | None:
