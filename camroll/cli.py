@@ -361,7 +361,7 @@ def _analysis_summary(email: str) -> None:
 
     with session_scope() as s:
         user = s.query(User).filter(User.email == email).one()
-        record(s, (user.id, ADMIN_CLI), "report.read")
+        record(s, (user.id, ADMIN_CLI), "analysis.read")
         own = user.id
         faces = s.scalar(select(func.count()).where(Face.user_id == own)) or 0
         people = s.scalars(
