@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from camroll.consent.gate import is_granted
 from camroll.db.models import (
     Asset,
+    AssetEmbedding,
     AssetMetadata,
     AssetPlace,
     AssetQuality,
@@ -215,6 +216,7 @@ class TagsStep(Step):
                     sources=json.dumps(list(t.sources)),
                 )
             )
+        _clip(session, asset, image, self.scope)
         q = qa.assess(image)
         session.add(
             AssetQuality(
@@ -227,6 +229,40 @@ class TagsStep(Step):
                 is_best=True,
             )
         )
+
+
+# A CLIP vocabulary label counts as a tag at this softmax probability (over the vocabulary).
+CLIP_TAG_MIN = 0.3
+
+
+def _clip(session: Session, asset: Asset, image: Image.Image, scope: str) -> None:
+    """With an optional CLIP model installed: zero-shot tags over the camroll vocabulary, and
+    the image embedding that search by description compares queries with."""
+    from camroll.analyze.registry import get_clip
+    from camroll.analyze.vocabulary import VOCABULARY
+
+    session.execute(delete(AssetEmbedding).where(AssetEmbedding.asset_id == asset.id))
+    clip = get_clip()
+    if clip is None:
+        return
+    model = (clip.name, clip.version)
+    vector = clip.encode_images([image])
+    session.add(
+        AssetEmbedding(
+            **_provenance(asset, scope, model), vector=np.asarray(vector[0], "<f4").tobytes()
+        )
+    )
+    have = {t.label for t in session.scalars(select(AssetTag).where(AssetTag.asset_id == asset.id))}
+    for label, p in clip.zero_shot_tags(vector, list(VOCABULARY))[0]:
+        if p >= CLIP_TAG_MIN and label not in have:
+            session.add(
+                AssetTag(
+                    **_provenance(asset, scope, model),
+                    label=label,
+                    score=float(p),
+                    sources=json.dumps([f"clip:{label}"]),
+                )
+            )
 
 
 def _local_hour(meta: AssetMetadata | None) -> int | None:

@@ -365,6 +365,19 @@ class AssetQuality(Derived, Base):
     is_best: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class AssetEmbedding(Derived, Base):
+    """The photo as a vector from an optional CLIP model the operator placed, used for search
+    by description; absent unless such a model is installed."""
+
+    __tablename__ = "asset_embeddings"
+    __category__ = "image_embeddings"
+
+    asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+
+
 class AssetPlace(Derived, Base):
     """Where the photo was taken, named offline from its GPS position, and how far from home."""
 

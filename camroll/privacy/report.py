@@ -81,8 +81,9 @@ def _field_counts(
 
 
 def _scope_entry(scope: str, count: int) -> dict[str, Any]:
-    known = SCOPES.get(scope)
-    return {"scope": scope, "title": known.title if known else scope, "count": count}
+    # "content+faces": made with both scopes on, deleted when either is switched off.
+    titles = [SCOPES[p].title if p in SCOPES else p for p in scope.split("+")]
+    return {"scope": scope, "title": " and ".join(titles), "count": count}
 
 
 def _originals(session: Session, user_id: str) -> dict[str, Any]:

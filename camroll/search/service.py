@@ -57,5 +57,49 @@ def library_docs(session: Session, user_id: str) -> list[SearchDoc]:
     return list(docs.values())
 
 
+# With an optional CLIP model: a photo matches a description at this cosine, if it is also
+# close to the best match (CLIP cosines are low and bunched; only the top of the list means much).
+CLIP_FLOOR = 0.2
+CLIP_MARGIN = 0.1
+
+
 def search(session: Session, user_id: str, q: str) -> list[Hit]:
-    return search_docs(q, library_docs(session, user_id))
+    docs = library_docs(session, user_id)
+    hits = search_docs(q, docs)
+    return hits + _clip_hits(session, user_id, q, docs, {h.asset_id for h in hits})
+
+
+def _clip_hits(
+    session: Session, user_id: str, q: str, docs: list[SearchDoc], seen: set[str]
+) -> list[Hit]:
+    """Photos whose CLIP image embedding matches the description, after the word matches."""
+    import numpy as np
+
+    from camroll.analyze.registry import get_clip
+    from camroll.db.models import AssetEmbedding
+    from camroll.search.query import parse_query
+
+    query = parse_query(q)
+    rows = session.execute(
+        select(AssetEmbedding.asset_id, AssetEmbedding.vector).where(
+            AssetEmbedding.user_id == user_id
+        )
+    ).all()
+    clip = get_clip() if rows and query.terms else None
+    if clip is None:
+        return []
+    when = {d.asset_id: d.taken_at for d in docs}
+    ids = [a for a, _ in rows if a in when and query.matches_date(when[a])]
+    if not ids:
+        return []
+    by_id = dict(rows)
+    vectors = np.stack([np.frombuffer(by_id[a], dtype="<f4") for a in ids])
+    text = clip.encode_texts([f"a photo of {' '.join(query.terms)}"])[0]
+    sims = vectors @ text
+    best = float(sims.max())
+    found = [
+        Hit(a, float(3.0 * s), ["clip"])
+        for a, s in zip(ids, sims, strict=True)
+        if s >= CLIP_FLOOR and s >= best - CLIP_MARGIN and a not in seen
+    ]
+    return sorted(found, key=lambda h: -h.score)
