@@ -115,6 +115,21 @@ def test_sync_finds_people_tags_places_and_quality(analysed: tuple, server: Serv
     cover = client.get(person["cover_url"])
     assert cover.status_code == 200 and cover.headers["content-type"] == "image/jpeg"
 
+    # The transparency report accounts for everything the API shows about these photos.
+    report = client.get("/api/me/report").json()["categories"]
+    shown = {
+        "faces": sum(len(a["faces"]) for a in assets.values()),
+        "expressions": sum(1 for a in assets.values() for f in a["faces"] if f["expression"]),
+        "face_embeddings": sum(len(a["faces"]) for a in assets.values()),
+        "tags": sum(len(a["tags"]) for a in assets.values()),
+        "places": sum(1 for a in assets.values() if a["place"]),
+        "quality": sum(1 for a in assets.values() if a["quality"]),
+        "people": len(client.get("/api/people", params={"include_hidden": True}).json()),
+    }
+    assert {k: report[k]["count"] for k in shown} == shown
+    assert {s["scope"] for s in report["faces"]["scopes"]} == {"faces"}
+    assert report["faces"]["made_by"][0]["model"] == "retinaface-mobilenet"
+
     listed = {a["filename"] for a in all_assets(client, person=pid)}
     assert listed == {"img1.jpg", "img2.jpg", "couple.jpg"}
     assert {a["filename"] for a in all_assets(client, tag="cat")} == {"cat.hif"}

@@ -81,7 +81,7 @@ def _field_counts(
 
 
 def _scope_entry(scope: str, count: int) -> dict[str, Any]:
-    # "content+faces": made with both scopes on, deleted when either is switched off.
+    # A composite scope ("a+b") was made with both on and is deleted when either goes off.
     titles = [SCOPES[p].title if p in SCOPES else p for p in scope.split("+")]
     return {"scope": scope, "title": " and ".join(titles), "count": count}
 
