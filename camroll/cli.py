@@ -391,9 +391,8 @@ def _analysis_summary(email: str) -> None:
     t = Table(title="What analysis found")
     t.add_column("what")
     t.add_column("", justify="left")
-    t.add_row(
-        "faces", f"{faces} in {len(people)} people (largest: {', '.join(map(str, people[:5]))})"
-    )
+    largest = ", ".join(map(str, people[:5]))
+    t.add_row("faces", f"{faces} in {len(people)} people (faces of the largest: {largest})")
     t.add_row("tags", ", ".join(f"{label} {n}" for label, n in tags) or "-")
     t.add_row(
         "places",

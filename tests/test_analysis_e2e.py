@@ -328,3 +328,45 @@ def test_analysis_jobs_queued_before_a_revocation_skip_its_step(env: dict, tmp_p
     finally:
         serve.terminate()
         serve.wait(timeout=30)
+
+
+def test_people_page_in_a_browser_names_a_person_in_place(analysed: tuple, server: Server) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from camroll.accounts import set_password
+    from camroll.db.models import User
+    from tests.test_web import ARGS, CHROMIUM
+
+    client, assets = analysed
+    with session_scope() as s:
+        user = s.scalars(select(User).where(User.email == "analysed@example.org")).one()
+        set_password(user, "correct horse")
+    pid = assets["img1.jpg"]["faces"][0]["person_id"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(server.url + "/login")
+        page.fill("input[name=email]", "analysed@example.org")
+        page.fill("input[name=password]", "correct horse")
+        page.click("button[type=submit]")
+        page.wait_for_url(server.url + "/")
+        page.click("text=People")
+        page.wait_for_load_state("networkidle")
+        people = page.locator(".person")
+        assert people.count() == len(client.get("/api/people").json()) >= 3
+        covers = page.locator(".person img").evaluate_all("els => els.map(e => e.naturalWidth)")
+        assert all(w > 0 for w in covers), covers  # every cover cut and decrypted
+
+        name = page.locator(f".person[data-id='{pid}'] input.name")
+        name.fill("Maya")
+        name.press("Enter")
+        page.wait_for_selector(f".person[data-id='{pid}'] input.name.saved")
+        page.reload()
+        assert page.locator(f".person[data-id='{pid}'] input.name").input_value() == "Maya"
+
+        page.fill("form.search input", "Maya")
+        page.press("form.search input", "Enter")
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".hits .tile").count() == 3  # img1, img2 and the couple
+        assert "person:Maya" in page.inner_text(".hits")
+        browser.close()

@@ -55,3 +55,14 @@ def shared(cls: type[M]) -> M:
         if inst is None:
             inst = _instances[cls] = cls()
         return inst
+
+
+def model_threads() -> int:
+    """Threads for one model call: the cores shared out among the worker threads. Measured in
+    bench/analysis.py: with 2 workers on 2 cores, 1 thread per model runs 1.3-1.5x faster than
+    each model taking every core (they fight over the same cores)."""
+    import os
+
+    from camroll.config import get_settings
+
+    return max(1, (os.cpu_count() or 1) // max(1, get_settings().workers))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from camroll.analyze.base import InferenceModel, shared
+from camroll.analyze.base import InferenceModel, model_threads, shared
 from camroll.analyze.expressions import (
     EXPRESSIONS,
     FerExpressionModel,
@@ -116,7 +115,7 @@ class VideoFace:
 
 
 def _threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    return model_threads()
 
 
 def _region(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from camroll.analyze.base import model_threads
 
 if TYPE_CHECKING:
     from camroll.analyze.arcface import ArcFaceModel
@@ -144,7 +145,7 @@ class ModelInfo:
 def onnx_session(path: Path) -> ort.InferenceSession:
     """A CPU session with few threads: workers run several analysers side by side."""
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
+    opts.intra_op_num_threads = model_threads()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # errors only; load failures surface as exceptions anyway
     try:

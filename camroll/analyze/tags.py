@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from camroll.analyze.base import InferenceModel, shared
+from camroll.analyze.base import InferenceModel, model_threads, shared
 from camroll.analyze.vocabulary import (
     IMAGENET_CLASSES,
     VOCABULARY,
@@ -102,7 +101,7 @@ class EfficientNetLite0(InferenceModel[list[Image.Image], np.ndarray]):
         from efficientnet_lite_pytorch import EfficientNet
 
         # Two or three threads suit one image; the worker already runs jobs in parallel.
-        torch.set_num_threads(max(1, min(3, os.cpu_count() or 1)))
+        torch.set_num_threads(model_threads())
         # from_pretrained prints "Loaded pretrained weights", which would corrupt --json output.
         with contextlib.redirect_stdout(io.StringIO()):
             net = EfficientNet.from_pretrained(
