@@ -24,7 +24,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from camroll.config import get_settings
 
@@ -35,8 +35,6 @@ try:  # HEIC/HEIF through libheif; Pillow decodes AVIF natively.
 except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
     pass
 
-# Truncated data must fail loudly; a half-grey photo is not a photo.
-Image.LOAD_TRUNCATED_IMAGES = False
 
 Kind = Literal["image", "raw", "video"]
 Reason = Literal[
@@ -376,6 +374,9 @@ def open_image(src: Path | BinaryIO, mime: str, label: str | None = None) -> Ima
     name = label or _format_name(mime)
     # Pillow's own bomb guard must agree with ours (a 200 MP phone photo is legitimate).
     Image.MAX_IMAGE_PIXELS = get_settings().max_image_pixels
+    # Truncated data must fail loudly; a half-grey photo is not a photo. Set on every open:
+    # a library in the same process may flip it (face_recognition sets it True on import).
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         im = Image.open(src)
     except Image.DecompressionBombError as exc:

@@ -1,0 +1,492 @@
+"""Recap videos: a title card, the moment's photos with a slow Ken Burns zoom towards their faces,
+short trimmed clips from the moment's own videos, crossfades between them, and an end card,
+encoded as a browser-playable MP4 (H.264 High, yuv420p, 1920x1080, 30 fps, faststart, silent).
+
+Speed on a small CPU: each photo is scaled once to just above the output size, and every frame
+is then one affine warp of that copy (OpenCV), a blend during crossfades, and x264 `veryfast`.
+Clips are decoded lazily, one frame ahead, so memory stays flat whatever their length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import struct
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from av.video.reformatter import VideoReformatter
+from PIL import Image, ImageDraw
+
+from camroll.create.collage import fit_text
+
+__all__ = [
+    "ClipSlide",
+    "PhotoSlide",
+    "RecapInfo",
+    "RecapSlide",
+    "plan_timeline",
+    "render_recap",
+    "top_level_boxes",
+]
+
+Box = tuple[int, int, int, int]
+
+MIN_SECONDS, MAX_SECONDS = 15.0, 60.0
+PHOTO_SECONDS = 3.0  # default time per photo
+MIN_PHOTO_SECONDS = 1.5  # below this a photo is a flicker: later slides are dropped instead
+MAX_CLIP_SECONDS = 3.0
+TITLE_SECONDS = 2.5
+END_SECONDS = 2.0
+FADE = 0.5  # crossfade between consecutive segments
+ZOOM = 1.12  # Ken Burns: the most a photo is magnified over its slide
+CRF = 21  # visually clean at 1080p; x264's default is 23
+PRESET = "veryfast"
+BACKGROUND = (14, 14, 16)
+PREFETCH = 4  # frames drawn ahead of the encoder (4 x 3 MB at 1080p)
+
+
+@dataclass(frozen=True)
+class PhotoSlide:
+    image: Image.Image  # upright RGB
+    faces: list[Box]  # x, y, w, h in the image's pixels
+
+
+@dataclass(frozen=True)
+class ClipSlide:
+    path: Path
+    start_s: float = 0.0
+    duration_s: float = MAX_CLIP_SECONDS  # trimmed to MAX_CLIP_SECONDS and to the clip's end
+
+
+RecapSlide = PhotoSlide | ClipSlide
+
+
+@dataclass(frozen=True)
+class RecapInfo:
+    duration_s: float
+    frames: int
+    width: int
+    height: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: str  # "title" | "photo" | "clip" | "end"
+    index: int  # into the slides for "photo" and "clip", else -1
+    start_s: float
+    duration_s: float
+
+
+# --- timeline -----------------------------------------------------------------------------------
+
+
+def _clip_length(clip: ClipSlide) -> float:
+    """Seconds of the clip that will be shown: the request, capped, and cut at the file's end."""
+    with av.open(str(clip.path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        if stream.duration and stream.time_base:
+            total = float(stream.duration * stream.time_base)
+        else:
+            total = (container.duration or 0) / 1_000_000
+    return max(0.0, min(clip.duration_s, MAX_CLIP_SECONDS, total - clip.start_s))
+
+
+def plan_timeline(
+    slides: list[RecapSlide], seconds: float | None = None, clip_lengths: list[float] | None = None
+) -> tuple[list[Segment], float]:
+    """Segments with their start times and the total length (clamped to 15-60 s). Clips keep
+    their own length; photos share the rest. Slides that would leave photos under
+    MIN_PHOTO_SECONDS are dropped from the end."""
+    if not slides:
+        raise ValueError("A recap needs at least one photo or clip.")
+    lengths = clip_lengths or [_clip_length(s) if isinstance(s, ClipSlide) else 0.0 for s in slides]
+    kept = [i for i, s in enumerate(slides) if isinstance(s, PhotoSlide) or lengths[i] >= 0.5]
+    if not kept:
+        raise ValueError("None of the recap's clips has half a second of video to show.")
+    while True:
+        photos = sum(isinstance(slides[i], PhotoSlide) for i in kept)
+        clips = sum(lengths[i] for i in kept if isinstance(slides[i], ClipSlide))
+        segments = len(kept) + 2
+        wanted = TITLE_SECONDS + END_SECONDS + clips + PHOTO_SECONDS * photos
+        total = wanted - FADE * (segments - 1) if seconds is None else seconds
+        total = min(MAX_SECONDS, max(MIN_SECONDS, total))
+        # Each fade overlaps two segments, so segments sum to total + fades.
+        room = total + FADE * (segments - 1) - TITLE_SECONDS - END_SECONDS - clips
+        per_photo = room / photos if photos else 0.0
+        if photos == 0 or per_photo >= MIN_PHOTO_SECONDS or len(kept) == 1:
+            break
+        kept.pop()
+    if photos == 0:
+        # Clips alone: the cards stretch to reach the minimum length.
+        extra = max(0.0, room) / 2
+        title, end = TITLE_SECONDS + extra, END_SECONDS + extra
+    else:
+        title, end = TITLE_SECONDS, END_SECONDS
+    out = [Segment("title", -1, 0.0, title)]
+    t = title - FADE
+    for i in kept:
+        length = per_photo if isinstance(slides[i], PhotoSlide) else lengths[i]
+        out.append(Segment("photo" if isinstance(slides[i], PhotoSlide) else "clip", i, t, length))
+        t += length - FADE
+    out.append(Segment("end", -1, t, end))
+    return out, t + end
+
+
+# --- frame sources ------------------------------------------------------------------------------
+
+
+def _smooth(x: float) -> float:
+    x = min(1.0, max(0.0, x))
+    return x * x * (3 - 2 * x)
+
+
+def _blurred_fill(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The picture itself, tiny, blurred and stretched to cover the frame: cheap and calm."""
+    h, w = rgb.shape[:2]
+    scale = max(width / w, height / h) / 24
+    small = cv2.resize(rgb, (max(2, round(w * scale)), max(2, round(h * scale))),
+                       interpolation=cv2.INTER_AREA)  # fmt: skip
+    small = cv2.GaussianBlur(small, (0, 0), 1.5)
+    sh, sw = small.shape[:2]
+    cw, ch = width / 24, height / 24
+    x0, y0 = max(0, round((sw - cw) / 2)), max(0, round((sh - ch) / 2))
+    crop = small[y0 : y0 + max(1, round(ch)), x0 : x0 + max(1, round(cw))]
+    return (cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR) * 0.55).astype(
+        np.uint8
+    )
+
+
+def _contain(rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, int, int]:
+    """`rgb` fitted inside width x height over its blurred fill; returns the scale and offset."""
+    h, w = rgb.shape[:2]
+    scale = min(width / w, height / h)
+    fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
+    out = _blurred_fill(rgb, width, height)
+    inter = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    x0, y0 = (width - fw) // 2, (height - fh) // 2
+    out[y0 : y0 + fh, x0 : x0 + fw] = cv2.resize(rgb, (fw, fh), interpolation=inter)
+    return out, scale, x0, y0
+
+
+class _KenBurns:
+    """A photo drifting from its full frame towards its faces (or the other way round)."""
+
+    def __init__(self, slide: PhotoSlide, size: tuple[int, int], zoom_in: bool) -> None:
+        width, height = size
+        self.size = size
+        image = slide.image if slide.image.mode == "RGB" else slide.image.convert("RGB")
+        iw, ih = image.size
+        aspect = iw / ih
+        # Wide-enough photos fill the frame; portraits and panoramas are shown whole over a fill,
+        # because filling would crop away most of them.
+        cover = 1.2 <= aspect <= 2.4
+        sw, sh = round(width * ZOOM), round(height * ZOOM)
+        if cover:
+            scale = max(sw / iw, sh / ih)
+            # Pillow's reducing resize is the fastest good downscale for a big JPEG.
+            src = image.resize((max(sw, round(iw * scale)), max(sh, round(ih * scale))),
+                               Image.Resampling.BILINEAR, reducing_gap=2.0)  # fmt: skip
+            self.src = np.asarray(src)
+            ox = oy = 0.0
+        else:
+            rgb = np.asarray(image)
+            self.src, scale, ox, oy = _contain(rgb, sw, sh)
+        h, w = self.src.shape[:2]
+        faces = [(x * scale + ox, y * scale + oy, fw * scale, fh * scale)
+                 for x, y, fw, fh in slide.faces]  # fmt: skip
+        # Window sizes in source pixels at zoom 1 (whole cover) and at the end zoom.
+        full = (w, w * height / width) if w / h <= width / height else (h * width / height, h)
+        if faces:
+            weight = sum(f[2] * f[3] for f in faces)
+            fx = sum((f[0] + f[2] / 2) * f[2] * f[3] for f in faces) / weight
+            fy = sum((f[1] + f[3] / 2) * f[2] * f[3] for f in faces) / weight
+            # Zoom no further than keeps every face (with a margin) in the window.
+            ux0, uy0 = min(f[0] for f in faces), min(f[1] for f in faces)
+            ux1 = max(f[0] + f[2] for f in faces)
+            uy1 = max(f[1] + f[3] for f in faces)
+            need = max((ux1 - ux0) * 1.3 / full[0], (uy1 - uy0) * 1.3 / full[1])
+            end_zoom = max(1.0, min(ZOOM, 1 / need if need > 0 else ZOOM))
+        else:
+            fx, fy = w / 2, h / 2
+            end_zoom = ZOOM
+        self.full = full
+        self.focus = (fx, fy)
+        self.centre = (w / 2, h / 2)
+        self.zooms = (1.0, end_zoom) if zoom_in else (end_zoom, 1.0)
+        self.zoom_in = zoom_in
+
+    def frame(self, progress: float) -> np.ndarray:
+        width, height = self.size
+        h, w = self.src.shape[:2]
+        p = _smooth(progress)
+        z = self.zooms[0] + (self.zooms[1] - self.zooms[0]) * p
+        ww, wh = self.full[0] / z, self.full[1] / z
+        # The window's centre moves from the photo's centre to the faces as it zooms in.
+        toward = p if self.zoom_in else 1 - p
+        cx = self.centre[0] + (self.focus[0] - self.centre[0]) * toward
+        cy = self.centre[1] + (self.focus[1] - self.centre[1]) * toward
+        x0 = min(max(cx - ww / 2, 0.0), w - ww)
+        y0 = min(max(cy - wh / 2, 0.0), h - wh)
+        k = width / ww
+        matrix = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float32)
+        return cv2.warpAffine(self.src, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+
+
+class _Clip:
+    """A trimmed video clip, decoded one frame ahead, fitted to the output frame."""
+
+    def __init__(self, slide: ClipSlide, length: float, size: tuple[int, int]) -> None:
+        self.size = size
+        self.start, self.length = slide.start_s, length
+        self.container = av.open(str(slide.path), metadata_errors="ignore")
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if slide.start_s > 0:
+            self.container.seek(int(slide.start_s / stream.time_base), stream=stream)
+        self.frames: Iterator[av.VideoFrame] = self.container.decode(stream)
+        self.current: np.ndarray | None = None
+        self.pending: av.VideoFrame | None = None
+
+    def _fit(self, frame: av.VideoFrame) -> np.ndarray:
+        width, height = self.size
+        rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+        turned = rotation in (90, 270)
+        fw, fh = (frame.height, frame.width) if turned else (frame.width, frame.height)
+        scale = min(width / fw, height / fh)
+        # Let FFmpeg's scaler do the resize during the RGB conversion (one pass).
+        tw, th = max(2, round(fw * scale)), max(2, round(fh * scale))
+        rgb = frame.to_ndarray(format="rgb24", width=th if turned else tw,
+                               height=tw if turned else th)  # fmt: skip
+        if rotation:
+            # The display matrix angle is counter-clockwise, as np.rot90's is.
+            rgb = np.ascontiguousarray(np.rot90(rgb, rotation // 90))
+        if (tw, th) == (width, height):
+            return rgb
+        out = _blurred_fill(rgb, width, height)
+        x0, y0 = (width - tw) // 2, (height - th) // 2
+        out[y0 : y0 + th, x0 : x0 + tw] = rgb
+        return out
+
+    def frame(self, local_s: float) -> np.ndarray:
+        """The clip's frame showing at `local_s` seconds into the slide (monotonic calls)."""
+        want = self.start + min(local_s, self.length)
+        while True:
+            if self.pending is None:
+                self.pending = next(self.frames, None)
+                if self.pending is None:
+                    break
+            t = self.pending.time if self.pending.time is not None else 0.0
+            if t > want + 1e-3 and self.current is not None:
+                break
+            if t >= self.start - 1e-3 or self.current is None:
+                self.current = self._fit(self.pending)
+            self.pending = None
+        if self.current is None:
+            self.current = np.full((self.size[1], self.size[0], 3), BACKGROUND, np.uint8)
+        return self.current
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _card(
+    size: tuple[int, int], lines: list[tuple[str, float, bool]], backdrop: Image.Image | None
+) -> np.ndarray:
+    """A text card: lines of (text, size as a fraction of the height, bold), centred, over a
+    dark blurred backdrop photo when one is given."""
+    width, height = size
+    if backdrop is not None:
+        canvas = _blurred_fill(np.asarray(backdrop.convert("RGB")), width, height)
+        canvas = (canvas * 0.6).astype(np.uint8)
+        image = Image.fromarray(canvas)
+    else:
+        image = Image.new("RGB", size, BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    fonts = [fit_text(draw, text, round(width * 0.86), round(height * frac), bold)
+             for text, frac, bold in lines]  # fmt: skip
+    gaps = [round(height * frac * 1.45) for _, frac, _ in lines]
+    y = height / 2 - sum(gaps) / 2
+    for (font, text), gap, (_, _, bold) in zip(fonts, gaps, lines, strict=True):
+        fill = (250, 250, 250) if bold else (205, 205, 210)
+        draw.text((width / 2, y + gap / 2), text, font=font, fill=fill, anchor="mm")
+        y += gap
+    return np.asarray(image)
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def render_recap(
+    slides: list[RecapSlide],
+    out: Path,
+    title: str,
+    subtitle: str,
+    seconds: float | None = None,
+    fps: int = 30,
+    size: tuple[int, int] = (1920, 1080),
+    progress: Callable[[float], None] | None = None,
+) -> RecapInfo:
+    """Render the recap to `out` (MP4). `subtitle` is the dates and place line of the title card.
+    `seconds` defaults to about 3 s per photo plus the clips and cards, clamped to 15-60 s."""
+    width, height = size
+    if width % 2 or height % 2:
+        raise ValueError("H.264 in yuv420p needs even frame dimensions.")
+    segments, total = plan_timeline(slides, seconds)
+    frames = round(total * fps)
+    first_photo = next((s.image for s in slides if isinstance(s, PhotoSlide)), None)
+    title_card = _card(size, [(title, 0.075, True), (subtitle, 0.04, False)], first_photo)
+    end_card = _card(size, [(title, 0.05, True), (subtitle, 0.032, False)], None)
+    sources: dict[int, _KenBurns | _Clip] = {}
+
+    def source(n: int, seg: Segment) -> _KenBurns | _Clip:
+        if n not in sources:
+            slide = slides[seg.index]
+            if isinstance(slide, PhotoSlide):
+                sources[n] = _KenBurns(slide, size, zoom_in=n % 2 == 1)
+            else:
+                sources[n] = _Clip(slide, seg.duration_s, size)
+        return sources[n]
+
+    def picture(n: int, seg: Segment, t: float) -> np.ndarray:
+        if seg.kind == "title":
+            return title_card
+        if seg.kind == "end":
+            return end_card
+        src = source(n, seg)
+        local = t - seg.start_s
+        if isinstance(src, _KenBurns):
+            return src.frame(local / seg.duration_s)
+        return src.frame(local)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # faststart: the muxer rewrites the file with the index (moov) first, so browsers can start
+    # playing before the whole file has arrived.
+    container = av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"})
+    ahead: Generator[av.VideoFrame] | None = None
+    ok = False
+    try:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, fps)
+        stream.options = {
+            "preset": PRESET,
+            "crf": str(CRF),
+            "profile": "high",
+            "g": str(fps * 2),  # a keyframe every 2 s keeps seeking quick
+        }
+        # Tag BT.709 limited range (HD's standard), matching the conversion below.
+        ctx = stream.codec_context
+        ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1
+        reformatter = VideoReformatter()
+
+        def render() -> Iterator[av.VideoFrame]:
+            active = 0
+            for i in range(frames):
+                t = i / fps
+                # Segments are in time order; at most two overlap (during a crossfade).
+                while (
+                    active + 1 < len(segments)
+                    and segments[active].start_s + segments[active].duration_s <= t
+                ):
+                    done = sources.pop(active, None)
+                    if isinstance(done, _Clip):
+                        done.close()
+                    active += 1
+                seg = segments[active]
+                rgb = picture(active, seg, t)
+                nxt = segments[active + 1] if active + 1 < len(segments) else None
+                if nxt is not None and t >= nxt.start_s:
+                    alpha = (t - nxt.start_s) / FADE
+                    rgb = cv2.addWeighted(rgb, 1 - alpha, picture(active + 1, nxt, t), alpha, 0)
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                # RGB -> BT.709 limited-range YUV, matching the colour tags written above.
+                frame = reformatter.reformat(frame, format="yuv420p", dst_colorspace="ITU709",
+                                             dst_color_range="MPEG")  # fmt: skip
+                frame.pts = i
+                frame.time_base = Fraction(1, fps)
+                yield frame
+
+        ahead = _ahead(render(), PREFETCH)
+        for i, frame in enumerate(ahead):
+            container.mux(stream.encode(frame))
+            if progress is not None and (i % fps == 0 or i == frames - 1):
+                progress((i + 1) / frames)
+        container.mux(stream.encode(None))
+        ok = True
+    finally:
+        if ahead is not None:
+            ahead.close()  # stops and joins the drawing thread before its sources close
+        for src in sources.values():
+            if isinstance(src, _Clip):
+                src.close()
+        container.close()
+        if not ok:
+            out.unlink(missing_ok=True)  # no half-written recap is left to be served
+    return RecapInfo(frames / fps, frames, width, height, "h264")
+
+
+def _ahead(frames: Iterator[av.VideoFrame], depth: int) -> Generator[av.VideoFrame]:
+    """Run the frame generator in a thread, `depth` frames ahead: OpenCV, swscale and x264 all
+    release the GIL, so drawing the next frames overlaps encoding this one."""
+    if depth <= 0:
+        yield from frames
+        return
+    box: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                box.put((True, frame))
+            box.put((False, None))
+        except BaseException as exc:  # re-raised in the consumer
+            box.put((False, exc))
+
+    worker = threading.Thread(target=run, name="recap-frames", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = box.get()
+            if not ok:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                box.get(timeout=0.05)
+        worker.join()
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The MP4's top-level box types in file order (e.g. ftyp, moov, mdat for faststart)."""
+    boxes = []
+    with path.open("rb") as f:
+        size_total = path.stat().st_size
+        pos = 0
+        while pos + 8 <= size_total:
+            f.seek(pos)
+            size, kind = struct.unpack(">I4s", f.read(8))
+            if size == 1:
+                size = struct.unpack(">Q", f.read(8))[0]
+            elif size == 0:
+                size = size_total - pos
+            boxes.append(kind.decode("latin-1"))
+            if size < 8:
+                break
+            pos += size
+    return boxes
