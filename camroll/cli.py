@@ -348,7 +348,38 @@ def _demo_summary(url: str, email: str, password: str, result: dict) -> None:
             console.print(b)
         console.print("The web page lists every quarantined file with its reason.")
     _analysis_summary(email)
+    _ideas_summary(url, email)
     console.print(f"\nOpen [bold]{url}[/] and sign in as [bold]{email}[/] / [bold]{password}[/]")
+
+
+def _ideas_summary(url: str, email: str) -> None:
+    """The ideas made from the roll, best first, each with its reason and its media."""
+    from sqlalchemy import select
+
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Idea, User
+    from camroll.privacy.audit import ADMIN_CLI, record
+
+    with session_scope() as s:
+        user = s.query(User).filter(User.email == email).one()
+        record(s, (user.id, ADMIN_CLI), "ideas.list")
+        ideas = list(
+            s.scalars(
+                select(Idea)
+                .where(Idea.user_id == user.id, Idea.state != "dismissed")
+                .order_by(Idea.score.desc())
+            )
+        )
+    if not ideas:
+        console.print("No ideas yet (they need the creations scope and a few analysed photos).")
+        return
+    t = Table(title=f"Ideas: {len(ideas)}")
+    for col in ("kind", "title", "why", "media"):
+        t.add_column(col)
+    for i in ideas:
+        media = f"{url}/api/ideas/{i.id}/media ({i.media_mime})" if i.blob_key else "-"
+        t.add_row(i.kind, i.title, i.reason, media)
+    console.print(t)
 
 
 def _analysis_summary(email: str) -> None:

@@ -11,7 +11,18 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from camroll import __version__
-from camroll.api import account, assets, consent, export, me, people, search, system, uploads
+from camroll.api import (
+    account,
+    assets,
+    consent,
+    export,
+    ideas,
+    me,
+    people,
+    search,
+    system,
+    uploads,
+)
 from camroll.db.migrate import upgrade
 from camroll.web import routes as web
 
@@ -49,6 +60,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         assets.router,
         people.router,
         search.router,
+        ideas.router,
         account.router,
         export.router,
         me.router,

@@ -417,6 +417,37 @@ class HomeLocation(Derived, Base):
     share: Mapped[float] = mapped_column(Float)
 
 
+class Idea(Derived, Base):
+    """A suggestion made from the owner's photos (a trip's collage or recap, a theme, on this
+    day) or a creation the owner made, with its reason and its rendered media.
+
+    Not derived from one photo: `asset_id` is the cover's asset; the members are listed."""
+
+    __tablename__ = "ideas"
+    __category__ = "ideas"
+    __table_args__ = (UniqueConstraint("user_id", "fingerprint", name="uq_ideas_user_fingerprint"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # collage | recap | restyle | theme | on_this_day
+    title: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(10), index=True)  # suggested | accepted | dismissed
+    # What the idea is about ("recap:trip:2015-06-12:2015-07-03"): dismissed is never re-made.
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    member_ids: Mapped[str] = mapped_column(Text)  # JSON list of asset ids
+    members_hash: Mapped[str] = mapped_column(String(16))
+    params: Mapped[str | None] = mapped_column(Text)  # JSON: layout, style
+    blob_key: Mapped[str | None] = mapped_column(String(200))
+    media_mime: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class DeletionReceipt(Base):
     """A signed statement of what was purged. It names the user only by a hash, so the user has
     no rows left anywhere, yet can still fetch and verify the receipt by its id."""

@@ -101,8 +101,59 @@ def refresh_user_task(user_id: str, task=None) -> str:  # type: ignore[no-untype
         log.exception("refreshing library of %s failed", user_id)
         tracking.mark("refresh", user_id, user_id, "failed" if last_try else "pending", repr(e))
         raise
+    if _granted(user_id, "creations"):
+        enqueue_ideas(user_id)  # pending before refresh reads done: no gap for `sync --wait`
     tracking.mark("refresh", user_id, user_id, "done")
     return "done"
+
+
+@huey.task(retries=1, retry_delay=5, context=True)
+def ideas_task(user_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
+    """Ideas from moments, themes and dates; renders collages and recaps (creations scope)."""
+    from camroll.ideas.generate import refresh_ideas
+
+    tracking.mark("ideas", user_id, user_id, "running")
+    try:
+        refresh_ideas(user_id)
+    except Exception as e:
+        last_try = task is None or task.retries == 0
+        log.exception("ideas for %s failed", user_id)
+        tracking.mark("ideas", user_id, user_id, "failed" if last_try else "pending", repr(e))
+        raise
+    tracking.mark("ideas", user_id, user_id, "done")
+    return "done"
+
+
+def enqueue_ideas(user_id: str) -> None:
+    tracking.mark("ideas", user_id, user_id, "pending")
+    ideas_task(user_id)
+
+
+def _granted(user_id: str, scope: str) -> bool:
+    from camroll.consent.gate import is_granted
+
+    with session_scope() as s:
+        return is_granted(s, user_id, scope)
+
+
+@huey.periodic_task(crontab(hour="5", minute="13"))
+def daily_ideas_task() -> None:
+    """Daily: "On this day" changes with the date; everyone with creations on gets a pass."""
+    from sqlalchemy import select
+
+    from camroll.db.models import ConsentState
+
+    with session_scope() as s:
+        users = list(
+            s.scalars(
+                select(ConsentState.user_id).where(
+                    ConsentState.scope == "creations", ConsentState.granted.is_(True)
+                )
+            )
+        )
+    for user_id in users:
+        if _granted(user_id, "creations"):
+            enqueue_ideas(user_id)
 
 
 def enqueue_refresh(user_id: str) -> None:
@@ -133,6 +184,10 @@ def reanalyze_if_granted(session: Session, user_id: str, changed: dict[str, bool
     from camroll.consent.gate import is_granted
 
     granted = [s for s in sorted(ANALYSIS_SCOPES) if changed.get(s)]
+    if changed.get("creations"):
+        session.commit()
+        if is_granted(session, user_id, "creations"):
+            enqueue_ideas(user_id)
     if not granted:
         return
     session.commit()
@@ -163,6 +218,7 @@ DISPATCH = {
     "process_asset": _requeue,
     "analyze": lambda asset_id: analyze_asset_task(asset_id),
     "refresh": lambda user_id: refresh_user_task(user_id),
+    "ideas": lambda user_id: ideas_task(user_id),
     "export": lambda export_id: export_task(export_id),
 }
 

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
-from camroll.db.models import Asset, AssetMetadata, AssetTag, Face, Person, utcnow
+from camroll.db.models import Asset, AssetMetadata, AssetTag, Face, Idea, Person, utcnow
 from camroll.media.exiftool import ExifToolError, shared_exiftool
 from camroll.privacy.audit import record
 from camroll.privacy.report import MAX_ASSET_LIMIT, build_report
@@ -40,10 +40,10 @@ from camroll.storage.blobs import put_encrypted, read_decrypted
 
 FORMAT_VERSION = 1
 ORIGINALS_DIR = "originals"
+CREATIONS_DIR = "creations"
 REPORT_NAME = "camroll.json"
 # What the export cannot hold yet, said in the file itself rather than left to guesswork.
 NOT_YET = [
-    "accepted creations: camroll makes no creations yet",
     "face regions of faces found in video frames (XMP regions describe one still image)",
     "assets whose original is still being stored (status pending) have no file in originals/",
 ]
@@ -59,6 +59,11 @@ def _safe_name(asset: Asset) -> str:
     raw = "".join(" " if c in "\r\n\x00" else c for c in raw)
     parts = [p for p in raw.split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or asset.id
+
+
+def _safe_title(title: str) -> str:
+    keep = "".join(c if c.isalnum() or c in " -_,." else "_" for c in title).strip(" .")
+    return keep[:80] or "creation"
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -222,6 +227,17 @@ def build_export(export_id: str, user_id: str) -> str:
                     xmp = write_sidecar(args, sidecar)
                     zf.writestr(_zipinfo(f"{name}.xmp", zipfile.ZIP_DEFLATED), xmp)
                     item["export_path"], item["sidecar_path"] = name, f"{name}.xmp"
+                for idea in session.scalars(
+                    select(Idea).where(
+                        Idea.user_id == user_id,
+                        Idea.state == "accepted",
+                        Idea.blob_key.is_not(None),
+                    )
+                ):
+                    ext = ".mp4" if idea.media_mime == "video/mp4" else ".jpg"
+                    name = f"{CREATIONS_DIR}/{_unique(_safe_title(idea.title) + ext, taken)}"
+                    with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as f:
+                        _copy(read_decrypted(session, user_id, idea.blob_key), f)
                 report["export"] = {
                     "id": export_id,
                     "format_version": FORMAT_VERSION,
@@ -230,6 +246,7 @@ def build_export(export_id: str, user_id: str) -> str:
                         "originals": f"{ORIGINALS_DIR}/<device path or file name>",
                         "sidecars": f"{ORIGINALS_DIR}/<device path or file name>.xmp",
                         "metadata": REPORT_NAME,
+                        "creations": f"{CREATIONS_DIR}/<title>.jpg|.mp4 (accepted ideas)",
                     },
                     "not_included": NOT_YET,
                 }

@@ -1,8 +1,8 @@
-"""analysis tables
+"""analysis and ideas tables
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 22:24:18.836054
+Create Date: 2026-11-22 23:04:06.289402
 """
 
 import sqlalchemy as sa
@@ -126,6 +126,39 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_home_locations_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "ideas",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("asset_id", sa.String(length=32), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("fingerprint", sa.String(length=200), nullable=False),
+        sa.Column("member_ids", sa.Text(), nullable=False),
+        sa.Column("members_hash", sa.String(length=16), nullable=False),
+        sa.Column("params", sa.Text(), nullable=True),
+        sa.Column("blob_key", sa.String(length=200), nullable=True),
+        sa.Column("media_mime", sa.String(length=40), nullable=True),
+        sa.Column("updated_at", camroll.db.models.UTCDateTime(), nullable=True),
+        sa.Column("accepted_at", camroll.db.models.UTCDateTime(), nullable=True),
+        sa.Column("scope", sa.String(length=40), nullable=False),
+        sa.Column("model", sa.String(length=60), nullable=False),
+        sa.Column("model_version", sa.String(length=40), nullable=False),
+        sa.Column("created_at", camroll.db.models.UTCDateTime(), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("user_id", "fingerprint", name="uq_ideas_user_fingerprint"),
+    )
+    with op.batch_alter_table("ideas", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ideas_asset_id"), ["asset_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ideas_state"), ["state"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ideas_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "people",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("asset_id", sa.String(length=32), nullable=True),
@@ -247,6 +280,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_people_asset_id"))
 
     op.drop_table("people")
+    with op.batch_alter_table("ideas", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ideas_user_id"))
+        batch_op.drop_index(batch_op.f("ix_ideas_state"))
+        batch_op.drop_index(batch_op.f("ix_ideas_asset_id"))
+
+    op.drop_table("ideas")
     with op.batch_alter_table("home_locations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_home_locations_user_id"))
         batch_op.drop_index(batch_op.f("ix_home_locations_asset_id"))

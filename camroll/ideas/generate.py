@@ -1,0 +1,408 @@
+"""Making ideas from what analysis found: trips (a collage and a recap each), themes (pets,
+beach, mountains, snow, food, parties), birthdays of named people, holidays of the home
+country, "On this day" and "Best smiles". Each idea says why, in words a person reads.
+
+Ideas are keyed by a fingerprint (kind + what they are about): a dismissed idea is never
+suggested again, an accepted one is kept as it is, and a suggested one whose photos changed
+(new uploads in that moment) is re-rendered — nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from camroll.consent.gate import is_granted
+from camroll.db.engine import session_scope
+from camroll.db.models import (
+    Asset,
+    AssetMetadata,
+    AssetPlace,
+    AssetQuality,
+    AssetTag,
+    Face,
+    FaceExpression,
+    HomeLocation,
+    Idea,
+    Person,
+    utcnow,
+)
+from camroll.ideas import media
+
+log = logging.getLogger(__name__)
+IDEAS_MODEL = ("camroll-ideas", "1")
+# Tag themes: the tag, the title, and the words of the reason.
+THEMES = {
+    "dog": ("Dogs", "dogs"),
+    "cat": ("Cats", "cats"),
+    "beach": ("Beach days", "the beach"),
+    "mountain": ("In the mountains", "mountains"),
+    "snow": ("Snow", "snow"),
+    "food": ("Good food", "food"),
+    "party": ("Parties", "a party"),
+}
+THEME_MIN_SCORE = 0.3
+SMILE_MIN = 0.85
+
+
+@dataclass
+class Suggestion:
+    kind: str
+    title: str
+    reason: str
+    confidence: float
+    assets: list[Asset]
+    fingerprint: str
+    render: Callable[[Session, list[Asset]], tuple[bytes, str]] | None
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Library:
+    assets: dict[str, Asset]
+    metas: dict[str, AssetMetadata]
+    places: dict[str, AssetPlace]
+    tags: dict[str, dict[str, float]]
+    quality: dict[str, float]
+
+    def local_day(self, asset_id: str) -> date | None:
+        m = self.metas.get(asset_id)
+        if m and m.taken_at_local:
+            try:
+                return datetime.fromisoformat(m.taken_at_local).date()
+            except ValueError:
+                return None
+        return None
+
+
+def load_library(session: Session, user_id: str) -> Library:
+    assets = {
+        a.id: a
+        for a in session.scalars(
+            select(Asset).where(Asset.user_id == user_id, Asset.status == "ready")
+        )
+    }
+    metas = {
+        m.asset_id: m
+        for m in session.scalars(select(AssetMetadata).where(AssetMetadata.user_id == user_id))
+    }
+    places = {
+        p.asset_id: p
+        for p in session.scalars(select(AssetPlace).where(AssetPlace.user_id == user_id))
+    }
+    tags: dict[str, dict[str, float]] = defaultdict(dict)
+    for t in session.scalars(select(AssetTag).where(AssetTag.user_id == user_id)):
+        tags[t.asset_id][t.label] = max(t.score, tags[t.asset_id].get(t.label, 0.0))
+    quality = {
+        q.asset_id: q.score
+        for q in session.scalars(select(AssetQuality).where(AssetQuality.user_id == user_id))
+    }
+    return Library(assets, metas, places, tags, quality)
+
+
+def _collage(title: str) -> Callable[[Session, list[Asset]], tuple[bytes, str]]:
+    def render(session: Session, assets: list[Asset]) -> tuple[bytes, str]:
+        return media.render_collage_for(session, assets, title), "image/jpeg"
+
+    return render
+
+
+def _recap(title: str, subtitle: str) -> Callable[[Session, list[Asset]], tuple[bytes, str]]:
+    def render(session: Session, assets: list[Asset]) -> tuple[bytes, str]:
+        photos = [a for a in assets if a.kind != "video"]
+        clips = [a for a in assets if a.kind == "video"]
+        return media.render_recap_for(session, photos, clips, title, subtitle), "video/mp4"
+
+    return render
+
+
+def _span(days: list[date]) -> str:
+    first, last = min(days), max(days)
+    if first == last:
+        return f"{first:%-d %B %Y}"
+    if first.year == last.year:
+        return f"{first:%-d %B} to {last:%-d %B %Y}"
+    return f"{first:%-d %B %Y} to {last:%-d %B %Y}"
+
+
+def trip_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+    from camroll.moments.events import MomentItem, find_events
+    from camroll.moments.trips import find_trips
+    from camroll.places.home import Home
+
+    items = []
+    for asset_id, m in lib.metas.items():
+        if asset_id not in lib.assets:
+            continue
+        local = _parse(m.taken_at_local)
+        if local is None and m.taken_at_utc is None:
+            continue
+        items.append(MomentItem(asset_id, m.taken_at_utc, local, m.latitude, m.longitude, None))
+    homes = [
+        Home(h.latitude, h.longitude, h.days, h.photos, h.share)
+        for h in session.scalars(select(HomeLocation).where(HomeLocation.user_id == user_id))
+    ]
+    out = []
+    for trip in find_trips(find_events(items), homes):
+        members = [lib.assets[it.asset_id] for it in trip.items if it.asset_id in lib.assets]
+        photos = [a for a in members if a.kind in ("image", "raw")]
+        days = sorted({trip.start_local_day, trip.end_local_day})
+        n_days = (trip.end_local_day - trip.start_local_day).days + 1
+        reason = (
+            f"{len(members)} photos and videos over {n_days} days, "
+            f"{trip.distance_km:.0f} km from home: {', '.join(trip.places[:4])}"
+        )
+        key = f"trip:{trip.start_local_day}:{trip.end_local_day}"
+        best = media.best_photos(session, photos, media.MAX_COLLAGE)
+        if len(best) >= media.MIN_COLLAGE:
+            out.append(
+                Suggestion(
+                    "collage", trip.title, reason, 0.9, best, f"collage:{key}", _collage(trip.title)
+                )
+            )
+        clips = [a for a in members if a.kind == "video"][: media.MAX_RECAP_CLIPS]
+        recap = media.best_photos(session, photos, media.MAX_RECAP_PHOTOS) + clips
+        if len(recap) >= 3:
+            out.append(
+                Suggestion(
+                    "recap",
+                    trip.title,
+                    reason,
+                    0.9,
+                    recap,
+                    f"recap:{key}",
+                    _recap(trip.title, f"{_span(days)} · {', '.join(trip.places[:3])}"),
+                )
+            )
+    return out
+
+
+def _parse(local: str | None) -> datetime | None:
+    if not local:
+        return None
+    try:
+        return datetime.fromisoformat(local)
+    except ValueError:
+        return None
+
+
+def theme_ideas(session: Session, lib: Library) -> list[Suggestion]:
+    out = []
+    for label, (title, words) in THEMES.items():
+        found = [
+            lib.assets[a]
+            for a, tags in lib.tags.items()
+            if tags.get(label, 0.0) >= THEME_MIN_SCORE and a in lib.assets
+        ]
+        best = media.best_photos(session, found, media.MAX_COLLAGE)
+        if len(best) >= media.MIN_COLLAGE:
+            reason = f"{len(found)} photos with {words}"
+            out.append(
+                Suggestion("theme", title, reason, 0.7, best, f"theme:{label}", _collage(title))
+            )
+    return out
+
+
+def birthday_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+    """A named person's birthday (as the owner set it), or cake and candles with people."""
+    out = []
+    people = session.scalars(
+        select(Person).where(Person.user_id == user_id, Person.birthday.is_not(None))
+    )
+    for person in people:
+        born = date.fromisoformat(person.birthday)  # type: ignore[arg-type]
+        by_year: dict[int, list[Asset]] = defaultdict(list)
+        for (asset_id,) in session.execute(
+            select(Face.asset_id).where(Face.person_id == person.id).distinct()
+        ):
+            day = lib.local_day(asset_id)
+            if day and (day.month, day.day) == (born.month, born.day) and asset_id in lib.assets:
+                by_year[day.year].append(lib.assets[asset_id])
+        for year, found in by_year.items():
+            name = person.name or "Someone"
+            cake = sum(1 for a in found if "cake" in lib.tags.get(a.id, {}))
+            reason = f"{len(found)} photos on {name}'s birthday" + (
+                ", with cake and candles" if cake else ""
+            )
+            title = f"{name}'s birthday {year}"
+            best = media.best_photos(session, found, media.MAX_COLLAGE)
+            render = _collage(title) if len(best) >= media.MIN_COLLAGE else None
+            out.append(
+                Suggestion(
+                    "theme", title, reason, 0.95, best, f"birthday:{person.id}:{year}", render
+                )
+            )
+    return out
+
+
+def holiday_ideas(session: Session, lib: Library) -> list[Suggestion]:
+    """Holidays of the home country (the most photographed country), from `holidays`."""
+    import holidays
+
+    countries = Counter(p.country_code for p in lib.places.values() if p.country_code)
+    if not countries:
+        return []
+    code = countries.most_common(1)[0][0]
+    days = {a: lib.local_day(a) for a in lib.assets}
+    years = sorted({d.year for d in days.values() if d})
+    try:
+        calendar = holidays.country_holidays(code, years=years)
+    except NotImplementedError:
+        return []
+    groups: dict[tuple[str, int], list[Asset]] = defaultdict(list)
+    for asset_id, day in days.items():
+        if day and day in calendar:
+            groups[(calendar.get(day), day.year)].append(lib.assets[asset_id])
+    out = []
+    for (name, year), found in groups.items():
+        best = media.best_photos(session, found, media.MAX_COLLAGE)
+        if len(best) < media.MIN_COLLAGE:
+            continue
+        title = f"{name} {year}"
+        festive = sum(
+            1 for a in found if {"christmas", "halloween", "party"} & set(lib.tags.get(a.id, {}))
+        )
+        reason = f"{len(found)} photos on {name} ({code})" + (
+            ", and they look festive" if festive else ""
+        )
+        out.append(
+            Suggestion(
+                "theme",
+                title,
+                reason,
+                0.8 if festive else 0.6,
+                best,
+                f"holiday:{code}:{name}:{year}",
+                _collage(title),
+            )
+        )
+    return out
+
+
+def on_this_day_ideas(session: Session, lib: Library, today: date) -> list[Suggestion]:
+    found: dict[int, list[Asset]] = defaultdict(list)
+    for asset_id in lib.assets:
+        day = lib.local_day(asset_id)
+        if day and (day.month, day.day) == (today.month, today.day) and day.year < today.year:
+            found[today.year - day.year].append(lib.assets[asset_id])
+    out = []
+    for years_ago, assets in sorted(found.items()):
+        title = f"On this day, {years_ago} year{'s' if years_ago > 1 else ''} ago"
+        best = media.best_photos(session, assets, media.MAX_COLLAGE)
+        render = _collage(title) if len(best) >= media.MIN_COLLAGE else None
+        reason = f"{len(assets)} photos from {today.replace(year=today.year - years_ago):%-d %B %Y}"
+        out.append(
+            Suggestion(
+                "on_this_day", title, reason, 0.8, best, f"otd:{today:%m-%d}:{years_ago}", render
+            )
+        )
+    return out
+
+
+def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+    rows = session.execute(
+        select(FaceExpression.asset_id, FaceExpression.smile).where(
+            FaceExpression.user_id == user_id, FaceExpression.smile >= SMILE_MIN
+        )
+    ).all()
+    smiles: dict[str, float] = {}
+    for asset_id, smile in rows:
+        smiles[asset_id] = max(smile, smiles.get(asset_id, 0.0))
+    found = [lib.assets[a] for a in sorted(smiles, key=lambda a: -smiles[a]) if a in lib.assets]
+    best = found[: media.MAX_COLLAGE]
+    if len(best) < media.MIN_COLLAGE:
+        return []
+    reason = f"the {len(best)} broadest smiles of {len(found)} photos with a big smile"
+    return [
+        Suggestion("theme", "Best smiles", reason, 0.7, best, "smiles", _collage("Best smiles"))
+    ]
+
+
+def _score(s: Suggestion, lib: Library, named: set[str], dismissed: Counter[str]) -> float:
+    """Recency, quality, the people the owner named, novelty (fewer dismissals of this kind)."""
+    days = [lib.local_day(a.id) for a in s.assets]
+    newest = max((d for d in days if d), default=None)
+    age_years = (date.today() - newest).days / 365 if newest else 5.0
+    recency = 1.0 / (1.0 + max(age_years, 0.0))
+    quality = sum(lib.quality.get(a.id, 0.5) for a in s.assets) / max(1, len(s.assets))
+    people = 1.0 if any(a.id in named for a in s.assets) else 0.0
+    novelty = 0.7 ** dismissed[s.kind]
+    return round((s.confidence + 0.5 * recency + 0.5 * quality + 0.3 * people) * novelty, 4)
+
+
+def suggestions(session: Session, user_id: str, today: date | None = None) -> list[Suggestion]:
+    lib = load_library(session, user_id)
+    if not lib.assets:
+        return []
+    today = today or datetime.now(UTC).date()
+    return [
+        *trip_ideas(session, lib, user_id),
+        *theme_ideas(session, lib),
+        *birthday_ideas(session, lib, user_id),
+        *holiday_ideas(session, lib),
+        *on_this_day_ideas(session, lib, today),
+        *smile_ideas(session, lib, user_id),
+    ]
+
+
+def _members_hash(assets: list[Asset]) -> str:
+    return hashlib.sha256("|".join(sorted(a.id for a in assets)).encode()).hexdigest()[:16]
+
+
+def refresh_ideas(user_id: str, today: date | None = None) -> int:
+    """Create or update this owner's ideas; returns how many were (re)rendered."""
+    with session_scope() as session:
+        if not is_granted(session, user_id, "creations"):
+            return 0
+        existing = {
+            i.fingerprint: i for i in session.scalars(select(Idea).where(Idea.user_id == user_id))
+        }
+        lib = load_library(session, user_id)
+        named = {
+            a
+            for (a,) in session.execute(
+                select(Face.asset_id)
+                .join(Person, Person.id == Face.person_id)
+                .where(Face.user_id == user_id, Person.name.is_not(None))
+            )
+        }
+        dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
+        rendered = 0
+        for s in suggestions(session, user_id, today):
+            idea = existing.get(s.fingerprint)
+            members = _members_hash(s.assets)
+            if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
+                continue  # dismissed stays gone, accepted stays as saved, unchanged stays
+            if idea is None:
+                idea = Idea(
+                    user_id=user_id,
+                    scope="creations",
+                    model=IDEAS_MODEL[0],
+                    model_version=IDEAS_MODEL[1],
+                    fingerprint=s.fingerprint,
+                    state="suggested",
+                )
+                session.add(idea)
+            idea.kind, idea.title, idea.reason = s.kind, s.title, s.reason
+            idea.confidence, idea.score = s.confidence, _score(s, lib, named, dismissed)
+            idea.member_ids, idea.members_hash = json.dumps([a.id for a in s.assets]), members
+            idea.asset_id = s.assets[0].id if s.assets else None
+            idea.params = json.dumps(s.params)
+            idea.updated_at = utcnow()
+            session.flush()
+            if s.render is not None:
+                data, mime = s.render(session, s.assets)
+                idea.blob_key = media.store_media(session, user_id, idea.id, data)
+                idea.media_mime = mime
+                rendered += 1
+            session.commit()  # each rendered idea is kept even if a later one fails
+        log.info("ideas for %s: %d rendered", user_id, rendered)
+        return rendered

@@ -1,0 +1,118 @@
+"""Rendering an idea's media from the owner's stored photos: collage, recap or restyle.
+
+Photos come from their stored previews (decrypted in memory), faces from the faces table; video
+clips are decrypted to a private temp file only while the recap is encoded. The result is
+stored encrypted under the owner's key, like an original.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from camroll.analyze.run import preview_image
+from camroll.db.models import Asset, AssetQuality, Face
+from camroll.storage.blobs import put_encrypted
+
+MIN_COLLAGE, MAX_COLLAGE = 4, 9
+MAX_RECAP_PHOTOS = 16
+MAX_RECAP_CLIPS = 2
+
+
+def idea_blob_key(user_id: str, idea_id: str) -> str:
+    return f"u/{user_id}/ideas/{idea_id}/media"
+
+
+def _faces_px(session: Session, asset_id: str, size: tuple[int, int]) -> list[tuple[int, ...]]:
+    w, h = size
+    return [
+        (round(f.box_x * w), round(f.box_y * h), round(f.box_w * w), round(f.box_h * h))
+        for f in session.scalars(
+            select(Face).where(Face.asset_id == asset_id, Face.at_seconds.is_(None))
+        )
+    ]
+
+
+def best_photos(session: Session, assets: list[Asset], limit: int) -> list[Asset]:
+    """The best shots, one per near-duplicate group, in time order."""
+    quality = {
+        q.asset_id: q
+        for q in session.scalars(
+            select(AssetQuality).where(AssetQuality.asset_id.in_([a.id for a in assets]))
+        )
+    }
+    seen: set[str] = set()
+    ranked = []
+    for a in sorted(assets, key=lambda a: -(quality[a.id].score if a.id in quality else 0.5)):
+        q = quality.get(a.id)
+        group = q.duplicate_group if q else None
+        if group and group in seen:
+            continue
+        if group:
+            seen.add(group)
+        ranked.append(a)
+    return sorted(ranked[:limit], key=lambda a: a.sort_at)
+
+
+def render_collage_for(
+    session: Session, assets: list[Asset], title: str, layout: str = "auto"
+) -> bytes:
+    from camroll.create.collage import CollagePhoto, render_collage
+
+    photos = []
+    for a in assets:
+        image = preview_image(session, a)
+        if image is not None:
+            photos.append(CollagePhoto(image, _faces_px(session, a.id, image.size), 0.5))
+    return render_collage(photos[:MAX_COLLAGE], title, layout=layout)
+
+
+def render_recap_for(
+    session: Session, photos: list[Asset], clips: list[Asset], title: str, subtitle: str
+) -> bytes:
+    from camroll.create.recap import ClipSlide, PhotoSlide, render_recap
+    from camroll.ingest.process import plaintext_copy
+
+    with ExitStack() as stack:
+        slides: list[PhotoSlide | ClipSlide] = []
+        for a in photos[:MAX_RECAP_PHOTOS]:
+            image = preview_image(session, a)
+            if image is not None:
+                slides.append(PhotoSlide(image, _faces_px(session, a.id, image.size)))
+        for a in clips[:MAX_RECAP_CLIPS]:
+            slides.append(ClipSlide(stack.enter_context(plaintext_copy(session, a)), 0.0, 3.0))
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camroll-recap-")))
+        out = workdir / "recap.mp4"
+        render_recap(slides, out, title, subtitle)
+        return out.read_bytes()
+
+
+def render_restyle_for(session: Session, asset: Asset, style: str, title: str) -> bytes:
+    from camroll.create.ai_label import label_ai_image
+    from camroll.create.restyle import digital_source_type, restyle
+    from camroll.ideas.identity import signing_identity
+
+    image = preview_image(session, asset)
+    if image is None:
+        raise ValueError("this photo has no preview to restyle")
+    out = io.BytesIO()
+    restyle(image, style).save(out, "JPEG", quality=90)
+    return label_ai_image(
+        out.getvalue(), signing_identity(), title, digital_source_type=digital_source_type(style)
+    )
+
+
+def store_media(session: Session, user_id: str, idea_id: str, data: bytes) -> str:
+    key = idea_blob_key(user_id, idea_id)
+    put_encrypted(session, user_id, key, io.BytesIO(data))
+    return key
+
+
+def cover_image(session: Session, asset: Asset) -> Image.Image | None:
+    return preview_image(session, asset)

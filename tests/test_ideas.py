@@ -1,0 +1,139 @@
+"""Ideas through the real server: the 2015 road trip of the shared roll becomes a recap and a
+collage with reasons; accept, dismiss, make your own (a restyle labelled as AI-made), export,
+and revoking `creations` deletes them all."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from camroll.db.engine import session_scope
+from camroll.db.models import Idea
+from tests.conftest import ROLL, Server, make_user
+from tests.test_analysis_e2e import ANALYSIS, _user_id
+from tests.test_export import _wait_ready
+from tests.test_sync_e2e import all_assets, sync
+
+pytestmark = pytest.mark.backends("sqlite")
+DEMO = ROLL / "pigallery2" / "demo"
+
+
+@pytest.fixture
+def trip(server: Server, env: dict, tmp_path: Path) -> tuple[httpx.Client, list[dict]]:
+    roll = tmp_path / "roll"
+    roll.mkdir()
+    for p in DEMO.glob("*.jpg"):
+        shutil.copy(p, roll / p.name)
+    token = make_user("ideas@example.org")
+    client = server.client(token)
+    client.put("/api/consent", json={"scopes": {**ANALYSIS, "creations": True}})
+    result = sync(server, token, env, roll)
+    assert result["failed"] == [] and result["jobs"]["failed"] == 0, result
+    # `sync --wait` waited for the ideas too.
+    return client, client.get("/api/ideas").json()
+
+
+def test_the_road_trip_becomes_a_recap_and_a_collage(trip: tuple, tmp_path: Path) -> None:
+    client, ideas = trip
+    by_kind = {i["kind"]: i for i in ideas if i["title"].startswith("Road trip")}
+    assert set(by_kind) >= {"recap", "collage"}, [(i["kind"], i["title"]) for i in ideas]
+    for idea in by_kind.values():
+        assert "Yosemite" in idea["title"] and idea["reason"] and idea["media_url"]
+        assert len(idea["asset_ids"]) >= 4 and idea["cover_url"]
+
+    mp4 = tmp_path / "recap.mp4"
+    r = client.get(by_kind["recap"]["media_url"])
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    mp4.write_bytes(r.content)
+    with av.open(str(mp4)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert (stream.width, stream.height) == (1920, 1080)
+        frames = sum(1 for _ in container.decode(stream))
+        declared = float(container.duration / 1_000_000)
+    assert 15 <= declared <= 60 and abs(frames / 30 - declared) < 0.1
+
+    r = client.get(by_kind["collage"]["media_url"])
+    assert r.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(r.content)).size) == 2048
+
+    # Dismissed: gone from the feed and never made again, even after a new pass.
+    dismissed = client.post(f"/api/ideas/{by_kind['collage']['id']}/dismiss").json()
+    assert dismissed["state"] == "dismissed" and dismissed["media_url"] is None
+    from camroll.ideas.generate import refresh_ideas
+
+    refresh_ideas(_user_id(client))
+    titles = [(i["kind"], i["title"]) for i in client.get("/api/ideas").json()]
+    assert ("collage", by_kind["collage"]["title"]) not in titles
+
+    # Accepted: kept, and in the export as a creation.
+    accepted = client.post(f"/api/ideas/{by_kind['recap']['id']}/accept").json()
+    assert accepted["state"] == "accepted"
+    started = client.post("/api/me/export").json()
+    zf = zipfile.ZipFile(io.BytesIO(_wait_ready(client, started["url"], timeout=120).content))
+    assert any(n.startswith("creations/Road trip") and n.endswith(".mp4") for n in zf.namelist())
+
+
+def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(
+    trip: tuple, server: Server, tmp_path: Path
+) -> None:
+    from camroll.create.ai_label import read_ai_labels
+
+    client, _ = trip
+    assets = [a["id"] for a in all_assets(client) if a["status"] == "ready"]
+    r = client.post(
+        "/api/ideas",
+        json={"kind": "restyle", "asset_ids": assets[:1], "style": "style-03", "title": "Blue"},
+    )
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["state"] == "accepted" and made["kind"] == "restyle"
+    labelled = client.get(made["media_url"]).content
+    labels = read_ai_labels(labelled)
+    assert labels.digital_source_type.endswith("/trainedAlgorithmicMedia")
+    assert labels.c2pa_valid
+    # The original is untouched.
+    original = client.get(f"/api/assets/{assets[0]}/original").content
+    assert (
+        original == (DEMO / client.get(f"/api/assets/{assets[0]}").json()["filename"]).read_bytes()
+    )
+    # Exiftool reads the label from the file as other tools would.
+    out = tmp_path / "restyled.jpg"
+    out.write_bytes(labelled)
+    read = subprocess.run(
+        ["exiftool", "-s3", "-XMP-iptcExt:DigitalSourceType", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert read.stdout.strip().endswith("trainedAlgorithmicMedia")
+
+    collage = client.post("/api/ideas", json={"kind": "collage", "asset_ids": assets[:3]})
+    assert collage.status_code == 422 and "4 to 9" in collage.text
+    unknown = client.post(
+        "/api/ideas", json={"kind": "restyle", "asset_ids": assets[:1], "style": "x"}
+    )
+    assert unknown.status_code == 422
+
+    stranger = server.client(make_user("stranger-ideas@example.org"))
+    stranger.put("/api/consent", json={"scopes": {"creations": True}})
+    assert stranger.get(f"/api/ideas/{made['id']}").status_code == 404
+    assert stranger.get(f"/api/ideas/{made['id']}/media").status_code == 404
+    theirs = stranger.post("/api/ideas", json={"kind": "restyle", "asset_ids": assets[:1]})
+    assert theirs.status_code == 404  # someone else's photo
+
+    # Revoking creations deletes every idea and its media.
+    user_id = _user_id(client)
+    client.put("/api/consent", json={"scopes": {"creations": False}})
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).where(Idea.user_id == user_id)) == 0
+    assert client.get("/api/ideas").status_code == 403
