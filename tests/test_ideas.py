@@ -50,6 +50,12 @@ def test_the_road_trip_becomes_a_recap_and_a_collage(trip: tuple, tmp_path: Path
         assert "Yosemite" in idea["title"] and idea["reason"] and idea["media_url"]
         assert len(idea["asset_ids"]) >= 4 and idea["cover_url"]
 
+    # A painted version of the best landscape is suggested too, labelled as AI-made.
+    from camroll.create.ai_label import read_ai_labels
+
+    painted = next(i for i in ideas if i["kind"] == "restyle")
+    assert read_ai_labels(client.get(painted["media_url"]).content).c2pa_valid
+
     mp4 = tmp_path / "recap.mp4"
     r = client.get(by_kind["recap"]["media_url"])
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"

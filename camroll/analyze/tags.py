@@ -160,6 +160,8 @@ def _night_score(rgb: np.ndarray, faces: int, hints: TagHints | None) -> float:
     """A dark sky with scattered point lights (city lights, fireworks). WEAK: tuned on a handful
     of roll photos; dark stage shots and dim interiors can pass, dusk scenes are missed. The
     local hour, when known, is the stronger signal."""
+    if rgb.shape[0] < 3:  # a sliver: nothing to read
+        return 0.0
     y = _luma(rgb)
     h, w = y.shape
     top_dark = float((y[: h // 3] < 0.2).mean())
@@ -194,6 +196,8 @@ def _sunset_score(rgb: np.ndarray, faces: int, hints: TagHints | None) -> float:
     skin and autumn leaves are just as warm, so the foreground must be near black; sunsets
     over bright water or snow are missed."""
     h = rgb.shape[0]
+    if h < 3:  # a sliver (the roll has 1-2 px test images): no sky to read
+        return 0.0
     top = cv2.cvtColor(np.ascontiguousarray(rgb[: h // 3]), cv2.COLOR_RGB2HSV)
     hue, sat, val = top[..., 0], top[..., 1], top[..., 2]
     warm = float((((hue <= 50) | (hue >= 320)) & (sat > 0.45) & (val > 0.25)).mean())

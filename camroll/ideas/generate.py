@@ -48,7 +48,11 @@ THEMES = {
     "snow": ("Snow", "snow"),
     "food": ("Good food", "food"),
     "party": ("Parties", "a party"),
+    "wedding": ("Weddings", "a wedding"),
+    "graduation": ("Graduations", "a mortarboard or an academic gown"),
 }
+OVER_THE_YEARS_MIN = 3  # distinct years a named person must appear in
+RESTYLE_STYLE = "style-07"
 THEME_MIN_SCORE = 0.3
 SMILE_MIN = 0.85
 
@@ -221,7 +225,9 @@ def birthday_ideas(session: Session, lib: Library, user_id: str) -> list[Suggest
         born = date.fromisoformat(person.birthday)  # type: ignore[arg-type]
         by_year: dict[int, list[Asset]] = defaultdict(list)
         for (asset_id,) in session.execute(
-            select(Face.asset_id).where(Face.person_id == person.id).distinct()
+            select(Face.asset_id)
+            .where(Face.user_id == user_id, Face.person_id == person.id)
+            .distinct()
         ):
             day = lib.local_day(asset_id)
             if day and (day.month, day.day) == (born.month, born.day) and asset_id in lib.assets:
@@ -326,6 +332,68 @@ def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion
     ]
 
 
+def over_the_years_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+    """ "Maya over the years": a named person seen in several different years."""
+    out = []
+    for person in session.scalars(
+        select(Person).where(Person.user_id == user_id, Person.name.is_not(None))
+    ):
+        by_year: dict[int, Asset] = {}
+        for (asset_id,) in session.execute(
+            select(Face.asset_id)
+            .where(Face.user_id == user_id, Face.person_id == person.id)
+            .distinct()
+        ):
+            day = lib.local_day(asset_id)
+            if day and asset_id in lib.assets:
+                best = by_year.get(day.year)
+                if best is None or lib.quality.get(asset_id, 0) > lib.quality.get(best.id, 0):
+                    by_year[day.year] = lib.assets[asset_id]
+        if len(by_year) < OVER_THE_YEARS_MIN:
+            continue
+        years = sorted(by_year)
+        picked = [by_year[y] for y in years][-media.MAX_COLLAGE :]
+        title = f"{person.name} over the years"
+        reason = f"{person.name} in {len(years)} different years, {years[0]} to {years[-1]}"
+        render = _collage(title) if len(picked) >= media.MIN_COLLAGE else None
+        out.append(Suggestion("theme", title, reason, 0.85, picked, f"years:{person.id}", render))
+    return out
+
+
+def restyle_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+    """One painterly version of the library's best landscape (no faces: a restyled face is
+    a likeness the owner did not ask for)."""
+    with_faces = {
+        a for (a,) in session.execute(select(Face.asset_id).where(Face.user_id == user_id))
+    }
+    candidates = [
+        a
+        for a in lib.assets.values()
+        if a.kind == "image" and a.id not in with_faces and a.id in lib.quality
+    ]
+    if not candidates:
+        return []
+    best = max(candidates, key=lambda a: lib.quality[a.id])
+    title = "Your best shot, painted"
+    reason = f"the sharpest, best exposed photo without people, in painted style {RESTYLE_STYLE}"
+
+    def render(session: Session, assets: list[Asset]) -> tuple[bytes, str]:
+        return media.render_restyle_for(session, assets[0], RESTYLE_STYLE, title), "image/jpeg"
+
+    return [
+        Suggestion(
+            "restyle",
+            title,
+            reason,
+            0.5,
+            [best],
+            f"restyle:{best.id}",
+            render,
+            {"style": RESTYLE_STYLE},
+        )
+    ]
+
+
 def _score(s: Suggestion, lib: Library, named: set[str], dismissed: Counter[str]) -> float:
     """Recency, quality, the people the owner named, novelty (fewer dismissals of this kind)."""
     days = [lib.local_day(a.id) for a in s.assets]
@@ -350,6 +418,8 @@ def suggestions(session: Session, user_id: str, today: date | None = None) -> li
         *holiday_ideas(session, lib),
         *on_this_day_ideas(session, lib, today),
         *smile_ideas(session, lib, user_id),
+        *over_the_years_ideas(session, lib, user_id),
+        *restyle_ideas(session, lib, user_id),
     ]
 
 

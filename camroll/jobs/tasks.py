@@ -58,20 +58,24 @@ def analyze_asset_task(asset_id: str, scopes: list[str] | None = None, task=None
     except Exception as e:
         last_try = task is None or task.retries == 0
         log.exception("analysing asset %s failed", asset_id)
-        tracking.mark("analyze", asset_id, user_id, "failed" if last_try else "pending", repr(e))
+        if last_try:  # one broken photo must not hold back the library's refresh and ideas
+            _finish_analysis(asset_id, user_id, "failed", repr(e))
+        else:
+            tracking.mark("analyze", asset_id, user_id, "pending", repr(e))
         raise
-    # The library refresh runs once the user's last analysis is done; it is pending before that
-    # last one reads as done, so `sync --wait` never sees a gap.
-    if status != "done":
-        tracking.mark("analyze", asset_id, user_id, "done")
-        return status
+    _finish_analysis(asset_id, user_id, "done")
+    return status
+
+
+def _finish_analysis(asset_id: str, user_id: str, state: str, error: str | None = None) -> None:
+    """The library refresh runs once the user's last analysis ends; it is pending before that
+    last one reads as ended, so `sync --wait` never sees a gap."""
     others = tracking.busy(user_id, "analyze", besides=asset_id)
     if not others:
         enqueue_refresh(user_id)
-    tracking.mark("analyze", asset_id, user_id, "done")
+    tracking.mark("analyze", asset_id, user_id, state, error)
     if others and not tracking.busy(user_id, "analyze"):
         enqueue_refresh(user_id)  # the others finished meanwhile
-    return status
 
 
 def _wants_analysis(user_id: str) -> bool:
