@@ -8,6 +8,7 @@ Layout of the zip:
 - ``originals/<that name>.xmp``: an XMP sidecar per original, written by ExifTool, so other photo
   tools read the capture date (with its UTC offset when known), GPS position and the original
   file name, keywords (tags and the names of the people in it) and MWG face regions.
+- ``creations/<title>.jpg|.mp4``: the owner's accepted creations (collages, recaps, restyles).
 - ``camroll.json``: the transparency report (`build_report`) with every asset on one page, each
   asset item naming its ``export_path`` and ``sidecar_path`` in the zip.
 

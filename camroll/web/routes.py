@@ -212,3 +212,28 @@ def search_page(
         "search.html",
         {"user": who.user, "q": q, "hits": [(h, names.get(h.asset_id, "")) for h in hits]},
     )
+
+
+@router.get("/ideas", response_class=HTMLResponse)
+def ideas_page(
+    request: Request,
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    """Suggestions as cards: the collage or recap itself, why it was made, keep or dismiss."""
+    from camroll.db.models import Idea
+
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    granted = is_granted(session, who.user.id, "creations")
+    ideas = list(
+        session.scalars(
+            select(Idea)
+            .where(Idea.user_id == who.user.id, Idea.state != "dismissed")
+            .order_by(Idea.score.desc())
+        )
+    )
+    record(session, who, "ideas.list")
+    return templates.TemplateResponse(
+        request, "ideas.html", {"user": who.user, "ideas": ideas, "granted": granted}
+    )
