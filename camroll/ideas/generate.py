@@ -446,11 +446,19 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
         }
         dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
         rendered = 0
+        todo = []
         for s in suggestions(session, user_id, today):
             idea = existing.get(s.fingerprint)
             members = _members_hash(s.assets)
             if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
                 continue  # dismissed stays gone, accepted stays as saved, unchanged stays
+            todo.append((s, idea, members))
+        session.commit()  # nothing written: ends the read transaction
+        for s, idea, members in todo:
+            # Render first, with no write pending: on SQLite a write transaction held through a
+            # 30 s video encode would lock every other writer out.
+            data, mime = s.render(session, s.assets) if s.render is not None else (None, None)
+            session.rollback()
             if idea is None:
                 idea = Idea(
                     user_id=user_id,
@@ -468,8 +476,7 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
             idea.params = json.dumps(s.params)
             idea.updated_at = utcnow()
             session.flush()
-            if s.render is not None:
-                data, mime = s.render(session, s.assets)
+            if data is not None:
                 idea.blob_key = media.store_media(session, user_id, idea.id, data)
                 idea.media_mime = mime
                 rendered += 1
