@@ -459,6 +459,18 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
             # 30 s video encode would lock every other writer out.
             data, mime = s.render(session, s.assets) if s.render is not None else (None, None)
             session.rollback()
+            values = {
+                "kind": s.kind,
+                "title": s.title,
+                "reason": s.reason,
+                "confidence": s.confidence,
+                "score": _score(s, lib, named, dismissed),
+                "member_ids": json.dumps([a.id for a in s.assets]),
+                "members_hash": members,
+                "asset_id": s.assets[0].id if s.assets else None,
+                "params": json.dumps(s.params),
+                "updated_at": utcnow(),
+            }
             if idea is None:
                 idea = Idea(
                     user_id=user_id,
@@ -467,14 +479,12 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
                     model_version=IDEAS_MODEL[1],
                     fingerprint=s.fingerprint,
                     state="suggested",
+                    **values,
                 )
                 session.add(idea)
-            idea.kind, idea.title, idea.reason = s.kind, s.title, s.reason
-            idea.confidence, idea.score = s.confidence, _score(s, lib, named, dismissed)
-            idea.member_ids, idea.members_hash = json.dumps([a.id for a in s.assets]), members
-            idea.asset_id = s.assets[0].id if s.assets else None
-            idea.params = json.dumps(s.params)
-            idea.updated_at = utcnow()
+            else:
+                for k, v in values.items():
+                    setattr(idea, k, v)
             session.flush()
             if data is not None:
                 idea.blob_key = media.store_media(session, user_id, idea.id, data)
