@@ -74,7 +74,11 @@ def find_trips(events: Sequence[Event], homes: Sequence[Home] = ()) -> list[Trip
     items = [it for ev in events for it in ev.items]
     bases = list(homes) or homes_from_items(items)
     if not bases:
-        first = next((it for it in items if it.located), None)
+        # Dates before 1970 are broken clocks, not journeys (the roll has a "1601" photo).
+        first = next(
+            (it for it in items if it.located and (it.local_day() or date.min).year >= 1970),
+            None,
+        )
         if first is None:
             return []  # no GPS at all: distance from home is unknowable
         bases = [Home(first.latitude, first.longitude, days=0, photos=0, share=0.0)]  # type: ignore[arg-type]
