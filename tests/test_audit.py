@@ -94,7 +94,8 @@ def test_accesses_are_logged_per_owner_with_actor_and_target(app_client: httpx.C
         "-",
         {"counts": dict.fromkeys(["uploaded", "skipped", "failed"], 0)},
     )
-    assert audit_log(app_client, auth(bob))[:2] == [
+    assert audit_log(app_client, auth(bob))[:3] == [
+        ("admin-cli", "ideas.list", None),  # the ideas made from the library
         ("admin-cli", "analysis.read", None),  # what analysis found: people, tags, places
         ("admin-cli", "asset.list", None),
     ]
@@ -116,4 +117,4 @@ def test_accesses_are_logged_per_owner_with_actor_and_target(app_client: httpx.C
         left = dict(
             s.execute(select(AuditEvent.user_id, func.count()).group_by(AuditEvent.user_id)).all()
         )
-    assert alice_id not in left and sum(left.values()) == 3  # Bob's three remain
+    assert alice_id not in left and sum(left.values()) == 4  # Bob's four remain
