@@ -180,6 +180,14 @@ def test_owner_edits_survive_a_full_recluster(analysed: tuple, server: Server) -
     client.patch(f"/api/people/{pid}", json={"name": "Maya Lindqvist"})
     assert found("Maya") == {"img1.jpg", "couple.jpg", "img26.jpg"}  # after the edits above
     assert found("xyzzy") == set()
+    # Hostile or huge queries: a clear refusal or nothing found, never an error.
+    assert found("'; DROP TABLE assets; -- (.*[") == set()
+    too_long = client.get("/api/search", params={"q": "x" * 201})
+    assert too_long.status_code == 422 and "200" in too_long.text
+    assert client.get("/api/search", params={"q": ""}).status_code == 422
+    assert client.post(f"/api/people/{pid}/merge", json={"other_id": pid}).status_code == 422
+    assert client.patch(f"/api/people/{pid}", json={"name": " " * 5}).status_code == 422
+    assert client.patch(f"/api/people/{pid}", json={"clear": ["hidden"]}).status_code == 422
 
     # Someone else's people and faces answer 404.
     stranger = server.client(make_user("stranger@example.org"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from camroll.accounts import resolve_token
+from camroll.consent.gate import ConsentRequired, require
 from camroll.crypto.keys import KeyDestroyed
 from camroll.crypto.stream import DecryptionError
 from camroll.db.engine import session_scope
@@ -82,3 +83,19 @@ def decrypted_body(session: Session, user_id: str, key: str) -> Iterator[bytes]:
         yield from it
 
     return gen()
+
+
+def granted(scope: str) -> Callable[..., Caller]:
+    """A dependency: the caller, once the gate says `scope` is on (403 with how to switch it
+    on otherwise). Every API call that reads or derives that scope's data goes through it."""
+
+    def check(
+        who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
+    ) -> Caller:
+        try:
+            require(session, who.user.id, scope)
+        except ConsentRequired as e:
+            raise HTTPException(403, str(e)) from None
+        return who
+
+    return check

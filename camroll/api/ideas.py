@@ -16,8 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
-from camroll.consent.gate import ConsentRequired, require
+from camroll.api.deps import Caller, db, decrypted_body, granted, not_found
 from camroll.db.models import Asset, Idea, utcnow
 from camroll.ideas import media
 from camroll.privacy.audit import record
@@ -25,14 +24,7 @@ from camroll.privacy.audit import record
 router = APIRouter(prefix="/api/ideas", tags=["ideas"])
 
 
-def creations_scope(
-    who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
-) -> Caller:
-    try:
-        require(session, who.user.id, "creations")
-    except ConsentRequired as e:
-        raise HTTPException(403, str(e)) from None
-    return who
+creations_scope = granted("creations")
 
 
 class IdeaOut(BaseModel):

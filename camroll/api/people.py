@@ -16,8 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.analyze.run import preview_image
-from camroll.api.deps import Caller, caller, db, not_found
-from camroll.consent.gate import ConsentRequired, require
+from camroll.api.deps import Caller, db, granted, not_found
 from camroll.db.models import Asset, Face, Person
 from camroll.people.edits import (
     EditError,
@@ -33,14 +32,7 @@ router = APIRouter(prefix="/api", tags=["people"])
 COVER_PX = 256
 
 
-def faces_scope(
-    who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
-) -> Caller:
-    try:
-        require(session, who.user.id, "faces")
-    except ConsentRequired as e:
-        raise HTTPException(403, str(e)) from None
-    return who
+faces_scope = granted("faces")
 
 
 class PersonOut(BaseModel):

@@ -25,16 +25,8 @@ def process_asset_task(asset_id: str, task=None) -> str:  # type: ignore[no-unty
         user_id = asset.user_id if asset else ""
     if not user_id:
         return "missing"
-    tracking.mark("process_asset", asset_id, user_id, "running")
-    try:
+    with tracking.running("process_asset", asset_id, user_id, task):
         status = process_asset(asset_id)
-    except Exception as e:
-        last_try = task is None or task.retries == 0
-        log.exception("processing asset %s failed", asset_id)
-        tracking.mark(
-            "process_asset", asset_id, user_id, "failed" if last_try else "pending", repr(e)
-        )
-        raise
     # The follow-up is pending before this job is done, so `sync --wait` never sees a gap.
     if status == "ready" and _wants_analysis(user_id):
         enqueue_analyze(asset_id, user_id)
@@ -97,14 +89,8 @@ def refresh_user_task(user_id: str, task=None) -> str:  # type: ignore[no-untype
     near-duplicate groups, people's covers and counts."""
     from camroll.analyze.library import refresh_library
 
-    tracking.mark("refresh", user_id, user_id, "running")
-    try:
+    with tracking.running("refresh", user_id, user_id, task):
         refresh_library(user_id)
-    except Exception as e:
-        last_try = task is None or task.retries == 0
-        log.exception("refreshing library of %s failed", user_id)
-        tracking.mark("refresh", user_id, user_id, "failed" if last_try else "pending", repr(e))
-        raise
     if _granted(user_id, "creations"):
         enqueue_ideas(user_id)  # pending before refresh reads done: no gap for `sync --wait`
     tracking.mark("refresh", user_id, user_id, "done")
@@ -116,14 +102,8 @@ def ideas_task(user_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
     """Ideas from moments, themes and dates; renders collages and recaps (creations scope)."""
     from camroll.ideas.generate import refresh_ideas
 
-    tracking.mark("ideas", user_id, user_id, "running")
-    try:
+    with tracking.running("ideas", user_id, user_id, task):
         refresh_ideas(user_id)
-    except Exception as e:
-        last_try = task is None or task.retries == 0
-        log.exception("ideas for %s failed", user_id)
-        tracking.mark("ideas", user_id, user_id, "failed" if last_try else "pending", repr(e))
-        raise
     tracking.mark("ideas", user_id, user_id, "done")
     return "done"
 
@@ -280,13 +260,7 @@ def export_task(export_id: str, task=None) -> str:  # type: ignore[no-untyped-de
         return "missing"
     if state == "done":
         return "done"
-    tracking.mark("export", export_id, user_id, "running")
-    try:
+    with tracking.running("export", export_id, user_id, task):
         build_export(export_id, user_id)
-    except Exception as e:
-        last_try = task is None or task.retries == 0
-        log.exception("export %s failed", export_id)
-        tracking.mark("export", export_id, user_id, "failed" if last_try else "pending", repr(e))
-        raise
     tracking.mark("export", export_id, user_id, "done")
     return "done"

@@ -7,7 +7,9 @@ task that runs twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -16,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
 from camroll.db.models import JobRun, utcnow
+
+log = logging.getLogger(__name__)
 
 
 def mark(task: str, subject_id: str, user_id: str, state: str, error: str | None = None) -> None:
@@ -36,6 +40,20 @@ def mark(task: str, subject_id: str, user_id: str, state: str, error: str | None
         except IntegrityError:  # another process inserted it first: update theirs
             s.rollback()
             mark(task, subject_id, user_id, state, error)
+
+
+@contextmanager
+def running(task: str, subject_id: str, user_id: str, huey_task: object) -> Iterator[None]:
+    """Mark a job running; if it raises, mark it pending (Huey retries it) or, on its last
+    try, failed with the error. Marking it done is the caller's, after any follow-up is queued."""
+    mark(task, subject_id, user_id, "running")
+    try:
+        yield
+    except Exception as e:
+        last_try = huey_task is None or getattr(huey_task, "retries", 0) == 0
+        log.exception("%s %s failed", task, subject_id)
+        mark(task, subject_id, user_id, "failed" if last_try else "pending", repr(e))
+        raise
 
 
 def add_pending(session: Session, task: str, subject_id: str, user_id: str) -> None:
