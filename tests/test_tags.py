@@ -205,3 +205,19 @@ def test_vocabulary_covers_the_camroll_themes() -> None:
         "sunset",
     ]
     assert set(themes) <= set(VOCABULARY)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (2000, 1), (1, 2000)])
+def test_slivers_and_single_pixels_are_analysed_without_error(size: tuple[int, int]) -> None:
+    """The roll holds 1-2 px test images; every analyser must answer, not raise (one such file
+    once failed its whole analysis job)."""
+    from camroll.analyze.faces import analyze_faces
+    from camroll.analyze.quality import assess
+    from camroll.analyze.similar import phash
+
+    image = Image.new("RGB", size, (200, 120, 40))
+    assert all(t.label not in {"night", "sunset"} for t in tag_image(image))
+    assert analyze_faces(image) == []
+    q = assess(image)
+    assert 0 <= q.sharpness <= 1 and 0 <= q.exposure <= 1
+    assert len(phash(image)) == 16
