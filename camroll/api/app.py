@@ -25,6 +25,7 @@ from camroll.api import (
 )
 from camroll.db.migrate import upgrade
 from camroll.web import routes as web
+from camroll.web import vendor
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         export.router,
         me.router,
         web.router,
+        vendor.router,
     ):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
