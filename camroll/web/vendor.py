@@ -14,6 +14,7 @@ NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 
 # URL name -> file inside node_modules; pinned by package-lock.json.
 FILES: dict[str, str] = {
+    "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "tus.min.js": "tus-js-client/dist/tus.min.js",
     "justified-layout.min.js": "justified-layout/dist/justified-layout.min.js",
     "photoswipe.esm.min.js": "photoswipe/dist/photoswipe.esm.min.js",
