@@ -28,6 +28,7 @@ from camroll.ingest.uploads import staging_for
 from camroll.media.exiftool import exiftool_version
 from camroll.media.metadata import MediaMetadata, read_metadata
 from camroll.media.previews import render_previews
+from camroll.media.probe import video_size
 from camroll.media.validate import Quarantined, classify
 from camroll.storage.blobs import blob_key, put_encrypted, read_decrypted
 
@@ -89,35 +90,54 @@ def _sort_at(meta: MediaMetadata, fallback: datetime) -> datetime:
     return fallback
 
 
-def _save_metadata(session: Session, asset: Asset, meta: MediaMetadata) -> None:
+def _save_metadata(session: Session, asset: Asset, meta: MediaMetadata) -> AssetMetadata:
     session.execute(delete(AssetMetadata).where(AssetMetadata.asset_id == asset.id))
-    session.add(
-        AssetMetadata(
-            user_id=asset.user_id,
-            asset_id=asset.id,
-            scope="cloud_processing",
-            model="exiftool",
-            model_version=exiftool_version(),
-            width=meta.width,
-            height=meta.height,
-            orientation=meta.orientation,
-            taken_at_local=meta.taken_at_local,
-            tz_offset=meta.tz_offset,
-            tz_source=meta.tz_source,
-            taken_at_utc=_instant(meta),
-            latitude=meta.latitude,
-            longitude=meta.longitude,
-            altitude=meta.altitude,
-            make=meta.make,
-            model_name=meta.model,
-            lens=meta.lens,
-            duration=meta.duration,
-            rotation=meta.rotation,
-            content_identifier=meta.content_identifier,
-            file_type=meta.file_type,
-        )
+    row = AssetMetadata(
+        user_id=asset.user_id,
+        asset_id=asset.id,
+        scope="cloud_processing",
+        model="exiftool",
+        model_version=exiftool_version(),
+        width=meta.width,
+        height=meta.height,
+        orientation=meta.orientation,
+        taken_at_local=meta.taken_at_local,
+        tz_offset=meta.tz_offset,
+        tz_source=meta.tz_source,
+        taken_at_utc=_instant(meta),
+        latitude=meta.latitude,
+        longitude=meta.longitude,
+        altitude=meta.altitude,
+        make=meta.make,
+        model_name=meta.model,
+        lens=meta.lens,
+        duration=meta.duration,
+        rotation=meta.rotation,
+        content_identifier=meta.content_identifier,
+        file_type=meta.file_type,
     )
+    session.add(row)
     asset.sort_at = _sort_at(meta, asset.uploaded_at)
+    return row
+
+
+def _use_coded_size(row: AssetMetadata, path: Path, rotation: int | None) -> None:
+    """Videos: the decoder's size, turned like the clip plays (ExifTool's can be absurd)."""
+    size = video_size(path)
+    if size is None:
+        return
+    width, height = size
+    row.width, row.height = (height, width) if rotation in (90, 270) else (width, height)
+
+
+def give_up(asset_id: str, detail: str) -> None:
+    """After the last try an asset ends quarantined with a reason; it never stays pending.
+    `detail` is for people: the kind of failure, never paths or file contents."""
+    with session_scope() as session:
+        asset = session.get(Asset, asset_id)
+        if asset is None or asset.status != "pending":
+            return
+        _quarantine(session, asset, Quarantined("processing_failed", detail))
 
 
 def _quarantine(session: Session, asset: Asset, q: Quarantined) -> None:
@@ -161,7 +181,7 @@ def process_asset(asset_id: str) -> str:
             return asset.status
         with plaintext_copy(session, asset) as path:
             meta = read_metadata([path])[0]
-            _save_metadata(session, asset, meta)
+            meta_row = _save_metadata(session, asset, meta)
             # The type is what the content says, never what the client or extension claimed.
             asset.mime = meta.mime
             try:
@@ -170,6 +190,8 @@ def process_asset(asset_id: str) -> str:
                 # Headers only: render_previews does the one full decode and quarantines on failure.
                 kind = classify(path, meta.mime, decode=False)
                 asset.kind = kind
+                if kind == "video":
+                    _use_coded_size(meta_row, path, meta.rotation)
                 renditions = render_previews(path, kind, meta.orientation)
             except Quarantined as q:
                 _quarantine(session, asset, q)

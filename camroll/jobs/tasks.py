@@ -10,12 +10,15 @@ from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, User, utcnow
-from camroll.ingest.process import process_asset
+from camroll.ingest.process import give_up, process_asset
 from camroll.ingest.uploads import expire_uploads
 from camroll.jobs import tracking
 from camroll.jobs.queue import huey
 
 log = logging.getLogger(__name__)
+
+
+MAX_PROCESS_ATTEMPTS = 5
 
 
 @huey.task(retries=2, retry_delay=3, context=True)
@@ -25,8 +28,19 @@ def process_asset_task(asset_id: str, task=None) -> str:  # type: ignore[no-unty
         user_id = asset.user_id if asset else ""
     if not user_id:
         return "missing"
-    with tracking.running("process_asset", asset_id, user_id, task):
-        status = process_asset(asset_id)
+    if tracking.attempts("process_asset", asset_id) >= MAX_PROCESS_ATTEMPTS:
+        # A file that kills its worker every time (requeued after each crash) ends here.
+        give_up(asset_id, "processing stopped the worker on every try; the original is kept")
+        tracking.mark("process_asset", asset_id, user_id, "failed", "gave up after crashes")
+        return "quarantined"
+    try:
+        with tracking.running("process_asset", asset_id, user_id, task):
+            status = process_asset(asset_id)
+    except Exception as e:
+        if task is None or task.retries == 0:
+            # The last try: quarantined with a reason (the error's kind, no paths), not pending.
+            give_up(asset_id, f"processing failed on every try ({type(e).__name__})")
+        raise
     # The follow-up is pending before this job is done, so `sync --wait` never sees a gap.
     if status == "ready" and _wants_analysis(user_id):
         enqueue_analyze(asset_id, user_id)

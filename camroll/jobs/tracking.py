@@ -56,6 +56,15 @@ def running(task: str, subject_id: str, user_id: str, huey_task: object) -> Iter
         raise
 
 
+def attempts(task: str, subject_id: str) -> int:
+    """How many times this job has started (crashed workers included)."""
+    with session_scope() as s:
+        n = s.scalar(
+            select(JobRun.attempts).where(JobRun.task == task, JobRun.subject_id == subject_id)
+        )
+    return int(n or 0)
+
+
 def add_pending(session: Session, task: str, subject_id: str, user_id: str) -> None:
     """Record a job inside the caller's transaction, so the work it stands for and the record
     of it commit together: a crash right after the commit still leaves it to be requeued."""

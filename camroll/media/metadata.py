@@ -261,7 +261,21 @@ def _is_qt_group(key: str) -> bool:
 def _resolve_time(
     raw: dict[str, Any], video: bool, lat: float | None, lon: float | None
 ) -> tuple[str | None, str | None, str, str | None]:
-    """(taken_at_local, tz_offset, tz_source, taken_at_utc)."""
+    """(taken_at_local, tz_offset, tz_source, taken_at_utc).
+
+    A date whose instant falls outside years 1..9999 (9999-12-31 23:59 at -14:00) cannot be
+    held by Python or the database: it is unknown, flagged `out_of_range`, never raised.
+    """
+    try:
+        local, offset, source, utc = _resolve_time_unchecked(raw, video, lat, lon)
+    except (OverflowError, ValueError):
+        return None, None, "out_of_range", None
+    return local, offset, source, utc
+
+
+def _resolve_time_unchecked(
+    raw: dict[str, Any], video: bool, lat: float | None, lon: float | None
+) -> tuple[str | None, str | None, str, str | None]:
     has_pos = lat is not None and lon is not None
 
     def done(stamp: _Stamp, wall: datetime, off: timedelta | None, source: str):

@@ -38,7 +38,14 @@ except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
 
 Kind = Literal["image", "raw", "video"]
 Reason = Literal[
-    "empty", "truncated", "corrupt", "unsupported_type", "decompression_bomb", "too_large"
+    "empty",
+    "truncated",
+    "corrupt",
+    "unsupported_type",
+    "decompression_bomb",
+    "too_large",
+    "too_costly",
+    "processing_failed",
 ]
 
 
