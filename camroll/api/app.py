@@ -24,6 +24,7 @@ from camroll.api import (
     uploads,
 )
 from camroll.db.migrate import upgrade
+from camroll.web import consent as web_consent
 from camroll.web import routes as web
 from camroll.web import vendor
 
@@ -67,6 +68,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         me.router,
         web.router,
         vendor.router,
+        web_consent.router,
     ):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")

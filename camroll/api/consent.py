@@ -10,12 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db
-from camroll.consent.gate import current_scopes, set_scopes
+from camroll.consent.change import change_scopes
+from camroll.consent.gate import current_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
 from camroll.db.models import ConsentEvent, User
-from camroll.jobs.tasks import purge_soon_if_due, reanalyze_if_granted
 from camroll.privacy.audit import record
-from camroll.privacy.retention import apply_consent_change
 
 router = APIRouter(prefix="/api/consent", tags=["consent"])
 
@@ -86,12 +85,9 @@ def put_consent(
 ) -> ConsentOut:
     """Change some scopes; scopes left out stay as they are."""
     try:
-        changed = set_scopes(session, who.user.id, body.scopes, who.client)
+        change_scopes(session, who.user, body.scopes, who.client)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
-    apply_consent_change(session, who.user, {s: body.scopes[s] for s in changed})
-    purge_soon_if_due(session, who.user)
-    reanalyze_if_granted(session, who.user.id, {s: body.scopes[s] for s in changed})
     return _out(session, who.user.id)
 
 

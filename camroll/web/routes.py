@@ -47,7 +47,9 @@ def login(
             status_code=401,
         )
     secret = create_token(session, user, "web", kind="session", ttl=SESSION_TTL)
-    response = RedirectResponse("/", status_code=303)
+    # First run (or opted out): the consent switches before anything else.
+    first = "/" if is_granted(session, user.id, "cloud_processing") else "/welcome"
+    response = RedirectResponse(first, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         secret,
