@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     # Retention window after opt-out (days); 0 deletes at once.
     retention_days: int = 30
+    # Deleted photos wait in the trash this many days, then are removed for good.
+    trash_days: int = 30
 
     # Worker threads of the embedded or standalone Huey consumer.
     workers: int = 2

@@ -21,6 +21,7 @@ from camroll.api import (
     people,
     search,
     system,
+    trash,
     uploads,
 )
 from camroll.db.migrate import upgrade
@@ -59,6 +60,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         system.router,
         consent.router,
         uploads.router,
+        trash.router,
         assets.router,
         people.router,
         search.router,

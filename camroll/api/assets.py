@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, or_, select
@@ -184,7 +184,7 @@ def list_assets(
     taken_from: datetime | None = Query(None, alias="from", description="capture time >= (UTC)"),
     taken_to: datetime | None = Query(None, alias="to", description="capture time < (UTC)"),
     type: Literal["image", "raw", "video"] | None = None,
-    status: Literal["pending", "ready", "quarantined"] | None = None,
+    status: Literal["pending", "ready", "quarantined", "trashed"] | None = None,
     person: str | None = Query(None, description="a person id: photos with their face"),
     tag: str | None = Query(None, description="a tag label, e.g. dog"),
     place: str | None = Query(None, description="a city, region, country or country code"),
@@ -230,6 +230,8 @@ def list_assets(
         q = q.where(Asset.kind == type)
     if status is not None:
         q = q.where(Asset.status == status)
+    else:
+        q = q.where(Asset.status != "trashed")  # the trash is asked for by name (or /api/trash)
     if cursor:
         at, last_id = _decode_cursor(cursor)
         q = q.where(or_(Asset.sort_at < at, and_(Asset.sort_at == at, Asset.id < last_id)))
@@ -330,10 +332,12 @@ def derived_out(session: Session, asset: Asset) -> dict[str, object]:
 def media(
     asset_id: str,
     variant: Literal["original", "preview", "thumbnail"],
+    request: Request,
     who: Caller = Depends(caller),
     session: Session = Depends(db, scope="function"),
 ) -> StreamingResponse:
-    """Decrypted on the fly. The original keeps its name; previews are JPEG, thumbnails WebP."""
+    """Decrypted on the fly. The original keeps its name; previews are JPEG, thumbnails WebP.
+    Originals answer HTTP Range (206) by decrypting only the segments asked for."""
     asset = owned_asset(session, who, asset_id)
     if variant == "original":
         if asset.original_key is None:
@@ -341,6 +345,16 @@ def media(
         key, mime = asset.original_key, asset.mime or "application/octet-stream"
         headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(asset.filename)}"}
         headers["Content-Length"] = str(asset.size)
+        headers["Accept-Ranges"] = "bytes"
+        if request.headers.get("range"):
+            from camroll.api.ranges import ranged_response
+
+            part = ranged_response(
+                session, asset.user_id, key, asset.size, mime, request.headers["range"], headers
+            )
+            if part is not None:
+                record(session, who, "asset.original", asset.id)
+                return part
     else:
         rendition = session.scalars(
             select(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == variant)

@@ -102,3 +102,31 @@ def _open(cipher: AESGCM, counter: int, last: bool, seg: bytes, aad: bytes, name
         raise DecryptionError(
             f"{name}: authentication failed (altered, truncated or shredded)"
         ) from None
+
+
+def decrypt_segments(
+    data_key: bytes,
+    name: str,
+    header: bytes,
+    first: int,
+    last_index: int,
+    sizes: list[int],
+    chunks: Iterable[bytes],
+) -> Iterator[bytes]:
+    """Plaintext of consecutive segments `first`, `first + 1`, ... read from the middle of a
+    blob (for HTTP Range): `header` is the blob's first HEADER bytes, `sizes` each segment's
+    ciphertext length, `last_index` the blob's final segment (its nonce is flagged)."""
+    if header[: len(MAGIC)] != MAGIC or len(header) < HEADER:
+        raise DecryptionError(f"{name}: not a camroll blob")
+    cipher = _blob_cipher(data_key, header[len(MAGIC) : HEADER])
+    aad = name.encode()
+    buf = bytearray()
+    it = iter(chunks)
+    for i, size in enumerate(sizes, start=first):
+        while len(buf) < size:
+            piece = next(it, None)
+            if piece is None:
+                raise DecryptionError(f"{name}: truncated")
+            buf += piece
+        yield _open(cipher, i, i == last_index, bytes(buf[:size]), aad, name)
+        del buf[:size]

@@ -180,6 +180,8 @@ class Asset(Base):
     sort_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Live Photo partner (still <-> motion video), paired by Apple's ContentIdentifier.
     live_pair_id: Mapped[str | None] = mapped_column(String(32))
+    # In the trash since (status "trashed"); emptied for good after CAMROLL_TRASH_DAYS.
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class JobRun(Base):

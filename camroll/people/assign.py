@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from camroll.db.models import Face, FaceEmbedding, Person, User
+from camroll.db.models import Asset, Face, FaceEmbedding, Person, User
 from camroll.people.cluster import FaceVec, assign_incremental, recluster, stable_labels
 
 CLUSTER_MODEL = ("camroll-people-cluster", "1")
@@ -129,11 +129,20 @@ def refresh_people(session: Session, user_id: str, person_ids: set[str] | None) 
     for person in session.scalars(q):
         faces = list(
             session.scalars(
-                select(Face).where(Face.user_id == user_id, Face.person_id == person.id)
+                select(Face).where(
+                    Face.user_id == user_id,
+                    Face.person_id == person.id,
+                    # Photos in the trash count for no one and are no one's cover.
+                    Face.asset_id.not_in(
+                        select(Asset.id).where(Asset.user_id == user_id, Asset.status == "trashed")
+                    ),
+                )
             )
         )
         if not faces:
-            if person.name is None and not person.birthday:
+            # Kept while its faces wait in the trash: a restore brings the person back.
+            in_trash = session.scalar(select(Face.id).where(Face.person_id == person.id).limit(1))
+            if person.name is None and not person.birthday and in_trash is None:
                 session.delete(person)
             else:
                 person.face_count, person.cover_face_id, person.asset_id = 0, None, None

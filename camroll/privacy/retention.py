@@ -158,6 +158,10 @@ def purge_due(as_of: datetime | None = None) -> list[DeletionReceipt]:
             user = s.get(User, user_id)
             if user is not None and user.deletion_due_at is not None:
                 receipts.append(purge_user(s, user, now))
+    # Photos left in the trash past CAMROLL_TRASH_DAYS go in the same sweep.
+    from camroll.trash import purge_expired_trash
+
+    purge_expired_trash(now)
     return receipts
 
 

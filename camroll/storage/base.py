@@ -19,6 +19,10 @@ class BlobStore(Protocol):
         """Stream the stored bytes; raises BlobNotFound."""
         ...
 
+    def get_range(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """Stream `length` stored bytes from offset `start` (fewer at the end); BlobNotFound."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
     def delete_prefix(self, prefix: str) -> int:

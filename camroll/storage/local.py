@@ -51,6 +51,15 @@ class LocalBlobStore:
             raise BlobNotFound(key) from None
         return _read_chunks(f)
 
+    def get_range(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """`length` bytes from `start`: a seek, so a range costs what it asks for."""
+        try:
+            f = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        f.seek(start)
+        return _read_chunks(f, length)
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
@@ -74,7 +83,13 @@ class LocalBlobStore:
         return self._path(key).is_file()
 
 
-def _read_chunks(f) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+def _read_chunks(f, limit: int | None = None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
     with f:
-        while chunk := f.read(READ_CHUNK):
+        left = limit
+        while left is None or left > 0:
+            chunk = f.read(READ_CHUNK if left is None else min(READ_CHUNK, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
             yield chunk

@@ -59,6 +59,18 @@ class S3BlobStore:
             raise
         return obj["Body"].iter_chunks(1024 * 1024)
 
+    def get_range(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """`length` bytes from `start`, fetched with an HTTP Range request."""
+        try:
+            obj = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{start + length - 1}"
+            )
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise BlobNotFound(key) from None
+            raise
+        return obj["Body"].iter_chunks(1024 * 1024)
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
