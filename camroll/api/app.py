@@ -15,6 +15,7 @@ from camroll.api import (
     account,
     assets,
     consent,
+    devices,
     export,
     ideas,
     me,
@@ -24,6 +25,7 @@ from camroll.api import (
     trash,
     uploads,
 )
+from camroll.dav.app import MOUNT, create_dav_app
 from camroll.db.migrate import upgrade
 from camroll.web import consent as web_consent
 from camroll.web import routes as web
@@ -60,6 +62,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         system.router,
         consent.router,
         uploads.router,
+        devices.router,
         trash.router,
         assets.router,
         people.router,
@@ -74,6 +77,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
     ):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    app.mount(MOUNT, create_dav_app(), name="dav")  # WebDAV backup with device passwords
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

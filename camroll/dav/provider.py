@@ -1,0 +1,454 @@
+"""The owner's library as WebDAV folders, and PUT as one more door into camroll's ingest.
+
+The tree is virtual and rebuilt for each request from the owner's assets:
+- date folders `YYYY/MM/` holding every photo and video by its local capture month;
+- the paths the files were uploaded under (their device path), so a backup app that compares
+  its folder with ours sees what it already sent and sends nothing again;
+- folders a client just made with MKCOL (kept in memory: there is nothing to store in them).
+
+Existing files are read-only (GET works, PUT over them, DELETE, MOVE and COPY answer 403: the
+trash is the web app's job). A PUT of a new name streams into the same encrypted staging as tus,
+record by record, then goes through the same consent gate, dedupe and processing job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from wsgidav.dav_error import (
+    HTTP_CONFLICT,
+    HTTP_FORBIDDEN,
+    HTTP_INTERNAL_ERROR,
+    HTTP_NOT_FOUND,
+    DAVError,
+)
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from camroll.config import get_settings
+from camroll.consent.gate import ConsentRequired, require
+from camroll.crypto.keys import KeyDestroyed
+from camroll.crypto.stream import DecryptionError
+from camroll.dav.auth import DEVICE, USER_ID
+from camroll.db.engine import session_scope
+from camroll.db.models import Asset, AssetMetadata, Upload
+from camroll.ingest import uploads as svc
+from camroll.ingest.staging import RECORD, Staging
+from camroll.privacy.audit import record
+from camroll.storage import BlobNotFound
+from camroll.storage.blobs import read_decrypted
+
+READ_ONLY = "camroll keeps backed-up originals read-only; delete or replace photos in the web app"
+_DATE = re.compile(r"^(\d{4})-(\d{2})")
+_CACHE = "camroll.dav.library"
+
+
+def _norm(path: str) -> str:
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DAVError(HTTP_FORBIDDEN, "'..' is not allowed in a path")
+    return "/".join(parts)
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    asset_id: str
+    size: int
+    mime: str | None
+    checksum: str
+    uploaded_at: datetime
+
+
+@dataclass
+class Library:
+    """One owner's tree, as the folders and files this request may see."""
+
+    files: dict[str, Entry] = field(default_factory=dict)
+    children: dict[str, set[str]] = field(default_factory=lambda: {"": set()})
+
+    def add_folder(self, path: str) -> None:
+        while path and path not in self.children:
+            self.children[path] = set()
+            parent = _parent(path)
+            self.add_folder(parent)
+            self.children[parent].add(path.rsplit("/", 1)[-1])
+            path = parent
+
+    def add_file(self, path: str, entry: Entry) -> bool:
+        if not path or path in self.files or path in self.children:
+            return False
+        parent = _parent(path)
+        self.add_folder(parent)
+        self.children[parent].add(path.rsplit("/", 1)[-1])
+        self.files[path] = entry
+        return True
+
+
+class _Recent:
+    """Paths this process stored or recognised lately, per owner. A duplicate PUT under a new
+    name stores nothing, yet the client reads the path back right after; and a folder made by
+    MKCOL has no row to remember it by. Bounded, so it cannot grow without end."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._lock = threading.Lock()
+        self._files: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._folders: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._limit = limit
+
+    def add_file(self, user_id: str, path: str, asset_id: str) -> None:
+        with self._lock:
+            self._files[(user_id, path)] = asset_id
+            self._files.move_to_end((user_id, path))
+            while len(self._files) > self._limit:
+                self._files.popitem(last=False)
+
+    def add_folder(self, user_id: str, path: str) -> None:
+        with self._lock:
+            self._folders[(user_id, path)] = None
+            self._folders.move_to_end((user_id, path))
+            while len(self._folders) > self._limit:
+                self._folders.popitem(last=False)
+
+    def files(self, user_id: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return [(p, a) for (u, p), a in self._files.items() if u == user_id]
+
+    def folders(self, user_id: str) -> list[str]:
+        with self._lock:
+            return [p for (u, p) in self._folders if u == user_id]
+
+
+RECENT = _Recent()
+
+
+def _date_folder(asset: Asset, taken_local: str | None) -> str:
+    m = _DATE.match(taken_local or "")
+    if m:
+        return f"{m[1]}/{m[2]}"
+    return asset.sort_at.strftime("%Y/%m")
+
+
+def _unique_name(lib: Library, folder: str, asset: Asset) -> str:
+    name = (asset.filename or asset.id).replace("/", "_")
+    if f"{folder}/{name}" not in lib.files:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}~{asset.id[:8]}.{ext}" if dot and stem else f"{name}~{asset.id[:8]}"
+
+
+def build_library(user_id: str) -> Library:
+    lib = Library()
+    by_id: dict[str, Entry] = {}
+    with session_scope() as session:
+        rows = session.execute(
+            select(Asset, AssetMetadata.taken_at_local)
+            .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+            .where(Asset.user_id == user_id, Asset.trashed_at.is_(None))
+            .order_by(Asset.sort_at, Asset.id)
+        ).all()
+        for asset, taken_local in rows:
+            entry = Entry(asset.id, asset.size, asset.mime, asset.checksum, asset.uploaded_at)
+            by_id[asset.id] = entry
+            folder = _date_folder(asset, taken_local)
+            lib.add_file(f"{folder}/{_unique_name(lib, folder, asset)}", entry)
+            if asset.device_path:
+                # A device path with '..' in it is just not listed there.
+                with contextlib.suppress(DAVError):
+                    lib.add_file(_norm(asset.device_path), entry)
+    for path, asset_id in RECENT.files(user_id):
+        if asset_id in by_id:
+            lib.add_file(path, by_id[asset_id])
+    for path in RECENT.folders(user_id):
+        if path not in lib.files:
+            lib.add_folder(path)
+    return lib
+
+
+class Provider(DAVProvider):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def is_readonly(self) -> bool:
+        return False
+
+    def get_resource_inst(
+        self, path: str, environ: dict
+    ) -> DAVCollection | DAVNonCollection | None:
+        user_id = environ.get(USER_ID)
+        if not user_id:
+            return None
+        lib = environ.get(_CACHE)
+        if lib is None:
+            lib = environ[_CACHE] = build_library(user_id)
+        p = _norm(path)
+        href = "/" + p
+        if p in lib.files:
+            return AssetFile(href, environ, lib.files[p])
+        if p in lib.children:
+            return Folder(href, environ, lib)
+        # A PUT or MKCOL may name a folder nobody made: it springs into being, as on a disk
+        # whose app creates folders on the fly.
+        method = environ.get("REQUEST_METHOD")
+        if method in ("PUT", "MKCOL") and p == _parent(_norm(environ.get("PATH_INFO", ""))):
+            return Folder(href, environ, lib)
+        return None
+
+
+def _forbidden(*_args: object, **_kwargs: object) -> None:
+    raise DAVError(HTTP_FORBIDDEN, READ_ONLY)
+
+
+class Folder(DAVCollection):
+    def __init__(self, path: str, environ: dict, lib: Library) -> None:
+        super().__init__(path, environ)
+        self.lib = lib
+        self.key = _norm(path)
+
+    def get_member_names(self) -> list[str]:
+        return sorted(self.lib.children.get(self.key, ()))
+
+    def get_member(self, name: str) -> DAVCollection | DAVNonCollection | None:
+        return self.provider.get_resource_inst(f"{self.key}/{name}", self.environ)
+
+    def get_display_info(self) -> dict[str, str]:
+        return {"type": "Directory"}
+
+    def get_last_modified(self) -> float | None:
+        return None
+
+    def create_empty_resource(self, name: str) -> Incoming:
+        return Incoming(f"/{self.key}/{name}".replace("//", "/"), self.environ)
+
+    def create_collection(self, name: str) -> None:
+        # Backup apps make their folders first; there is nothing to store, so say yes.
+        path = _norm(f"{self.key}/{name}")
+        RECENT.add_folder(self.environ[USER_ID], path)
+        self.lib.add_folder(path)
+
+    def support_recursive_delete(self) -> bool:
+        return False
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return False
+
+    delete = handle_delete = handle_move = handle_copy = copy_move_single = _forbidden  # type: ignore[assignment]
+
+
+class AssetFile(DAVNonCollection):
+    """An existing photo or video: readable, never overwritten or deleted over WebDAV."""
+
+    def __init__(self, path: str, environ: dict, entry: Entry) -> None:
+        super().__init__(path, environ)
+        self.entry = entry
+
+    def get_content_length(self) -> int:
+        return self.entry.size
+
+    def get_content_type(self) -> str:
+        return self.entry.mime or "application/octet-stream"
+
+    def get_creation_date(self) -> float:
+        return self.entry.uploaded_at.timestamp()
+
+    def get_last_modified(self) -> float:
+        return self.entry.uploaded_at.timestamp()
+
+    def get_etag(self) -> str:
+        return self.entry.checksum
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return False
+
+    def get_content(self) -> io.RawIOBase:
+        user_id = self.environ[USER_ID]
+        session_cm = session_scope()
+        session = session_cm.__enter__()
+        try:
+            asset = session.get(Asset, self.entry.asset_id)
+            if asset is None or asset.user_id != user_id or asset.original_key is None:
+                raise DAVError(HTTP_NOT_FOUND, "this file is not stored (yet)")
+            chunks = read_decrypted(session, user_id, asset.original_key)
+            first = next(chunks, b"")
+            record(session, (user_id, self.environ[DEVICE]), "asset.original", asset.id)
+            session_cm.__exit__(None, None, None)
+        except (KeyDestroyed, BlobNotFound, DecryptionError) as e:
+            session_cm.__exit__(None, None, None)
+            raise DAVError(HTTP_NOT_FOUND, f"this file can no longer be read: {e}") from None
+        except BaseException as e:
+            session_cm.__exit__(type(e), e, e.__traceback__)
+            raise
+        return _IterReader(first, chunks)
+
+    begin_write = delete = handle_delete = handle_move = copy_move_single = _forbidden  # type: ignore[assignment]
+
+
+class _IterReader(io.RawIOBase):
+    """A file object over decrypted chunks, so GET streams without holding the file."""
+
+    def __init__(self, first: bytes, rest: Iterator[bytes]) -> None:
+        self._buf = first
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            nxt = next(self._rest, None)
+            if nxt is None:
+                return 0
+            self._buf = nxt
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+class Incoming(DAVNonCollection):
+    """A new file arriving by PUT: staged encrypted as it streams, then ingested like tus."""
+
+    def __init__(self, path: str, environ: dict) -> None:
+        super().__init__(path, environ)
+        self.user_id: str = environ[USER_ID]
+        self.upload_id: str | None = None
+        self.writer: StagingWriter | None = None
+        self.asset_id: str | None = None
+        self.created = False
+
+    def get_content_length(self) -> int | None:
+        return self.writer.received if self.writer else 0
+
+    def get_content_type(self) -> str | None:
+        return None
+
+    def get_etag(self) -> str | None:
+        return None
+
+    def support_etag(self) -> bool:
+        return False
+
+    def support_ranges(self) -> bool:
+        return False
+
+    def get_content(self) -> io.RawIOBase:
+        raise DAVError(HTTP_NOT_FOUND)
+
+    def begin_write(self, *, content_type: str | None = None) -> StagingWriter:
+        declared = self.environ.get("CONTENT_LENGTH") or ""
+        length = int(declared) if declared.isdigit() else 0
+        with session_scope() as session:
+            try:
+                upload = svc.create_upload(
+                    session,
+                    self.user_id,
+                    length=length,
+                    filename=self.name,
+                    filetype=(content_type or "")[:200],
+                    checksum=None,
+                    device_path=_norm(self.path),
+                )
+            except ConsentRequired as e:
+                raise DAVError(HTTP_FORBIDDEN, str(e)) from None
+            except svc.UploadError as e:
+                raise DAVError(e.status, str(e)) from None
+            self.upload_id = upload.id
+            staging = svc.staging_for(session, upload)
+        self.writer = StagingWriter(staging, get_settings().max_upload_bytes, length or None)
+        return self.writer
+
+    def end_write(self, *, with_errors: bool) -> None:
+        if self.upload_id is None or self.writer is None:
+            return
+        if with_errors or not self.writer.closed_ok:
+            self._discard()
+            return
+        self._finish()
+
+    def _discard(self) -> None:
+        with session_scope() as session:
+            upload = session.get(Upload, self.upload_id)
+            if upload is not None and upload.asset_id is None:
+                svc.staging_for(session, upload).remove()
+                session.delete(upload)
+
+    def _finish(self) -> None:
+        from camroll.jobs.tasks import process_asset_task  # the queue starts with the app
+
+        assert self.writer is not None
+        sha = self.writer.sha256.hexdigest()
+        try:
+            with session_scope() as session:
+                upload = session.get(Upload, self.upload_id)
+                if upload is None:
+                    raise DAVError(HTTP_CONFLICT, "this upload expired before it finished")
+                # Consent may have been switched off while the bytes streamed in.
+                require(session, self.user_id, "cloud_processing")
+                upload.length = self.writer.received
+                asset, self.created = svc.complete(session, upload, sha)
+                self.asset_id = asset.id
+        except ConsentRequired as e:
+            self._discard()
+            raise DAVError(HTTP_FORBIDDEN, str(e)) from None
+        except IntegrityError:
+            # The same bytes finished in a parallel upload a moment ago.
+            self._discard()
+            with session_scope() as session:
+                existing = svc.find_by_checksum(session, self.user_id, sha)
+                if existing is None:
+                    raise DAVError(HTTP_INTERNAL_ERROR, "could not store this file") from None
+                self.asset_id, self.created = existing.id, False
+        except svc.UploadError as e:
+            raise DAVError(e.status, str(e)) from None
+        RECENT.add_file(self.user_id, _norm(self.path), self.asset_id)
+        if self.created:
+            process_asset_task(self.asset_id)
+
+
+class StagingWriter:
+    """What wsgidav writes the PUT body into: sealed 1 MiB records, hashed on the way."""
+
+    def __init__(self, staging: Staging, limit: int, declared: int | None) -> None:
+        self.staging = staging
+        self.limit = limit
+        self.declared = declared
+        self.received = 0
+        self.sha256 = hashlib.sha256()
+        self.closed_ok = False
+        self._buf = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.received += len(data)
+        if self.received > self.limit:
+            raise DAVError(413, f"this server accepts files of at most {self.limit:,} bytes")
+        self._buf += data
+        while len(self._buf) >= RECORD:
+            self._flush(RECORD)
+        return len(data)
+
+    def _flush(self, n: int) -> None:
+        piece = bytes(self._buf[:n])
+        del self._buf[:n]
+        self.sha256.update(piece)
+        self.staging.write_record(piece)
+
+    def close(self) -> None:
+        if self._buf:
+            self._flush(len(self._buf))
+        # A body cut short (the client went away) is not a file to keep.
+        self.closed_ok = self.declared is None or self.received == self.declared

@@ -1,0 +1,244 @@
+"""Continuous backup over WebDAV: a real client (Debian's rclone) against `camroll serve`, with
+per-device app passwords made through the API, on real files of the shared camera roll."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROLL, Server, make_user
+
+# A phone's camera folder in miniature: JPEGs, a HEIC, a video and a truncated JPEG.
+PICK = {
+    "IMG_8824.jpg": "pigallery2/demo/IMG_8824.jpg",
+    "IMG_8943.jpg": "pigallery2/demo/IMG_8943.jpg",
+    "Chars_exiftool.jpg": "pigallery2/demo/Chars_exiftool.jpg",
+    "zPug_3.heic": "pillow-heif/heif/zPug_3.heic",
+    "bunny_1sec.mp4": "pigallery2/test-assets/sidecar/bunny_1sec.mp4",
+    "imageSizeError.jpg": "pigallery2/test-assets/imageSizeError.jpg",
+}
+BROKEN = {"imageSizeError.jpg": "truncated"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # One server for the module: SQLite unless --backend names others.
+    if "dav_backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend") or ["sqlite"]
+        metafunc.parametrize("dav_backend", chosen, scope="module")
+
+
+@pytest.fixture(scope="module")
+def dav_server(dav_backend: str) -> Iterator[Server]:
+    """An isolated data folder and database (as conftest's `env`, for a whole module)."""
+    import psycopg
+
+    from camroll.config import get_settings
+    from camroll.db.engine import _engine_for, _factory
+    from camroll.db.migrate import upgrade
+    from camroll.storage import _cached
+    from tests.conftest import PG_ADMIN
+
+    tmp = Path(tempfile.mkdtemp(prefix="camroll-dav-"))
+    (tmp / "data").mkdir()
+    pg_name = None
+    if dav_backend == "sqlite":
+        url = f"sqlite:///{tmp / 'data' / 'camroll.db'}"
+    else:
+        pg_name = f"camroll_t_{secrets.token_hex(6)}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_name}"')
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_name}"
+    values = {
+        "CAMROLL_DATA_DIR": str(tmp / "data"),
+        "CAMROLL_DATABASE_URL": url,
+        "XDG_STATE_HOME": str(tmp / "state"),
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    for cache in (get_settings, _factory, _cached):
+        cache.cache_clear()
+    upgrade()
+    srv = Server(values).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for cache in (get_settings, _factory, _cached):
+            cache.cache_clear()
+        _engine_for.cache_clear()
+        if pg_name:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("phone") / "Camera"
+    folder.mkdir()
+    for name, rel in PICK.items():
+        src = ROLL / rel
+        assert src.is_file(), f"shared roll lacks {rel}"
+        shutil.copyfile(src, folder / name)
+    return folder
+
+
+def new_device(client: httpx.Client, name: str) -> dict:
+    r = client.post("/api/devices", json={"name": name})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def rclone(server: Server, password: str, *args: str, user: str = "me@example.org"):
+    obscured = subprocess.run(
+        ["rclone", "obscure", password], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "RCLONE_CONFIG": "/dev/null",  # only the env vars below configure the remote
+        "RCLONE_CONFIG_CAMROLL_TYPE": "webdav",
+        "RCLONE_CONFIG_CAMROLL_URL": f"{server.url}/dav/",
+        "RCLONE_CONFIG_CAMROLL_VENDOR": "other",
+        "RCLONE_CONFIG_CAMROLL_USER": user,
+        "RCLONE_CONFIG_CAMROLL_PASS": obscured,
+    }
+    return subprocess.run(
+        ["rclone", "--low-level-retries", "1", "--retries", "1", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def wait_processed(client: httpx.Client, n: int, timeout: float = 240) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items = client.get("/api/assets", params={"limit": 500}).json()["items"]
+        if len(items) >= n and all(a["status"] != "pending" for a in items):
+            return items
+        assert time.monotonic() < deadline, [(a["filename"], a["status"]) for a in items]
+        time.sleep(1)
+
+
+@pytest.mark.timeout(600)
+def test_rclone_backs_up_a_folder_once_and_it_is_processed(dav_server: Server, camera: Path):
+    token = make_user("backup@example.org")
+    client = dav_server.client(token)
+    device = new_device(client, "Pixel 8")
+    r = rclone(dav_server, device["password"], "copy", str(camera), "camroll:Camera")
+    assert r.returncode == 0, r.stderr
+    items = wait_processed(client, len(PICK))
+    by_name = {a["filename"]: a for a in items}
+    assert set(by_name) == set(PICK)
+    for name, reason in BROKEN.items():
+        assert by_name[name]["status"] == "quarantined"
+        assert by_name[name]["quarantine_reason"] == reason
+    ready = [a for a in items if a["filename"] not in BROKEN]
+    assert all(a["status"] == "ready" for a in ready), [(a["filename"], a["status"]) for a in ready]
+    assert by_name["bunny_1sec.mp4"]["kind"] == "video"
+    # The device shows when it was last used.
+    (listed,) = client.get("/api/devices").json()
+    assert listed["last_used_at"] is not None
+
+    # Twice: rclone finds the folder as it left it, and nothing is stored again.
+    again = rclone(dav_server, device["password"], "copy", "-v", str(camera), "camroll:Camera")
+    assert again.returncode == 0, again.stderr
+    assert "Copied (new)" not in again.stderr
+    # Even a client that ignores the listing and sends every file again (another folder name)
+    # stores nothing new: dedupe is by content.
+    third = rclone(dav_server, device["password"], "copy", str(camera), "camroll:DCIM/Camera")
+    assert third.returncode == 0, third.stderr
+    items = client.get("/api/assets", params={"limit": 500}).json()["items"]
+    assert len(items) == len(PICK)
+
+    # The listing shows the owner's files by date folder; the originals read back byte-exact.
+    ls = rclone(dav_server, device["password"], "lsf", "-R", "camroll:")
+    assert ls.returncode == 0, ls.stderr
+    paths = ls.stdout.split()
+    meta = client.get(f"/api/assets/{by_name['IMG_8824.jpg']['id']}").json()
+    month = meta["taken_at_local"][:7].replace("-", "/")
+    assert f"{month}/IMG_8824.jpg" in paths, ls.stdout
+    assert "Camera/IMG_8824.jpg" in paths
+    check = rclone(dav_server, device["password"], "check", str(camera), "camroll:Camera")
+    assert check.returncode == 0, check.stderr
+
+
+def test_webdav_cannot_delete_or_overwrite_originals(dav_server: Server, camera: Path):
+    token = make_user("keep@example.org")
+    client = dav_server.client(token)
+    password = new_device(client, "iPad")["password"]
+    r = rclone(dav_server, password, "copy", str(camera / "IMG_8824.jpg"), "camroll:Camera")
+    assert r.returncode == 0, r.stderr
+    dav = httpx.Client(base_url=f"{dav_server.url}/dav", auth=("keep@example.org", password))
+    assert dav.request("DELETE", "/Camera/IMG_8824.jpg").status_code == 403
+    put = dav.put("/Camera/IMG_8824.jpg", content=b"not the photo")
+    assert put.status_code == 403
+    assert "read-only" in put.text
+    # A folder a backup app wants is made without fuss (and still nothing is stored).
+    assert dav.request("MKCOL", "/Backups").status_code == 201
+    assert dav.request("PROPFIND", "/Backups", headers={"Depth": "0"}).status_code == 207
+    assert len(client.get("/api/assets").json()["items"]) == 1
+
+
+def test_revoked_device_password_gets_401(dav_server: Server, camera: Path):
+    token = make_user("revoke@example.org")
+    client = dav_server.client(token)
+    device = new_device(client, "Old phone")
+    ok = rclone(dav_server, device["password"], "lsf", "camroll:")
+    assert ok.returncode == 0, ok.stderr
+    assert client.delete(f"/api/devices/{device['id']}").status_code == 204
+    r = rclone(dav_server, device["password"], "copy", str(camera), "camroll:Camera")
+    assert r.returncode != 0
+    assert "401" in r.stderr
+    raw = httpx.request(
+        "PROPFIND", f"{dav_server.url}/dav/", auth=("revoke@example.org", device["password"])
+    )
+    assert raw.status_code == 401
+    assert client.get("/api/assets").json()["items"] == []
+    # An API token is not a device password, nor the other way round.
+    assert httpx.request("PROPFIND", f"{dav_server.url}/dav/", auth=("x", token)).status_code == 401
+    fresh = new_device(client, "New phone")
+    bearer = {"Authorization": f"Bearer {fresh['password']}"}
+    assert httpx.get(f"{dav_server.url}/api/assets", headers=bearer).status_code == 401
+
+
+def test_another_users_device_is_not_found(dav_server: Server):
+    alice = dav_server.client(make_user("alice-dav@example.org"))
+    bob = dav_server.client(make_user("bob-dav@example.org"))
+    device = new_device(alice, "Alice's phone")
+    assert bob.delete(f"/api/devices/{device['id']}").status_code == 404
+    assert bob.get("/api/devices").json() == []
+    assert [d["id"] for d in alice.get("/api/devices").json()] == [device["id"]]
+    assert alice.post("/api/devices", json={"name": "  "}).status_code == 422
+
+
+def test_uploads_without_consent_are_refused_with_a_clear_error(dav_server: Server, camera: Path):
+    token = make_user("noconsent@example.org", consent=False)
+    client = dav_server.client(token)
+    password = new_device(client, "Phone")["password"]
+    r = rclone(dav_server, password, "copy", str(camera / "IMG_8824.jpg"), "camroll:Camera")
+    assert r.returncode != 0
+    put = httpx.put(
+        f"{dav_server.url}/dav/IMG_8824.jpg",
+        content=(camera / "IMG_8824.jpg").read_bytes(),
+        auth=("noconsent@example.org", password),
+    )
+    assert put.status_code == 403
+    assert "cloud_processing" in put.text
+    assert client.get("/api/assets").json()["items"] == []
