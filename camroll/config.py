@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     max_image_pixels: int = 200_000_000
     # Unfinished tus uploads older than this are deleted by the periodic cleanup.
     upload_expiry_hours: int = 24
+    # Request bodies outside tus uploads and WebDAV above this are refused with 413.
+    max_body_bytes: int = 1024**2
+
+    # Login throttling: this many wrong passwords within the window answer 429 until it passes.
+    login_window_seconds: int = 900
+    login_max_failures_per_account: int = 10
+    login_max_failures_per_address: int = 50
 
     # Previews.
     thumbnail_px: int = 256

@@ -6,10 +6,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
 from tests.conftest import make_user
+from tests.test_api import auth
 
 
 def _jpeg_with_date(path: Path, date: str, offset: str) -> Path:
@@ -82,3 +84,140 @@ def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(env: dic
             assert asset.quarantine_detail and "/" not in asset.quarantine_detail
             run = s.query(JobRun).filter_by(task="process_asset", subject_id=asset_id).one()
             assert run.state == "failed" and run.error
+
+
+# -- validate at the edge --------------------------------------------------------------------
+
+
+def _user_id(email: str) -> str:
+    from camroll.accounts import find_user
+    from camroll.db.engine import session_scope
+
+    with session_scope() as s:
+        return find_user(s, email).id
+
+
+def test_the_known_server_errors_answer_422(app_client: httpx.Client) -> None:
+    from camroll.consent.gate import set_scopes
+    from camroll.db.engine import session_scope
+
+    token = make_user("edge@example.org")
+    with session_scope() as s:
+        set_scopes(s, _user_id("edge@example.org"), {"faces": True}, client="test")
+    h = auth(token)
+    for path in (
+        "/api/people?min_faces=9223372036854775808",
+        "/api/me/audit?before=99999999999999999999",
+        "/api/me/audit?before=-99999999999999999999",
+        "/api/assets?from=0001-01-01T00:00:00%2B14:00",
+        "/api/assets?from=0001-01-01T00:00:00%2B00:01",
+        "/api/assets?to=9999-12-31T23:59:59-01:00",
+        "/api/assets?tag=" + "x" * 5000,
+    ):
+        r = app_client.get(path, headers=h)
+        assert r.status_code == 422, (path, r.status_code, r.text[:300])
+        assert "x" * 300 not in r.text
+    # The edges that do fit still work.
+    assert app_client.get("/api/assets?from=0001-01-01T00:00:00Z", headers=h).status_code == 200
+    assert app_client.get("/api/assets?to=9999-12-31T23:59:59Z", headers=h).status_code == 200
+    assert app_client.get("/api/people?min_faces=0", headers=h).status_code == 200
+    assert app_client.get("/api/assets?cursor=bm9wZQ", headers=h).status_code == 400
+
+
+@pytest.mark.backends("sqlite")
+def test_big_bodies_are_refused_and_errors_do_not_echo_them(app_client: httpx.Client) -> None:
+    h = auth(make_user("body@example.org"))
+    flood = {"scopes": {f"key-{i:07d}-" + "k" * 20: True for i in range(60_000)}}  # ~2.4 MB
+    r = app_client.put("/api/consent", json=flood, headers=h)
+    assert r.status_code == 413 and "tus" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(40):
+            yield b" " * 65536
+
+    r = app_client.put(
+        "/api/consent", content=chunks(), headers={**h, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+    many = {"scopes": {f"key-{i:05d}": True for i in range(5_000)}}  # under the size limit
+    r = app_client.put("/api/consent", json=many, headers=h)
+    assert r.status_code == 422 and len(r.content) < 5_000, len(r.content)
+    assert "key-00001" not in r.text
+    # The consent itself is unchanged and still answers.
+    assert app_client.get("/api/consent", headers=h).json()["scopes"]["cloud_processing"] is True
+
+
+# -- auth hardening ---------------------------------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+def test_every_response_carries_the_security_headers(app_client: httpx.Client) -> None:
+    from camroll.api.security import CSP, DOCS_CSP
+
+    for path in ("/api/health", "/login", "/api/assets", "/api/nope", "/api/openapi.json"):
+        r = app_client.get(path)
+        assert r.headers["content-security-policy"] == CSP, path
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "same-origin", path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert app_client.get("/api/docs").headers["content-security-policy"] == DOCS_CSP
+
+
+@pytest.mark.backends("sqlite")
+def test_login_is_throttled_per_account_and_per_address(
+    app_client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from camroll.config import get_settings
+
+    monkeypatch.setenv("CAMROLL_LOGIN_MAX_FAILURES_PER_ACCOUNT", "5")
+    monkeypatch.setenv("CAMROLL_LOGIN_MAX_FAILURES_PER_ADDRESS", "8")
+    get_settings.cache_clear()
+    make_user("a@example.org", password="right-password-a")
+    make_user("b@example.org", password="right-password-b")
+
+    def login(email: str, password: str) -> httpx.Response:
+        return app_client.post(
+            "/login", data={"email": email, "password": password}, follow_redirects=False
+        )
+
+    for _ in range(5):
+        assert login("a@example.org", "wrong").status_code == 401
+    r = login("a@example.org", "right-password-a")  # the right one, too late
+    assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 900
+    assert "Too many failed sign-ins" in r.text
+    # Another account from the same address: its own count is fine until the address's fills.
+    assert login("b@example.org", "right-password-b").status_code == 303
+    for _ in range(3):
+        assert login("b@example.org", "wrong").status_code == 401
+    assert login("b@example.org", "right-password-b").status_code == 429
+    get_settings.cache_clear()
+
+
+# -- clean names and safe downloads ------------------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+def test_hostile_names_are_cleaned_and_quarantined_originals_are_inert(
+    app_client: httpx.Client,
+) -> None:
+    from camroll.ingest.process import process_asset
+    from tests.test_api import create, patch
+
+    token = make_user("names@example.org")
+    page = b"<html><script>alert(1)</script></html>"
+    name = "photo\u202egpj.html\x00\x07"
+    r = create(app_client, token, page, name, relativePath="../../etc/\u202e/page.html")
+    assert r.status_code == 201, r.text
+    r = patch(app_client, token, r.headers["Location"], 0, page)
+    asset_id = r.headers["Camroll-Asset-Id"]
+    assert process_asset(asset_id) == "quarantined"
+    got = app_client.get(f"/api/assets/{asset_id}", headers=auth(token)).json()
+    assert got["filename"] == "photogpj.html"
+    assert got["device_path"] == "etc/page.html"
+    r = app_client.get(f"/api/assets/{asset_id}/original", headers=auth(token))
+    assert r.status_code == 200 and r.content == page
+    assert r.headers["content-type"] == "application/octet-stream"
+    disposition = r.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and "photogpj.html.quarantined" in disposition
+    assert "\u202e" not in disposition and "%E2%80%AE" not in disposition
+    assert r.headers["x-content-type-options"] == "nosniff"

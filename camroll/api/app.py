@@ -21,6 +21,7 @@ from camroll.api import (
     me,
     people,
     search,
+    security,
     system,
     trash,
     uploads,
@@ -58,6 +59,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    security.install(app)  # headers, body size limit, validation errors without the input
     for r in (
         system.router,
         consent.router,

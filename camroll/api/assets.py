@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -15,6 +15,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
+from camroll.api.downloads import original_disposition, served_mime
+from camroll.api.limits import ID_TEXT, SHORT_TEXT, UtcDatetime
 from camroll.db.models import (
     Asset,
     AssetMetadata,
@@ -170,8 +172,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, asset_id = json.loads(raw)
-        return datetime.fromisoformat(at), str(asset_id)
-    except (binascii.Error, ValueError, TypeError) as e:
+        return _aware(datetime.fromisoformat(at)).astimezone(UTC), str(asset_id)
+    except (binascii.Error, ValueError, TypeError, OverflowError) as e:
         raise HTTPException(400, "invalid cursor") from e
 
 
@@ -179,15 +181,19 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 def list_assets(
     who: Caller = Depends(caller),
     session: Session = Depends(db, scope="function"),
-    cursor: str | None = None,
+    cursor: str | None = Query(None, max_length=SHORT_TEXT),
     limit: int = Query(100, ge=1, le=500),
-    taken_from: datetime | None = Query(None, alias="from", description="capture time >= (UTC)"),
-    taken_to: datetime | None = Query(None, alias="to", description="capture time < (UTC)"),
+    taken_from: UtcDatetime | None = Query(None, alias="from", description="capture time >= (UTC)"),
+    taken_to: UtcDatetime | None = Query(None, alias="to", description="capture time < (UTC)"),
     type: Literal["image", "raw", "video"] | None = None,
     status: Literal["pending", "ready", "quarantined", "trashed"] | None = None,
-    person: str | None = Query(None, description="a person id: photos with their face"),
-    tag: str | None = Query(None, description="a tag label, e.g. dog"),
-    place: str | None = Query(None, description="a city, region, country or country code"),
+    person: str | None = Query(
+        None, max_length=ID_TEXT, description="a person id: photos with their face"
+    ),
+    tag: str | None = Query(None, max_length=SHORT_TEXT, description="a tag label, e.g. dog"),
+    place: str | None = Query(
+        None, max_length=SHORT_TEXT, description="a city, region, country or country code"
+    ),
 ) -> AssetPage:
     """Newest first by capture time (or upload time when the capture time is unknown)."""
     me = who.user.id
@@ -342,8 +348,8 @@ def media(
     if variant == "original":
         if asset.original_key is None:
             raise HTTPException(409, "the original is still being stored; try again shortly")
-        key, mime = asset.original_key, asset.mime or "application/octet-stream"
-        headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(asset.filename)}"}
+        key, mime = asset.original_key, served_mime(asset.status, asset.mime)
+        headers = {"Content-Disposition": original_disposition(asset.status, asset.filename)}
         headers["Content-Length"] = str(asset.size)
         headers["Accept-Ranges"] = "bytes"
         if request.headers.get("range"):
@@ -368,9 +374,3 @@ def media(
     return StreamingResponse(
         decrypted_body(session, asset.user_id, key), media_type=mime, headers=headers
     )
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,7 +37,7 @@ class ConsentOut(BaseModel):
 
 
 class ConsentIn(BaseModel):
-    scopes: dict[str, bool]
+    scopes: dict[Annotated[str, Field(max_length=40)], bool] = Field(max_length=20)
 
 
 class ConsentEventOut(BaseModel):

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, decrypted_body, granted, not_found
+from camroll.api.limits import SHORT_TEXT, IdText
 from camroll.db.models import Asset, Idea, utcnow
 from camroll.ideas import media
 from camroll.privacy.audit import record
@@ -44,15 +45,17 @@ class IdeaOut(BaseModel):
 
 class IdeaIn(BaseModel):
     kind: Literal["collage", "recap", "restyle"]
-    asset_ids: list[str] = Field(min_length=1, max_length=30)
+    asset_ids: list[IdText] = Field(min_length=1, max_length=30)
     title: str = Field("My creation", max_length=120)
     layout: Literal["auto", "grid", "mosaic", "hero"] = "auto"
-    style: str | None = Field(None, description="restyle only: a name from GET /api/ideas/styles")
+    style: str | None = Field(
+        None, max_length=SHORT_TEXT, description="restyle only: a name from GET /api/ideas/styles"
+    )
 
 
 class RegenerateIn(BaseModel):
     layout: Literal["auto", "grid", "mosaic", "hero"] | None = None
-    style: str | None = None
+    style: str | None = Field(None, max_length=SHORT_TEXT)
 
 
 def idea_out(i: Idea) -> IdeaOut:

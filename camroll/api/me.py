@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db
+from camroll.api.limits import INT64_MAX
 from camroll.privacy.audit import MAX_PAGE, events, record
 from camroll.privacy.report import DEFAULT_ASSET_LIMIT, MAX_ASSET_LIMIT, BadCursor, build_report
 
@@ -152,7 +153,9 @@ def audit(
     who: Caller = Depends(caller),
     session: Session = Depends(db, scope="function"),
     limit: int = Query(100, ge=1, le=MAX_PAGE),
-    before: int | None = Query(None, description="`next_before` of the last page"),
+    before: int | None = Query(
+        None, ge=1, le=INT64_MAX, description="`next_before` of the last page"
+    ),
 ) -> AuditPage:
     """Every access to your originals and derived data, newest first: by which API token
     ("token:<name>"), web session ("web") or administrator ("admin-cli"), what, and when."""

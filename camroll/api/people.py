@@ -6,7 +6,7 @@ Everything here needs the `faces` scope; another owner's person or face answers 
 from __future__ import annotations
 
 import io
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from camroll.analyze.run import preview_image
 from camroll.api.deps import Caller, db, granted, not_found
+from camroll.api.limits import ID_TEXT, INT32_MAX
 from camroll.db.models import Asset, Face, Person
 from camroll.people.edits import (
     EditError,
@@ -47,19 +48,23 @@ class PersonOut(BaseModel):
 
 class PersonPatch(BaseModel):
     name: Annotated[str | None, Field(max_length=200)] = None
-    birthday: str | None = Field(None, description="YYYY-MM-DD")
+    birthday: str | None = Field(None, max_length=10, description="YYYY-MM-DD")
     hidden: bool | None = None
-    clear: list[str] = Field(
-        default_factory=list, description='fields to empty: "name", "birthday"'
+    clear: list[Literal["name", "birthday"]] = Field(
+        default_factory=list, max_length=2, description='fields to empty: "name", "birthday"'
     )
 
 
 class MergeIn(BaseModel):
-    other_id: str = Field(description="this person is merged into the one in the path")
+    other_id: str = Field(
+        max_length=ID_TEXT, description="this person is merged into the one in the path"
+    )
 
 
 class MoveIn(BaseModel):
-    person_id: str | None = Field(None, description="target person; null starts a new person")
+    person_id: str | None = Field(
+        None, max_length=ID_TEXT, description="target person; null starts a new person"
+    )
 
 
 def person_out(p: Person) -> PersonOut:
@@ -86,7 +91,7 @@ def list_people(
     who: Caller = Depends(faces_scope),
     session: Session = Depends(db, scope="function"),
     include_hidden: bool = False,
-    min_faces: int = Query(1, ge=0),
+    min_faces: int = Query(1, ge=0, le=INT32_MAX),
 ) -> list[PersonOut]:
     """Named people first, then by how many photos they are in."""
     q = select(Person).where(Person.user_id == who.user.id, Person.face_count >= min_faces)

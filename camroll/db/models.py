@@ -481,3 +481,16 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))  # "asset.read", "report.read", …
     target: Mapped[str | None] = mapped_column(String(64))  # an asset id, or None
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginFailure(Base):
+    """One wrong password, for login throttling (camroll/api/throttle.py). Keyed by a SHA-256
+    of the account's email or of the client's address, so nothing personal is kept in the
+    clear; rows older than the throttle window are deleted as new ones come."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

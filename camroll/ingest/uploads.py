@@ -15,6 +15,7 @@ from camroll.crypto.keys import user_data_key
 from camroll.db.models import Asset, Upload, new_id, utcnow
 from camroll.ingest.staging import Staging
 from camroll.jobs import tracking
+from camroll.media.names import clean_device_path, clean_name
 
 
 class UploadError(Exception):
@@ -85,14 +86,15 @@ def create_upload(
         existing = find_by_checksum(session, user_id, checksum)
         if existing is not None:
             raise AlreadyHave(existing.id)
-    name = (filename or "unnamed").replace("\\", "/").rsplit("/", 1)[-1][:255] or "unnamed"
+    # Cleaned once, here: every display, download and zip entry reads these.
+    name = clean_name(filename)
     upload_id = new_id()
     upload = Upload(
         id=upload_id,
         user_id=user_id,
         filename=name,
         filetype=filetype[:200],
-        device_path=(device_path or filename or name)[:2048],
+        device_path=clean_device_path(device_path or filename) or name,
         length=length,
         checksum=checksum,
         expires_at=utcnow() + timedelta(hours=get_settings().upload_expiry_hours),

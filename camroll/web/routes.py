@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from camroll.accounts import check_password, create_token, revoke_token
+from camroll.api import throttle
 from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
 from camroll.consent.gate import is_granted
 from camroll.db.models import Asset, AssetMetadata, Face, Person
@@ -34,18 +35,30 @@ def login_form(request: Request) -> Response:
 @router.post("/login")
 def login(
     request: Request,
-    email: str = Form(...),
-    password: str = Form(...),
+    email: str = Form(..., max_length=320),
+    password: str = Form(..., max_length=1024),
     session: Session = Depends(db, scope="function"),
 ) -> Response:
+    address = request.client.host if request.client else None
+    wait = throttle.retry_after(session, email, address)
+    if wait is not None:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"error": throttle.message(wait), "email": email},
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
     user = check_password(session, email, password)
     if user is None:
+        throttle.record_failure(session, email, address)
         return templates.TemplateResponse(
             request,
             "login.html",
             {"error": "Wrong email or password.", "email": email},
             status_code=401,
         )
+    throttle.record_success(session, email)
     secret = create_token(session, user, "web", kind="session", ttl=SESSION_TTL)
     # First run (or opted out): the consent switches before anything else.
     first = "/" if is_granted(session, user.id, "cloud_processing") else "/welcome"
