@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROLL, Server, make_user
+from tests.conftest import REPO, ROLL, Server, make_user
 
 # A phone's camera folder in miniature: JPEGs, a HEIC, a video and a truncated JPEG.
 PICK = {
@@ -242,3 +242,63 @@ def test_uploads_without_consent_are_refused_with_a_clear_error(dav_server: Serv
     assert put.status_code == 403
     assert "cloud_processing" in put.text
     assert client.get("/api/assets").json()["items"] == []
+
+
+@pytest.mark.timeout(600)
+def test_phone_makes_a_device_password_backs_up_with_rclone_and_revokes_it(
+    dav_server: Server, camera: Path
+):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_web import ARGS, CHROMIUM
+
+    make_user("phone-dav@example.org", password="correct horse")
+    axe = REPO / "node_modules" / "axe-core" / "axe.min.js"
+    assert axe.is_file(), "run npm ci"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        # bypass_csp only so the test can inject axe-core; the page itself runs no inline script.
+        ctx = browser.new_context(
+            viewport={"width": 360, "height": 780}, has_touch=True, is_mobile=True, bypass_csp=True
+        )
+        page = ctx.new_page()
+        page.goto(dav_server.url + "/login")
+        page.fill("input[name=email]", "phone-dav@example.org")
+        page.fill("input[name=password]", "correct horse")
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda u: not u.endswith("/login"))
+        page.goto(dav_server.url + "/devices")
+        assert "No devices yet" in page.inner_text("main")
+        page.fill("#device-name", "Anna's phone")
+        page.click("text=Make an app password")
+        password = page.inner_text("#device-password").strip()
+        assert f"{dav_server.url}/dav/" in page.inner_text("#new-password")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.add_script_tag(path=str(axe))
+        found = page.evaluate("async () => (await axe.run()).violations")
+        bad = [v["id"] for v in found if v["impact"] in ("serious", "critical")]
+        assert bad == [], bad
+
+        r = rclone(dav_server, password, "copy", str(camera / "IMG_8824.jpg"), "camroll:Camera")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 120
+        while True:
+            items = page.request.get(dav_server.url + "/api/assets").json()["items"]
+            if items and items[0]["status"] == "ready":
+                break
+            assert time.monotonic() < deadline, items
+            time.sleep(1)
+        assert [a["filename"] for a in items] == ["IMG_8824.jpg"]
+
+        # Reloaded, the page lists the device with its last use and never the password again.
+        page.goto(dav_server.url + "/devices")
+        row = page.inner_text("table.devices tbody tr")
+        assert "Anna's phone" in row and "never" not in row
+        assert password not in page.content()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.click('button[aria-label="Revoke Anna\'s phone"]')
+        page.wait_for_url(dav_server.url + "/devices")
+        assert "No devices yet" in page.inner_text("main")
+        browser.close()
+    denied = rclone(dav_server, password, "lsf", "camroll:")
+    assert denied.returncode != 0 and "401" in denied.stderr

@@ -29,6 +29,7 @@ from camroll.api import (
 from camroll.dav.app import MOUNT, create_dav_app
 from camroll.db.migrate import upgrade
 from camroll.web import consent as web_consent
+from camroll.web import devices as web_devices
 from camroll.web import routes as web
 from camroll.web import vendor
 
@@ -76,6 +77,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         web.router,
         vendor.router,
         web_consent.router,
+        web_devices.router,
     ):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
