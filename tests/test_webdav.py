@@ -103,11 +103,11 @@ def new_device(client: httpx.Client, name: str) -> dict:
     return r.json()
 
 
-def rclone(server: Server, password: str, *args: str, user: str = "me@example.org"):
+def rclone_env(server: Server, password: str, user: str = "me@example.org") -> dict[str, str]:
     obscured = subprocess.run(
         ["rclone", "obscure", password], capture_output=True, text=True, check=True
     ).stdout.strip()
-    env = {
+    return {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "RCLONE_CONFIG": "/dev/null",  # only the env vars below configure the remote
@@ -117,9 +117,12 @@ def rclone(server: Server, password: str, *args: str, user: str = "me@example.or
         "RCLONE_CONFIG_CAMROLL_USER": user,
         "RCLONE_CONFIG_CAMROLL_PASS": obscured,
     }
+
+
+def rclone(server: Server, password: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["rclone", "--low-level-retries", "1", "--retries", "1", *args],
-        env=env,
+        env=rclone_env(server, password),
         capture_output=True,
         text=True,
         timeout=300,
@@ -177,6 +180,19 @@ def test_rclone_backs_up_a_folder_once_and_it_is_processed(dav_server: Server, c
     assert "Camera/IMG_8824.jpg" in paths
     check = rclone(dav_server, device["password"], "check", str(camera), "camroll:Camera")
     assert check.returncode == 0, check.stderr
+    heic = subprocess.run(
+        ["rclone", "cat", "camroll:Camera/zPug_3.heic"],
+        env=rclone_env(dav_server, device["password"]),
+        capture_output=True,
+        timeout=120,
+    )
+    assert heic.returncode == 0, heic.stderr
+    assert heic.stdout == (camera / "zPug_3.heic").read_bytes()
+    # Listings and reads over WebDAV are in the owner's access log, under the device's name.
+    log = client.get("/api/me/audit").json()["items"]
+    by_device = {(e["action"], e["target"]) for e in log if e["actor"] == "device:Pixel 8"}
+    assert ("asset.list", None) in by_device
+    assert ("asset.original", by_name["zPug_3.heic"]["id"]) in by_device
 
 
 def test_webdav_cannot_delete_or_overwrite_originals(dav_server: Server, camera: Path):

@@ -149,7 +149,8 @@ def _unique_name(lib: Library, folder: str, asset: Asset) -> str:
     return f"{stem}~{asset.id[:8]}.{ext}" if dot and stem else f"{name}~{asset.id[:8]}"
 
 
-def build_library(user_id: str) -> Library:
+def build_library(user_id: str, reader: str | None = None) -> Library:
+    """The owner's tree; `reader` (the device) is logged in the access log as a listing."""
     lib = Library()
     by_id: dict[str, Entry] = {}
     with session_scope() as session:
@@ -168,6 +169,8 @@ def build_library(user_id: str) -> Library:
                 # A device path with '..' in it is just not listed there.
                 with contextlib.suppress(DAVError):
                     lib.add_file(_norm(asset.device_path), entry)
+        if reader is not None:
+            record(session, (user_id, reader), "asset.list")
     for path, asset_id in RECENT.files(user_id):
         if asset_id in by_id:
             lib.add_file(path, by_id[asset_id])
@@ -192,7 +195,9 @@ class Provider(DAVProvider):
             return None
         lib = environ.get(_CACHE)
         if lib is None:
-            lib = environ[_CACHE] = build_library(user_id)
+            # A listing reads the owner's file names: the access log says so (a PUT does not).
+            reader = environ.get(DEVICE) if environ.get("REQUEST_METHOD") == "PROPFIND" else None
+            lib = environ[_CACHE] = build_library(user_id, reader)
         p = _norm(path)
         href = "/" + p
         if p in lib.files:
