@@ -29,8 +29,10 @@ from camroll.api import (
 from camroll.dav.app import MOUNT, create_dav_app
 from camroll.db.migrate import upgrade
 from camroll.web import consent as web_consent
+from camroll.web import pwa as web_pwa
 from camroll.web import devices as web_devices
 from camroll.web import routes as web
+from camroll.web import upload as web_upload
 from camroll.web import vendor
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         web.router,
         vendor.router,
         web_consent.router,
+        web_upload.router,
+        web_pwa.router,
         web_devices.router,
     ):
         app.include_router(r)

@@ -39,8 +39,9 @@ HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-# Doors that stream large bodies on purpose and enforce their own limits.
-UNLIMITED_PREFIXES = ("/api/uploads", "/dav")
+# Doors that stream large bodies on purpose and enforce their own limits (/share: the Web
+# Share Target, camroll/web/pwa.py).
+UNLIMITED_PREFIXES = ("/api/uploads", "/dav", "/share")
 MAX_ERRORS = 20  # validation errors listed in one answer
 MAX_LOC_TEXT = 60  # a location part (e.g. a dict key the client sent) is cut to this
 
