@@ -318,3 +318,43 @@ def test_phone_makes_a_device_password_backs_up_with_rclone_and_revokes_it(
         browser.close()
     denied = rclone(dav_server, password, "lsf", "camroll:")
     assert denied.returncode != 0 and "401" in denied.stderr
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_big_put_streams_without_growing_the_server(dav_server: Server):
+    """512 MiB in one PUT: the server's peak memory grows by far less than the file."""
+    size, piece = 512 * 1024 * 1024, os.urandom(1024 * 1024)
+    client = dav_server.client(make_user("big-dav@example.org"))
+    password = new_device(client, "Camera")["password"]
+    assert dav_server.proc is not None
+    before = _peak_rss_mib(dav_server.proc.pid)
+
+    def body() -> Iterator[bytes]:
+        for i in range(size // len(piece)):
+            yield i.to_bytes(8, "big") + piece[8:]  # no two pieces alike
+
+    started = time.monotonic()
+    r = httpx.put(
+        f"{dav_server.url}/dav/Movies/big.mov",
+        content=body(),
+        headers={"Content-Length": str(size)},
+        auth=("big-dav@example.org", password),
+        timeout=600,
+    )
+    took = time.monotonic() - started
+    assert r.status_code == 201, r.text
+    grew = _peak_rss_mib(dav_server.proc.pid) - before
+    print(
+        f"512 MiB PUT in {took:.1f} s ({size / took / 2**20:.0f} MiB/s), peak RSS +{grew:.0f} MiB"
+    )
+    assert grew < 128
+    (asset,) = client.get("/api/assets").json()["items"]
+    assert asset["size"] == size
