@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from camroll import token_usage
 from camroll.crypto.keys import create_user_key
 from camroll.db.models import ApiToken, User, utcnow
 
@@ -95,9 +96,10 @@ def resolve_token(session: Session, secret: str) -> tuple[User, ApiToken] | None
     user = session.get(User, token.user_id)
     if user is None:
         return None
-    # Writing on every request would serialise SQLite readers; a minute's precision suffices.
+    # Never a write in the request's transaction (it would hold SQLite's write lock for the
+    # whole request): noted, and written apart; a minute's precision suffices.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
+        token_usage.note(token.id, now)
     return user, token
 
 

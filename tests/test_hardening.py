@@ -53,7 +53,9 @@ def test_edge_dates_that_fit_are_kept(tmp_path: Path) -> None:
 
 
 @pytest.mark.backends("sqlite")
-def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(env: dict) -> None:
+def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(
+    app_client: httpx.Client,
+) -> None:
     """An asset whose processing raises on its last try is quarantined, never left pending; one
     that crashed its worker on every try is quarantined when it is requeued once more."""
     from camroll.accounts import find_user
@@ -62,7 +64,7 @@ def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(env: dic
     from camroll.jobs import tracking
     from camroll.jobs.tasks import MAX_PROCESS_ATTEMPTS, process_asset_task
 
-    make_user("stuck@example.org")
+    token = make_user("stuck@example.org")
     with session_scope() as s:
         user_id = find_user(s, "stuck@example.org").id
         # Neither an original nor a staged upload: processing raises on every try.
@@ -84,6 +86,19 @@ def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(env: dic
             assert asset.quarantine_detail and "/" not in asset.quarantine_detail
             run = s.query(JobRun).filter_by(task="process_asset", subject_id=asset_id).one()
             assert run.state == "failed" and run.error
+    # /api/jobs counts them as failed and says why.
+    jobs = app_client.get("/api/jobs", headers=auth(token)).json()
+    assert jobs["failed"] == 2 and jobs["pending"] == jobs["running"] == 0
+    reasons = {f["subject_id"]: f["error"] for f in jobs["failures"]}
+    assert "RuntimeError" in reasons[broken_id] and "crash" in reasons[crashy_id]
+    # The token's use time is written apart from the request, in its own short transaction.
+    from camroll import token_usage
+    from camroll.db.models import ApiToken
+
+    token_usage.flush()
+    with session_scope() as s:
+        used = s.query(ApiToken).filter_by(user_id=user_id).one().last_used_at
+    assert used is not None
 
 
 # -- validate at the edge --------------------------------------------------------------------
@@ -221,3 +236,36 @@ def test_hostile_names_are_cleaned_and_quarantined_originals_are_inert(
     assert disposition.startswith("attachment;") and "photogpj.html.quarantined" in disposition
     assert "\u202e" not in disposition and "%E2%80%AE" not in disposition
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+# -- tus strictness ----------------------------------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+def test_tus_integers_are_ascii_digits_only(app_client: httpx.Client) -> None:
+    from tests.test_api import TUS, meta
+
+    token = make_user("tus@example.org")
+    headers = {**auth(token), **TUS, "Upload-Metadata": meta(filename="a.jpg", filetype="x")}
+    for bad in (
+        "1_000",
+        " 1000",
+        "+1000",
+        "\uff11\uff10\uff10\uff10".encode(),
+        "1e3",
+        "-1",
+        "9" * 20,
+        "",
+    ):
+        r = app_client.post("/api/uploads", headers={**headers, "Upload-Length": bad})
+        assert r.status_code == 400, (bad, r.status_code)
+        assert "ASCII digits" in r.text
+    r = app_client.post("/api/uploads", headers={**headers, "Upload-Length": "4"})
+    assert r.status_code == 201
+    url = r.headers["Location"]
+    patch_headers = {**auth(token), **TUS, "Content-Type": "application/offset+octet-stream"}
+    for bad in ("0_0", "+0", " 0"):
+        r = app_client.patch(url, content=b"abcd", headers={**patch_headers, "Upload-Offset": bad})
+        assert r.status_code == 400, (bad, r.status_code)
+    r = app_client.patch(url, content=b"abcd", headers={**patch_headers, "Upload-Offset": "0"})
+    assert r.status_code == 204

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, decrypted_body, granted, not_found
 from camroll.api.limits import SHORT_TEXT, IdText
-from camroll.db.models import Asset, Idea, utcnow
+from camroll.db.models import Asset, Idea, new_id, utcnow
 from camroll.ideas import media
 from camroll.privacy.audit import record
 
@@ -184,6 +184,7 @@ def create(
 
     assets = _owned_assets(session, who, body.asset_ids)
     idea = Idea(
+        id=new_id(),
         user_id=who.user.id,
         asset_id=assets[0].id,
         scope="creations",
@@ -201,10 +202,13 @@ def create(
         members_hash="",
         params="{}",
     )
+    params = {"layout": body.layout} if body.kind == "collage" else {"style": body.style}
+    # Rendered before the row is added: no write is pending (so no SQLite write lock is held)
+    # for the seconds a recap takes; the row and its media land in one short commit.
+    session.rollback()
+    _render_into(session, idea, body.kind, assets, params)
     session.add(idea)
     session.flush()
-    params = {"layout": body.layout} if body.kind == "collage" else {"style": body.style}
-    _render_into(session, idea, body.kind, assets, params)
     return idea_out(idea)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -20,11 +22,21 @@ class Health(BaseModel):
     database: str
 
 
+class JobFailure(BaseModel):
+    task: str
+    subject_id: str
+    error: str | None
+    at: datetime
+
+
 class JobCounts(BaseModel):
     pending: int
     running: int
     done: int
     failed: int
+    failures: list[JobFailure] = Field(
+        default_factory=list, description="the newest failed jobs (at most 20), with reasons"
+    )
 
 
 @router.get("/health", response_model=Health)
@@ -38,4 +50,8 @@ def jobs(
     who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> JobCounts:
     """The caller's own jobs: pending and running reach zero once everything sent is processed."""
-    return JobCounts(**tracking.counts(session, who.user.id))
+    failures = [
+        JobFailure(task=r.task, subject_id=r.subject_id, error=r.error, at=r.updated_at)
+        for r in tracking.failures(session, who.user.id)
+    ]
+    return JobCounts(**tracking.counts(session, who.user.id), failures=failures)

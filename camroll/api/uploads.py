@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import ClientDisconnect
 
 from camroll.api.deps import Caller, caller, db, not_found
+from camroll.api.tus_headers import tus_int
 from camroll.config import get_settings
 from camroll.consent.gate import ConsentRequired, require
 from camroll.db.models import Upload
@@ -102,10 +103,9 @@ def create(
     session: Session = Depends(db, scope="function"),
 ) -> Response:
     """tus creation. Metadata: filename, filetype, checksum (SHA-256 hex), relativePath."""
-    try:
-        length = int(request.headers["upload-length"])
-    except (KeyError, ValueError):
-        raise HTTPException(400, "Upload-Length header (an integer) is required") from None
+    length = tus_int(request.headers.get("upload-length"))
+    if length is None:
+        raise HTTPException(400, "Upload-Length header (ASCII digits only) is required")
     meta = _metadata(request.headers.get("upload-metadata", ""))
     if "filename" not in meta:
         raise HTTPException(400, "Upload-Metadata must carry a filename")
@@ -162,10 +162,9 @@ async def patch(
 ) -> Response:
     if request.headers.get("content-type") != "application/offset+octet-stream":
         raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
-    try:
-        offset = int(request.headers["upload-offset"])
-    except (KeyError, ValueError):
-        raise HTTPException(400, "Upload-Offset header (an integer) is required") from None
+    offset = tus_int(request.headers.get("upload-offset"))
+    if offset is None:
+        raise HTTPException(400, "Upload-Offset header (ASCII digits only) is required")
 
     def prepare() -> tuple[Upload, Staging]:
         upload = _upload(session, who, upload_id)

@@ -36,6 +36,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.ideas import media
+from camroll.jobs import tracking
 
 log = logging.getLogger(__name__)
 IDEAS_MODEL = ("camroll-ideas", "1")
@@ -55,6 +56,7 @@ OVER_THE_YEARS_MIN = 3  # distinct years a named person must appear in
 RESTYLE_STYLE = "style-07"
 THEME_MIN_SCORE = 0.3
 SMILE_MIN = 0.85
+RESTYLE_MIN_SIDE = 256  # px; smaller photos paint into mush (and under 32 px cannot be painted)
 
 
 @dataclass
@@ -369,7 +371,10 @@ def restyle_ideas(session: Session, lib: Library, user_id: str) -> list[Suggesti
     candidates = [
         a
         for a in lib.assets.values()
-        if a.kind == "image" and a.id not in with_faces and a.id in lib.quality
+        if a.kind == "image"
+        and a.id not in with_faces
+        and a.id in lib.quality
+        and _big_enough(lib.metas.get(a.id), RESTYLE_MIN_SIDE)  # an 8x8 APNG is no "best shot"
     ]
     if not candidates:
         return []
@@ -392,6 +397,10 @@ def restyle_ideas(session: Session, lib: Library, user_id: str) -> list[Suggesti
             {"style": RESTYLE_STYLE},
         )
     ]
+
+
+def _big_enough(meta: AssetMetadata | None, side: int) -> bool:
+    return bool(meta and meta.width and meta.height and min(meta.width, meta.height) >= side)
 
 
 def _score(s: Suggestion, lib: Library, named: set[str], dismissed: Counter[str]) -> float:
@@ -457,7 +466,13 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
         for s, idea, members in todo:
             # Render first, with no write pending: on SQLite a write transaction held through a
             # 30 s video encode would lock every other writer out.
-            data, mime = s.render(session, s.assets) if s.render is not None else (None, None)
+            try:
+                data, mime = s.render(session, s.assets) if s.render else (None, None)
+            except Exception as e:  # one idea that cannot render must not hold back the rest
+                session.rollback()
+                log.exception("idea %s for %s failed to render", s.kind, user_id)
+                tracking.record_failure("idea_render", user_id, s.fingerprint, f"{s.kind}: {e!r}")
+                continue
             session.rollback()
             values = {
                 "kind": s.kind,
@@ -491,5 +506,6 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
                 idea.media_mime = mime
                 rendered += 1
             session.commit()  # each rendered idea is kept even if a later one fails
+            tracking.clear_failure("idea_render", user_id, s.fingerprint)
         log.info("ideas for %s: %d rendered", user_id, rendered)
         return rendered

@@ -7,12 +7,13 @@ task that runs twice changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from camroll.db.engine import session_scope
 from camroll.db.models import JobRun, utcnow
 
 log = logging.getLogger(__name__)
+MAX_ERROR = 500  # characters of a failure's reason kept and shown
 
 
 def mark(task: str, subject_id: str, user_id: str, state: str, error: str | None = None) -> None:
@@ -52,7 +54,8 @@ def running(task: str, subject_id: str, user_id: str, huey_task: object) -> Iter
     except Exception as e:
         last_try = huey_task is None or getattr(huey_task, "retries", 0) == 0
         log.exception("%s %s failed", task, subject_id)
-        mark(task, subject_id, user_id, "failed" if last_try else "pending", repr(e))
+        state = "failed" if last_try else "pending"
+        mark(task, subject_id, user_id, state, repr(e)[:MAX_ERROR])
         raise
 
 
@@ -63,6 +66,39 @@ def attempts(task: str, subject_id: str) -> int:
             select(JobRun.attempts).where(JobRun.task == task, JobRun.subject_id == subject_id)
         )
     return int(n or 0)
+
+
+def _part_subject(user_id: str, part: str) -> str:
+    return hashlib.sha256(f"{user_id}:{part}".encode()).hexdigest()[:40]
+
+
+def record_failure(task: str, user_id: str, part: str, error: str) -> None:
+    """A failed part of a job that went on (one idea of a refresh): counted as failed in
+    /api/jobs with its reason, though the job itself ends done."""
+    mark(task, _part_subject(user_id, part), user_id, "failed", error[:MAX_ERROR])
+
+
+def clear_failure(task: str, user_id: str, part: str) -> None:
+    """The part worked this time: its old failure no longer stands."""
+    with session_scope() as s:
+        s.execute(
+            delete(JobRun).where(
+                JobRun.task == task,
+                JobRun.subject_id == _part_subject(user_id, part),
+                JobRun.state == "failed",
+            )
+        )
+
+
+def failures(session: Session, user_id: str, limit: int = 20) -> list[JobRun]:
+    """The caller's failed jobs, newest first, with their reasons."""
+    q = (
+        select(JobRun)
+        .where(JobRun.user_id == user_id, JobRun.state == "failed")
+        .order_by(JobRun.updated_at.desc(), JobRun.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(q))
 
 
 def add_pending(session: Session, task: str, subject_id: str, user_id: str) -> None:

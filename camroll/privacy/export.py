@@ -37,6 +37,7 @@ from camroll.db.models import Asset, AssetMetadata, AssetTag, Face, Idea, Person
 from camroll.media.exiftool import ExifToolError, shared_exiftool
 from camroll.privacy.audit import record
 from camroll.privacy.report import MAX_ASSET_LIMIT, build_report
+from camroll.storage import BlobNotFound
 from camroll.storage.blobs import put_encrypted, read_decrypted
 
 FORMAT_VERSION = 1
@@ -236,9 +237,15 @@ def build_export(export_id: str, user_id: str) -> str:
                     )
                 ):
                     ext = ".mp4" if idea.media_mime == "video/mp4" else ".jpg"
+                    try:
+                        # Opened before the zip entry: an open blob is a snapshot that a
+                        # re-render (which replaces it whole) cannot change under us.
+                        chunks = read_decrypted(session, user_id, idea.blob_key)
+                    except BlobNotFound:
+                        continue  # dismissed or deleted since the query: not in the export
                     name = f"{CREATIONS_DIR}/{_unique(_safe_title(idea.title) + ext, taken)}"
                     with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as f:
-                        _copy(read_decrypted(session, user_id, idea.blob_key), f)
+                        _copy(chunks, f)
                 report["export"] = {
                     "id": export_id,
                     "format_version": FORMAT_VERSION,
