@@ -206,10 +206,25 @@ def test_webdav_cannot_delete_or_overwrite_originals(dav_server: Server, camera:
     put = dav.put("/Camera/IMG_8824.jpg", content=b"not the photo")
     assert put.status_code == 403
     assert "read-only" in put.text
+    for method in ("MOVE", "COPY"):
+        moved = dav.request(
+            method,
+            "/Camera/IMG_8824.jpg",
+            headers={"Destination": f"{dav_server.url}/dav/Camera/other.jpg"},
+        )
+        assert moved.status_code == 403, (method, moved.status_code)
     # A folder a backup app wants is made without fuss (and still nothing is stored).
     assert dav.request("MKCOL", "/Backups").status_code == 201
     assert dav.request("PROPFIND", "/Backups", headers={"Depth": "0"}).status_code == 207
     assert len(client.get("/api/assets").json()["items"]) == 1
+    # Names as phones make them (spaces, accents) arrive and list as sent.
+    name = "Été à Zürich (1).jpg"
+    put = dav.put(f"/Backups/{name}", content=(camera / "IMG_8943.jpg").read_bytes())
+    assert put.status_code == 201, put.text
+    listed = rclone(dav_server, password, "lsf", "camroll:Backups")
+    assert listed.stdout.splitlines() == [name], listed.stdout
+    items = client.get("/api/assets").json()["items"]
+    assert sorted(a["filename"] for a in items) == ["IMG_8824.jpg", name]
 
 
 def test_revoked_device_password_gets_401(dav_server: Server, camera: Path):
