@@ -125,7 +125,18 @@
           relativePath: file.webkitRelativePath || file.name,
         },
         onProgress(sent) { it.sent = sent; it.view.set("uploading", `Uploading ${Math.floor((100 * sent) / file.size)}%`); render(); },
-        onError(err) { it.sent = 0; finish(it, "failed", `Not uploaded: ${tusMessage(err)}`); resolve(); },
+        onError(err) {
+          const res = err && err.originalResponse;
+          // The same bytes arrived a moment ago (say, the same photo twice in one pick).
+          if (res && res.getHeader("Camroll-Status") === "duplicate") {
+            it.sent = file.size;
+            finish(it, "had", "Already had");
+          } else {
+            it.sent = 0;
+            finish(it, "failed", `Not uploaded: ${tusMessage(err)}`);
+          }
+          resolve();
+        },
         onSuccess(payload) {
           it.sent = file.size;
           const res = payload && payload.lastResponse;
