@@ -407,13 +407,16 @@ def _analysis_summary(email: str) -> None:
             .order_by(func.count().desc())
             .limit(12)
         ).all()
-        places = s.execute(
-            select(AssetPlace.city, AssetPlace.region, AssetPlace.country, func.count())
-            .where(AssetPlace.user_id == own)
-            .group_by(AssetPlace.city, AssetPlace.region, AssetPlace.country)
-            .order_by(func.count().desc())
-            .limit(8)
-        ).all()
+        # Place names are encrypted per user: count them in memory, not with GROUP BY.
+        place_counts = Counter(
+            tuple(row)
+            for row in s.execute(
+                select(AssetPlace.city, AssetPlace.region, AssetPlace.country).where(
+                    AssetPlace.user_id == own
+                )
+            )
+        )
+        places = [(*k, n) for k, n in place_counts.most_common(8)]
         dup_groups = s.scalar(
             select(func.count(func.distinct(AssetQuality.duplicate_group))).where(
                 AssetQuality.user_id == own

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     # Retention window after opt-out (days); 0 deletes at once.
     retention_days: int = 30
+    # Revealing fields (GPS, places, names, file names, embeddings) stored encrypted under the
+    # owner's key. Off only to measure what it costs (bench/fields.py); never in production.
+    field_encryption: bool = True
     # Deleted photos wait in the trash this many days, then are removed for good.
     trash_days: int = 30
 

@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
@@ -215,19 +215,18 @@ def list_assets(
         )
     if place is not None:
         name = place.strip().lower()
-        q = q.where(
-            Asset.id.in_(
-                select(AssetPlace.asset_id).where(
-                    AssetPlace.user_id == me,
-                    or_(
-                        func.lower(AssetPlace.city) == name,
-                        func.lower(AssetPlace.region) == name,
-                        func.lower(AssetPlace.country) == name,
-                        func.lower(AssetPlace.country_code) == name,
-                    ),
-                )
-            )
+        # Place names are encrypted per user: match them in memory, then filter by id.
+        rows = session.execute(
+            select(
+                AssetPlace.asset_id,
+                AssetPlace.city,
+                AssetPlace.region,
+                AssetPlace.country,
+                AssetPlace.country_code,
+            ).where(AssetPlace.user_id == me)
         )
+        ids = [r[0] for r in rows if any(v and v.lower() == name for v in r[1:])]
+        q = q.where(Asset.id.in_(ids))
     if taken_from is not None:
         q = q.where(Asset.sort_at >= _aware(taken_from))
     if taken_to is not None:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
 from camroll.config import get_settings
+from camroll.crypto import fields
 from camroll.db.models import UserKey
 
 KEY_BYTES = 32
@@ -71,7 +72,10 @@ def unwrap(wrapped: bytes, user_id: str) -> bytes:
 
 
 def create_user_key(session: Session, user_id: str) -> None:
-    session.add(UserKey(user_id=user_id, wrapped_key=wrap(secrets.token_bytes(KEY_BYTES), user_id)))
+    data_key = secrets.token_bytes(KEY_BYTES)
+    session.add(UserKey(user_id=user_id, wrapped_key=wrap(data_key, user_id)))
+    # Rows of this user may be written before the key row commits: other connections can't see it.
+    fields.remember(user_id, data_key)
 
 
 def user_data_key(session: Session, user_id: str) -> bytes:
@@ -83,6 +87,7 @@ def user_data_key(session: Session, user_id: str) -> bytes:
 
 def destroy_user_key(session: Session, user_id: str) -> bool:
     """Crypto-shred: remove the wrapped key. Returns whether there was one."""
+    fields.forget(user_id)
     row = session.get(UserKey, user_id)
     if row is None:
         return False

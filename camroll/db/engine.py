@@ -25,6 +25,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows are overwritten with zeros, not left readable in free pages.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from camroll.crypto.fields import Encrypted, install
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -54,6 +56,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+# Encrypted columns are sealed under the row owner's key on the way in (camroll/crypto/fields.py).
+install(Base)
 
 
 def _user_fk() -> Mapped[str]:
@@ -140,9 +146,9 @@ class Upload(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = _user_fk()
-    filename: Mapped[str] = mapped_column(String(1024))
+    filename: Mapped[str] = mapped_column(Encrypted("str"))
     filetype: Mapped[str] = mapped_column(String(200), default="")
-    device_path: Mapped[str | None] = mapped_column(String(2048))
+    device_path: Mapped[str | None] = mapped_column(Encrypted("str"))
     length: Mapped[int] = mapped_column(BigInteger)
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     # The SHA-256 the client announced; checked against what arrived.
@@ -166,9 +172,9 @@ class Asset(Base):
     user_id: Mapped[str] = _user_fk()
     checksum: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    filename: Mapped[str] = mapped_column(String(1024))
+    filename: Mapped[str] = mapped_column(Encrypted("str"))
     # The path inside the synced folder, as on the device (e.g. DCIM/100APPLE/IMG_0001.HEIC).
-    device_path: Mapped[str | None] = mapped_column(String(2048))
+    device_path: Mapped[str | None] = mapped_column(Encrypted("str"))
     mime: Mapped[str | None] = mapped_column(String(100))
     kind: Mapped[str | None] = mapped_column(String(10))  # image | raw | video
     status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
@@ -234,12 +240,12 @@ class AssetMetadata(Derived, Base):
     tz_offset: Mapped[str | None] = mapped_column(String(6))
     tz_source: Mapped[str | None] = mapped_column(String(20))
     taken_at_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    latitude: Mapped[float | None] = mapped_column(Float)
-    longitude: Mapped[float | None] = mapped_column(Float)
-    altitude: Mapped[float | None] = mapped_column(Float)
-    make: Mapped[str | None] = mapped_column(String(200))
-    model_name: Mapped[str | None] = mapped_column(String(200))
-    lens: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Encrypted("float"))
+    longitude: Mapped[float | None] = mapped_column(Encrypted("float"))
+    altitude: Mapped[float | None] = mapped_column(Encrypted("float"))
+    make: Mapped[str | None] = mapped_column(Encrypted("str"))
+    model_name: Mapped[str | None] = mapped_column(Encrypted("str"))
+    lens: Mapped[str | None] = mapped_column(Encrypted("str"))
     duration: Mapped[float | None] = mapped_column(Float)
     rotation: Mapped[int | None] = mapped_column(Integer)
     content_identifier: Mapped[str | None] = mapped_column(String(100))
@@ -275,8 +281,8 @@ class Person(Derived, Base):
     asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
     )
-    name: Mapped[str | None] = mapped_column(String(200))
-    birthday: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD
+    name: Mapped[str | None] = mapped_column(Encrypted("str"))
+    birthday: Mapped[str | None] = mapped_column(Encrypted("str"))  # YYYY-MM-DD
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     cover_face_id: Mapped[str | None] = mapped_column(String(32))
     face_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -319,7 +325,7 @@ class FaceEmbedding(Derived, Base):
     face_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
     )
-    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian
+    vector: Mapped[bytes] = mapped_column(Encrypted("bytes"))  # float32 little-endian
 
 
 class FaceExpression(Derived, Base):
@@ -377,7 +383,7 @@ class AssetEmbedding(Derived, Base):
     asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
     )
-    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    vector: Mapped[bytes] = mapped_column(Encrypted("bytes"))  # float32, L2-normalised
 
 
 class AssetPlace(Derived, Base):
@@ -385,16 +391,15 @@ class AssetPlace(Derived, Base):
 
     __tablename__ = "asset_places"
     __category__ = "places"
-    __table_args__ = (Index("ix_asset_places_user_city", "user_id", "city"),)
 
     asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
     )
-    city: Mapped[str] = mapped_column(String(200))
-    subregion: Mapped[str | None] = mapped_column(String(200))  # county, district
-    region: Mapped[str | None] = mapped_column(String(200))
-    country: Mapped[str | None] = mapped_column(String(100))
-    country_code: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str] = mapped_column(Encrypted("str"))
+    subregion: Mapped[str | None] = mapped_column(Encrypted("str"))  # county, district
+    region: Mapped[str | None] = mapped_column(Encrypted("str"))
+    country: Mapped[str | None] = mapped_column(Encrypted("str"))
+    country_code: Mapped[str | None] = mapped_column(Encrypted("str"))
     distance_to_place_km: Mapped[float | None] = mapped_column(Float)
     distance_from_home_km: Mapped[float | None] = mapped_column(Float)
 
@@ -411,9 +416,9 @@ class HomeLocation(Derived, Base):
     asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
     )
-    latitude: Mapped[float] = mapped_column(Float)
-    longitude: Mapped[float] = mapped_column(Float)
-    label: Mapped[str | None] = mapped_column(String(300))
+    latitude: Mapped[float] = mapped_column(Encrypted("float"))
+    longitude: Mapped[float] = mapped_column(Encrypted("float"))
+    label: Mapped[str | None] = mapped_column(Encrypted("str"))
     days: Mapped[int] = mapped_column(Integer)
     photos: Mapped[int] = mapped_column(Integer)
     share: Mapped[float] = mapped_column(Float)
@@ -434,8 +439,8 @@ class Idea(Derived, Base):
         String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
     )
     kind: Mapped[str] = mapped_column(String(20))  # collage | recap | restyle | theme | on_this_day
-    title: Mapped[str] = mapped_column(String(200))
-    reason: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Encrypted("str"))  # names places and people
+    reason: Mapped[str] = mapped_column(Encrypted("str"))
     confidence: Mapped[float] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(10), index=True)  # suggested | accepted | dismissed

@@ -33,6 +33,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.ingest.uploads import staging_dir
+from camroll.privacy.scrub import scrub
 from camroll.storage import get_store
 
 
@@ -116,9 +117,11 @@ def purge_user(session: Session, user: User, now: datetime) -> DeletionReceipt:
     shutil.rmtree(staging_dir() / user_id, ignore_errors=True)
 
     # Children before parents; every table that holds a user_id, found from the schema.
+    touched = [User.__tablename__]
     for table in reversed(Base.metadata.sorted_tables):
         if "user_id" in table.c:
             session.execute(delete(table).where(table.c.user_id == user_id))
+            touched.append(table.name)
     session.execute(delete(User).where(User.id == user_id))
 
     body = {
@@ -140,6 +143,8 @@ def purge_user(session: Session, user: User, now: datetime) -> DeletionReceipt:
     )
     session.merge(receipt)
     session.commit()
+    # Deleted rows must leave no readable trace in the files: WAL checkpoint or VACUUM FULL.
+    scrub(session.get_bind(), touched)  # type: ignore[arg-type]
     return receipt
 
 

@@ -112,11 +112,13 @@ def timeline(
             .group_by(Asset.status)
         ).all()
     )
-    quarantined = session.scalars(
-        select(Asset)
-        .where(Asset.user_id == who.user.id, Asset.status == "quarantined")
-        .order_by(Asset.filename)
-    ).all()
+    # File names are encrypted per user: sorted in memory.
+    quarantined = sorted(
+        session.scalars(
+            select(Asset).where(Asset.user_id == who.user.id, Asset.status == "quarantined")
+        ),
+        key=lambda a: a.filename,
+    )
     return templates.TemplateResponse(
         request,
         "timeline.html",

@@ -11,6 +11,12 @@ assert url
 
 engine = make_engine(url)
 with engine.connect() as connection:
+    if url.startswith("sqlite"):
+        # Batch mode rebuilds a table with DROP TABLE; with foreign keys on, that DROP would
+        # cascade-delete every child row (all of an asset's metadata, faces, places...). The
+        # pragma only takes effect outside a transaction, so it is set (and committed) first.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     # batch mode lets later migrations alter SQLite tables.
     context.configure(
         connection=connection,
@@ -20,4 +26,7 @@ with engine.connect() as connection:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if url.startswith("sqlite"):
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        assert not broken, f"migration left rows whose parents are gone: {broken[:5]}"
 engine.dispose()

@@ -1,0 +1,247 @@
+"""Crypto-shredding covers the database: revealing fields are ciphertext under the owner's key.
+
+One library per backend (GPS photos from Tuscany and two photos of one woman, analysed for
+faces and places by the real server) is shared by the module. The raw database (the SQLite file
+and its WAL, or a `pg_dump`) is scanned for what an attacker with a copy would look for: file
+names, coordinates as decimal text and as packed doubles, camera models, place names and
+people's names. The e-mail stays in the clear until the purge (it is the login), so finding it
+before the purge shows the scan does see the data.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import PG_ADMIN, ROLL, SHARED, Server, make_user, run_cli
+from tests.test_sync_e2e import all_assets, sync
+
+GPS = ROLL / "exif-samples" / "jpg" / "gps"
+DEEPFACE = SHARED / "faces" / "deepface"
+FILES = {
+    "DSCN0010.jpg": GPS / "DSCN0010.jpg",
+    "DSCN0025.jpg": GPS / "DSCN0025.jpg",
+    "DSCN0042.jpg": GPS / "DSCN0042.jpg",
+    "img1.jpg": DEEPFACE / "img1.jpg",  # the same woman twice: one person
+    "img2.jpg": DEEPFACE / "img2.jpg",
+}
+EMAIL = "zelda.fields@example.org"
+NAME = "Zelda Quistorp"
+BIRTHDAY = "1987-03-14"
+SCOPES = {"cloud_processing": True, "faces": True, "places": True}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # One processed library per backend for the whole module (the shared `backend` is per test).
+    if "db_backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend") or ["sqlite", "postgresql"]
+        metafunc.parametrize("db_backend", chosen, scope="module")
+
+
+@dataclass
+class Library:
+    backend: str
+    env: dict
+    server: Server
+    client: httpx.Client
+    user_id: str
+    assets: dict[str, dict]
+    person_id: str
+    data: Path
+    secrets: dict[str, list[bytes]] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def lib(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+    from camroll.config import get_settings
+    from camroll.db.engine import _engine_for, _factory
+    from camroll.db.migrate import upgrade
+    from camroll.storage import _cached
+
+    tmp = tmp_path_factory.mktemp(f"fields-{db_backend}")
+    data = tmp / "data"
+    data.mkdir()
+    pg_name = f"camroll_f_{tmp.name[-6:].replace('-', '_')}_{id(tmp) % 10_000}"
+    if db_backend == "sqlite":
+        url = f"sqlite:///{data / 'camroll.db'}"
+    else:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_name}"')
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_name}"
+    env = {
+        "CAMROLL_DATA_DIR": str(data),
+        "CAMROLL_DATABASE_URL": url,
+        "XDG_STATE_HOME": str(tmp / "state"),
+    }
+    roll = tmp / "roll"
+    roll.mkdir()
+    for name, src in FILES.items():
+        shutil.copy(src, roll / name)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        for cache in (get_settings, _factory, _cached):
+            cache.cache_clear()
+        upgrade()
+        server = Server(env).start()
+        try:
+            token = make_user(EMAIL)
+            client = server.client(token)
+            assert client.put("/api/consent", json={"scopes": SCOPES}).status_code == 200
+            result = sync(server, token, env, roll)
+            assert result["failed"] == [] and result["jobs"]["failed"] == 0, result
+            assets = {
+                a["filename"]: client.get(f"/api/assets/{a['id']}").json()
+                for a in all_assets(client)
+            }
+            assert set(assets) == set(FILES)
+            person = assets["img1.jpg"]["faces"][0]["person_id"]
+            assert person == assets["img2.jpg"]["faces"][0]["person_id"]
+            r = client.patch(f"/api/people/{person}", json={"name": NAME, "birthday": BIRTHDAY})
+            assert r.status_code == 200, r.text
+            user_id = client.get("/api/me/report", params={"asset_limit": 1}).json()["user_id"]
+            yield Library(db_backend, env, server, client, user_id, assets, person, data)
+        finally:
+            server.stop()
+            for cache in (get_settings, _factory, _cached):
+                cache.cache_clear()
+            if db_backend == "postgresql":
+                _engine_for.cache_clear()
+                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def in_env(lib: Library, monkeypatch: pytest.MonkeyPatch) -> Library:
+    """This process pointed at the library's database (for direct reads)."""
+    from camroll.config import get_settings
+    from camroll.db.engine import _factory
+
+    for k, v in lib.env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    _factory.cache_clear()
+    return lib
+
+
+def raw_database(lib: Library) -> bytes:
+    """What a copy of the database holds: the SQLite file and its WAL, or a full `pg_dump`."""
+    if lib.backend == "sqlite":
+        db = lib.data / "camroll.db"
+        wal = db.with_name("camroll.db-wal")
+        return db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    url = lib.env["CAMROLL_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    out = subprocess.run(["pg_dump", "--no-owner", url], capture_output=True, check=True)
+    return out.stdout
+
+
+def needles(lib: Library) -> dict[str, list[bytes]]:
+    """Byte patterns that would betray each secret; bytea in a dump is hex, so hex too."""
+    found: dict[str, list[bytes]] = {"file names": [], "coordinates": [], "names": []}
+    for name, a in lib.assets.items():
+        found["file names"].append(name.encode())
+        if a["latitude"] is not None:
+            for v in (a["latitude"], a["longitude"]):
+                found["coordinates"] += [struct.pack("<d", v), struct.pack(">d", v)]
+                found["coordinates"].append(f"{v:.4f}".encode())  # "43.4674"
+    place = lib.assets["DSCN0010.jpg"]["place"]
+    found["names"] += [NAME.encode(), b"COOLPIX", place["city"].encode()]
+    for key in list(found):
+        found[key] += [n.hex().encode() for n in found[key] if len(n) >= 4]
+    return found
+
+
+def leaks(raw: bytes, lib: Library) -> dict[str, list[bytes]]:
+    out = {k: [n for n in ns if n in raw] for k, ns in needles(lib).items()}
+    # Any Tuscan coordinate as text, not just the photos' own (homes are averages of them).
+    out["coordinates"] += re.findall(rb"43\.46\d\d|11\.88\d\d", raw)
+    return {k: v for k, v in out.items() if v}
+
+
+def test_pages_and_queries_decrypt_per_user(lib: Library) -> None:
+    client, a = lib.client, lib.assets["DSCN0010.jpg"]
+    assert a["device_path"] and a["device_path"].endswith("DSCN0010.jpg")
+    assert a["latitude"] == pytest.approx(43.46745, abs=1e-4)
+    assert a["make"] == "NIKON" and "COOLPIX" in a["model"]
+    city = a["place"]["city"]
+    # The place filter matches the decrypted names in memory.
+    by_place = {x["filename"] for x in all_assets(client, place=city.upper())}
+    assert by_place == {n for n, x in lib.assets.items() if x["place"]}
+    assert all_assets(client, place="Atlantis") == []
+    # Search finds the named person and the place.
+    hits = client.get("/api/search", params={"q": "Zelda"}).json()["items"]
+    assert {h["asset"]["filename"] for h in hits} == {"img1.jpg", "img2.jpg"}
+    hits = client.get("/api/search", params={"q": city}).json()["items"]
+    assert {h["asset"]["filename"] for h in hits} >= {"DSCN0010.jpg", "DSCN0042.jpg"}
+    people = client.get("/api/people").json()
+    assert people[0]["name"] == NAME and people[0]["birthday"] == BIRTHDAY
+
+
+def test_database_copy_holds_no_plaintext_while_the_account_lives(lib: Library) -> None:
+    raw = raw_database(lib)
+    assert EMAIL.encode() in raw  # the login stays in the clear: the scan does see the data
+    assert leaks(raw, lib) == {}
+
+
+def test_encrypted_columns_refuse_sql_comparisons(in_env: Library) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.exc import StatementError
+
+    from camroll.crypto.fields import FieldEncryptionError
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset
+
+    with session_scope() as s, pytest.raises(StatementError) as e:
+        s.scalars(select(Asset).where(Asset.filename == "DSCN0010.jpg")).all()
+    assert isinstance(e.value.orig, FieldEncryptionError)
+
+
+def test_purge_shreds_the_backup_and_leaves_no_trace(in_env: Library, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import text
+
+    from camroll.crypto import fields
+    from camroll.crypto.keys import KeyDestroyed
+    from camroll.db.engine import session_scope
+
+    lib = in_env
+    # A backup taken before the purge: the stored form of every file name.
+    with session_scope() as s:
+        stored = [
+            bytes(v)
+            for v in s.scalars(
+                text("SELECT filename FROM assets WHERE user_id = :u"), {"u": lib.user_id}
+            )
+        ]
+    assert len(stored) == len(FILES) and not any(b"DSCN" in v or b"img" in v for v in stored)
+    assert {fields.open_sealed("str", v) for v in stored} == set(FILES)  # readable until now
+
+    r = lib.client.delete("/api/me")
+    assert r.status_code in (200, 202), r.text
+    due = datetime.fromisoformat(r.json()["deletion_due_at"])
+    out = run_cli("purge", "--as-of", (due + timedelta(seconds=1)).isoformat(), env=lib.env)
+    assert out.returncode == 0 and "1 account(s) purged" in out.stdout, out.stderr
+
+    raw = raw_database(lib)
+    assert EMAIL.encode() not in raw and EMAIL.encode().hex().encode() not in raw
+    assert leaks(raw, lib) == {}
+    if lib.backend == "sqlite":
+        wal = lib.data / "camroll.db-wal"
+        assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
+
+    # The backup's ciphertext is unreadable: this process cached the key when it made the
+    # user; a fresh reader (as after a restore) has only the database, and the key is gone.
+    fields.forget(lib.user_id)
+    for v in stored:
+        with pytest.raises(KeyDestroyed):
+            fields.open_sealed("str", v)
