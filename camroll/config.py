@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     field_encryption: bool = True
     # Deleted photos wait in the trash this many days, then are removed for good.
     trash_days: int = 30
+    # Tiles per timeline page (each scroll to the end loads the next page).
+    timeline_page: int = Field(default=60, ge=1, le=500)
 
     # Worker threads of the embedded or standalone Huey consumer.
     workers: int = 2

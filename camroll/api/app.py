@@ -32,6 +32,7 @@ from camroll.web import consent as web_consent
 from camroll.web import pwa as web_pwa
 from camroll.web import devices as web_devices
 from camroll.web import routes as web
+from camroll.web import timeline as web_timeline
 from camroll.web import upload as web_upload
 from camroll.web import vendor
 
@@ -76,6 +77,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         account.router,
         export.router,
         me.router,
+        web_timeline.router,
         web.router,
         vendor.router,
         web_consent.router,

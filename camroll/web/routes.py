@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.accounts import check_password, create_token, revoke_token
 from camroll.api import throttle
 from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
 from camroll.consent.gate import is_granted
-from camroll.db.models import Asset, AssetMetadata, Face, Person
+from camroll.db.models import Asset, Face, Person
 from camroll.privacy.audit import record
 from camroll.privacy.report import BadCursor, build_report
 
@@ -82,54 +81,6 @@ def logout(request: Request, session: Session = Depends(db, scope="function")) -
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
-
-
-@router.get("/", response_class=HTMLResponse)
-def timeline(
-    request: Request,
-    who: Caller | None = Depends(optional_caller),
-    session: Session = Depends(db, scope="function"),
-) -> Response:
-    if who is None:
-        return RedirectResponse("/login", status_code=303)
-    record(session, who, "asset.list")
-    rows = session.execute(
-        select(Asset, AssetMetadata)
-        .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
-        .where(Asset.user_id == who.user.id, Asset.status == "ready")
-        .order_by(Asset.sort_at.desc(), Asset.id.desc())
-        .limit(2000)
-    ).all()
-    days: dict[str, list] = defaultdict(list)
-    for asset, meta in rows:
-        local = meta.taken_at_local if meta and meta.taken_at_local else None
-        day = local[:10] if local else asset.sort_at.date().isoformat()
-        days[day].append({"asset": asset, "meta": meta})
-    counts = dict(
-        session.execute(
-            select(Asset.status, func.count())
-            .where(Asset.user_id == who.user.id)
-            .group_by(Asset.status)
-        ).all()
-    )
-    # File names are encrypted per user: sorted in memory.
-    quarantined = sorted(
-        session.scalars(
-            select(Asset).where(Asset.user_id == who.user.id, Asset.status == "quarantined")
-        ),
-        key=lambda a: a.filename,
-    )
-    return templates.TemplateResponse(
-        request,
-        "timeline.html",
-        {
-            "user": who.user,
-            # Days by local date (what the owner remembers); within a day, by true instant.
-            "days": dict(sorted(days.items(), reverse=True)),
-            "counts": counts,
-            "quarantined": quarantined,
-        },
-    )
 
 
 @router.get("/report", response_class=HTMLResponse)
