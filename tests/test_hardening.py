@@ -50,6 +50,9 @@ def test_edge_dates_that_fit_are_kept(tmp_path: Path) -> None:
 
     meta = read_metadata([_jpeg_with_date(tmp_path / "x.jpg", "9999:12:31 10:00:00", "-01:00")])[0]
     assert meta.taken_at_utc == "9999-12-31T11:00:00Z" and meta.tz_source == "offset_time"
+    meta = read_metadata([_jpeg_with_date(tmp_path / "y.jpg", "0001:01:01 00:00:00", "-14:00")])[0]
+    assert meta.taken_at_local == "0001-01-01T00:00:00"  # ISO, four-digit year
+    assert meta.taken_at_utc == "0001-01-01T14:00:00Z"
 
 
 @pytest.mark.backends("sqlite")

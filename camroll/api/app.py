@@ -22,6 +22,7 @@ from camroll.api import (
     people,
     search,
     security,
+    suggestions,
     system,
     trash,
     uploads,
@@ -29,8 +30,11 @@ from camroll.api import (
 from camroll.dav.app import MOUNT, create_dav_app
 from camroll.db.migrate import upgrade
 from camroll.web import consent as web_consent
-from camroll.web import pwa as web_pwa
 from camroll.web import devices as web_devices
+from camroll.web import ideas as web_ideas
+from camroll.web import people as web_people
+from camroll.web import privacy as web_privacy
+from camroll.web import pwa as web_pwa
 from camroll.web import routes as web
 from camroll.web import timeline as web_timeline
 from camroll.web import upload as web_upload
@@ -71,6 +75,7 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         devices.router,
         trash.router,
         assets.router,
+        suggestions.router,  # before people: /api/people/suggestions is no person id
         people.router,
         search.router,
         ideas.router,
@@ -78,6 +83,9 @@ def create_app(embedded_worker: bool = True) -> FastAPI:
         export.router,
         me.router,
         web_timeline.router,
+        web_people.router,
+        web_ideas.router,
+        web_privacy.router,
         web.router,
         vendor.router,
         web_consent.router,

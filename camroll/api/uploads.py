@@ -174,6 +174,7 @@ async def patch(
     # One writer per upload: a PATCH whose connection was cut may still be flushing its last
     # bytes when the client resumes; the resumed PATCH waits for it, then re-reads the offset.
     async with upload_lock(staging.lock_path):
+        await to_thread.run_sync(_still_open, session, upload_id)
         try:
             await to_thread.run_sync(svc.check_offset, session, upload, offset)
         except ConsentRequired as e:
@@ -221,6 +222,15 @@ async def _receive(
         sha = hasher.hexdigest() if hasher is not None else None
         headers |= await to_thread.run_sync(_finished, session, upload, sha)
     return headers
+
+
+def _still_open(session: Session, upload_id: str) -> None:
+    """Under the lock, from a fresh snapshot: a PATCH that waited while another one finished
+    the upload must not write it again."""
+    session.commit()  # ends the read snapshot taken before the lock
+    fresh = session.get(Upload, upload_id)
+    if fresh is None or fresh.asset_id is not None:
+        raise HTTPException(409, "this upload is already complete", headers=TUS)
 
 
 @asynccontextmanager

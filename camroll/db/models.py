@@ -288,6 +288,22 @@ class Person(Derived, Base):
     face_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class PersonRejection(Base):
+    """The owner said two people are not one ("is this the same person?" -> no): a cannot-link
+    that suggestions and reclustering respect. `person_a` < `person_b`; gone with either."""
+
+    __tablename__ = "person_rejections"
+
+    user_id: Mapped[str] = _user_fk()
+    person_a: Mapped[str] = mapped_column(
+        String(32), ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_b: Mapped[str] = mapped_column(
+        String(32), ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Face(Derived, Base):
     """A face found in a photo or a video frame: where it is, its 5 landmarks and how usable
     it is for recognising people. Boxes and landmarks are fractions of the upright image."""

@@ -25,6 +25,7 @@ from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, Rendition, Upload
 from camroll.ingest.uploads import staging_for
+from camroll.media.budget import check_costs
 from camroll.media.exiftool import exiftool_version
 from camroll.media.metadata import MediaMetadata, read_metadata
 from camroll.media.previews import render_previews
@@ -180,6 +181,11 @@ def process_asset(asset_id: str) -> str:
         if asset.status in ("ready", "quarantined") and asset.original_key:
             return asset.status
         with plaintext_copy(session, asset) as path:
+            try:  # headers only: a metadata flood never reaches ExifTool or Pillow
+                check_costs(path)
+            except Quarantined as q:
+                _quarantine(session, asset, q)
+                return asset.status
             meta = read_metadata([path])[0]
             meta_row = _save_metadata(session, asset, meta)
             # The type is what the content says, never what the client or extension claimed.

@@ -155,7 +155,8 @@ def _fmt_offset(off: timedelta) -> str:
 
 
 def _iso(wall: datetime, frac: str) -> str:
-    return wall.strftime("%Y-%m-%dT%H:%M:%S") + frac
+    # Not strftime: glibc writes year 1 as "1", which is no ISO date.
+    return f"{wall.year:04d}-{wall:%m-%dT%H:%M:%S}{frac}"
 
 
 # -- time zones ----------------------------------------------------------------------------------

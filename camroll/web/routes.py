@@ -15,7 +15,7 @@ from camroll.accounts import check_password, create_token, revoke_token
 from camroll.api import throttle
 from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
 from camroll.consent.gate import is_granted
-from camroll.db.models import Asset, Face, Person
+from camroll.db.models import Asset
 from camroll.privacy.audit import record
 from camroll.privacy.report import BadCursor, build_report
 
@@ -103,56 +103,6 @@ def report_page(
     )
 
 
-@router.get("/people", response_class=HTMLResponse)
-def people_page(
-    request: Request,
-    who: Caller | None = Depends(optional_caller),
-    session: Session = Depends(db, scope="function"),
-) -> Response:
-    """Everyone found in the owner's photos, named first; names are edited in place."""
-    if who is None:
-        return RedirectResponse("/login", status_code=303)
-    granted = is_granted(session, who.user.id, "faces")
-    people = list(
-        session.scalars(select(Person).where(Person.user_id == who.user.id, Person.face_count > 0))
-    )
-    people.sort(key=lambda p: (p.hidden, p.name is None, -p.face_count, p.name or ""))
-    record(session, who, "people.list")
-    return templates.TemplateResponse(
-        request, "people.html", {"user": who.user, "people": people, "granted": granted}
-    )
-
-
-@router.get("/people/{person_id}", response_class=HTMLResponse)
-def person_page(
-    person_id: str,
-    request: Request,
-    who: Caller | None = Depends(optional_caller),
-    session: Session = Depends(db, scope="function"),
-) -> Response:
-    if who is None:
-        return RedirectResponse("/login", status_code=303)
-    person = session.scalars(
-        select(Person).where(Person.id == person_id, Person.user_id == who.user.id)
-    ).first()
-    if person is None:
-        return templates.TemplateResponse(
-            request, "people.html", {"user": who.user, "people": [], "granted": True}, 404
-        )
-    assets = session.scalars(
-        select(Asset)
-        .where(
-            Asset.user_id == who.user.id,
-            Asset.id.in_(select(Face.asset_id).where(Face.person_id == person.id)),
-        )
-        .order_by(Asset.sort_at.desc())
-    ).all()
-    record(session, who, "person.read", person.id)
-    return templates.TemplateResponse(
-        request, "person.html", {"user": who.user, "person": person, "assets": assets}
-    )
-
-
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
     request: Request,
@@ -179,29 +129,4 @@ def search_page(
         request,
         "search.html",
         {"user": who.user, "q": q, "hits": [(h, names.get(h.asset_id, "")) for h in hits]},
-    )
-
-
-@router.get("/ideas", response_class=HTMLResponse)
-def ideas_page(
-    request: Request,
-    who: Caller | None = Depends(optional_caller),
-    session: Session = Depends(db, scope="function"),
-) -> Response:
-    """Suggestions as cards: the collage or recap itself, why it was made, keep or dismiss."""
-    from camroll.db.models import Idea
-
-    if who is None:
-        return RedirectResponse("/login", status_code=303)
-    granted = is_granted(session, who.user.id, "creations")
-    ideas = list(
-        session.scalars(
-            select(Idea)
-            .where(Idea.user_id == who.user.id, Idea.state != "dismissed")
-            .order_by(Idea.score.desc())
-        )
-    )
-    record(session, who, "ideas.list")
-    return templates.TemplateResponse(
-        request, "ideas.html", {"user": who.user, "ideas": ideas, "granted": granted}
     )
