@@ -308,23 +308,29 @@ def test_desktop_drop_resumes_after_cut_connection_and_share_target(
     assert any(u.endswith("/static/camroll.css") for u in cached), cached
     assert not [u for u in cached if "/api/" in u], cached
 
-    # Web Share Target: the phone's share sheet POSTs the files; one new, one already had.
-    cookies = {c["name"]: c["value"] for c in context.cookies()}
-    shared_new = PG / "demo/IMG_1252.jpg"
-    with httpx.Client(base_url=server.url, cookies=cookies, timeout=120) as http:
-        res = http.post(
-            "/share",
-            files=[
-                ("media", (shared_new.name, shared_new.read_bytes(), "image/jpeg")),
-                ("media", (movie.name, data, "video/quicktime")),
-            ],
-        )
-    assert res.status_code == 200, res.text
-    page.set_content(res.text)
-    got = outcomes(page, 2)
-    assert got[shared_new.name][0] == "stored" and got[movie.name] == ("had", "Already had")
+    # Web Share Target: the share sheet POSTs the files as multipart `media`, as this form does.
+    # One new photo, one already had, one broken: each gets its verdict on the page.
+    shared = [PG / "demo/IMG_1252.jpg", movie, PG / "demo" / BROKEN]
+    page.goto(server.url + "/upload")
+    page.set_content(
+        '<form method="post" action="/share" enctype="multipart/form-data">'
+        '<input type="file" name="media" multiple><button>Share</button></form>'
+    )
+    page.set_input_files("input[name=media]", [str(f) for f in shared])
+    page.click("text=Share")
+    page.wait_for_url(server.url + "/share")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.outcomes li')].every(li =>"
+        " ['stored', 'had', 'quarantined'].includes(li.dataset.state)"
+        " && !li.textContent.includes('processing'))",
+        timeout=WAIT_MS,
+    )
+    got = outcomes(page, 3)
+    assert got["IMG_1252.jpg"] == ("stored", "Stored"), got
+    assert got[movie.name] == ("had", "Already had"), got
+    assert got[BROKEN][0] == "quarantined" and got[BROKEN][1].startswith("Quarantined: "), got
     names = [a["filename"] for a in api(page, server, "/api/assets?limit=100")["items"]]
-    assert sorted(names) == sorted([movie.name, shared_new.name])
+    assert sorted(names) == sorted(f.name for f in shared)
     context.close()
 
 

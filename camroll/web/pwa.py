@@ -133,7 +133,7 @@ def _ingest(session: Session, user_id: str, item: UploadFile) -> Shared:
         return Shared(name, "refused", str(e.detail))
     status = headers["Camroll-Status"]
     new = status == "created"
-    message = "Received; it is being checked and previewed" if new else "Already had"
+    message = "Received, processing…" if new else "Already had"
     return Shared(name, "stored" if new else "had", message, headers["Camroll-Asset-Id"])
 
 

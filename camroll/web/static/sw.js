@@ -8,6 +8,7 @@ const FILES = [
   "/static/consent.css",
   "/static/upload.css",
   "/static/upload.js",
+  "/static/asset_status.js",
   "/static/pwa.js",
   "/static/icons/icon-192.png",
   "/vendor/htmx.min.js",

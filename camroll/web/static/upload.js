@@ -5,7 +5,7 @@
 (() => {
   "use strict";
   const root = document.getElementById("uploader");
-  if (!root || !window.tus) return;
+  if (!root || !window.tus || !window.camrollAwaitAsset) return;
   const input = root.querySelector("input[type=file]");
   const zone = root.querySelector(".dropzone");
   const list = root.querySelector(".outcomes");
@@ -96,17 +96,8 @@
   async function follow(it, assetId) {
     // A new asset is checked and given previews by a job; wait for its verdict.
     it.view.set("processing", "Uploaded, processing…");
-    for (let wait = 500; ; wait = Math.min(wait * 1.5, 4000)) {
-      const res = await fetch(`/api/assets/${encodeURIComponent(assetId)}`, { credentials: "same-origin" });
-      if (!res.ok) return finish(it, "failed", `Uploaded, but its status could not be read: ${await detail(res)}`);
-      const a = await res.json();
-      if (a.status === "ready") return finish(it, "stored", "Stored");
-      if (a.status === "quarantined") {
-        const why = a.quarantine_detail || a.quarantine_reason || "it could not be read";
-        return finish(it, "quarantined", `Quarantined: ${why}`);
-      }
-      await new Promise((r) => setTimeout(r, wait));
-    }
+    const [state, text] = await window.camrollAwaitAsset(assetId);
+    finish(it, state, text);
   }
 
   function send(it) {
