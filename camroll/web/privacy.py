@@ -1,0 +1,151 @@
+"""The privacy centre (/privacy): the consent switches, what camroll holds (the transparency
+report in short, /report in full), "download everything", the access log, deletion receipts,
+links to the trash and backup devices, and "delete my account" with its deadline and undo.
+
+Every action is a form POST to the same service the API uses, then a redirect back; the export's
+progress refreshes itself with htmx (GET /privacy/export, a fragment).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from camroll.api import account, export
+from camroll.api.deps import Caller, db, optional_caller
+from camroll.config import get_settings
+from camroll.consent.change import change_scopes
+from camroll.privacy import exports
+from camroll.privacy.audit import events, record
+from camroll.privacy.report import build_report
+from camroll.privacy.retention import receipt_id
+from camroll.web.consent import consent_view
+from camroll.web.routes import templates
+
+router = APIRouter(include_in_schema=False)
+LOG_PAGE = 25
+MESSAGES = {
+    "export": "Your export is being made. It appears below when it is ready.",
+    "deletion": "Your account is scheduled for deletion. You can undo it until the deadline.",
+    "kept": "Deletion cancelled: your account and your photos stay.",
+}
+
+
+def _actor(actor: str) -> str:
+    if actor == "web":
+        return "you, on this website"
+    if actor.startswith("token:"):
+        return f"your app “{actor[6:]}”"
+    if actor.startswith("device:"):
+        return f"your backup device “{actor[7:]}”"
+    if actor == "admin-cli":
+        return "the server's administrator"
+    return actor
+
+
+def _export_context(session: Session, user_id: str) -> dict[str, Any]:
+    items = exports.listing(session, user_id)
+    return {"exports": list(reversed(items)), "busy": any(e["status"] != "done" for e in items)}
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy_page(
+    request: Request,
+    before: int | None = None,
+    done: str | None = None,
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    if before is not None and not 1 <= before <= 2**63 - 1:
+        raise HTTPException(400, "before must be an event id")
+    user = who.user
+    record(session, who, "report.read")
+    report = build_report(session, user.id, asset_limit=1)
+    log, next_before = events(session, user.id, LOG_PAGE, before)
+    due = user.deletion_due_at
+    return templates.TemplateResponse(
+        request,
+        "privacy.html",
+        {
+            "user": user,
+            **consent_view(session, user.id),
+            "report": report,
+            "held": {k: c for k, c in report["categories"].items() if c.get("count")},
+            "log": [(e, _actor(e.actor)) for e in log],
+            "next_before": next_before,
+            "first_log_page": before is None,
+            "due": due,
+            "receipt_url": f"/api/receipts/{receipt_id(user.id, due)}" if due else None,
+            "retention_days": get_settings().retention_days,
+            "notice": MESSAGES.get(done or ""),
+            **_export_context(session, user.id),
+        },
+    )
+
+
+@router.get("/privacy/export", response_class=HTMLResponse)
+def export_fragment(
+    request: Request,
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    """The exports list alone: polled by htmx while one is being made."""
+    if who is None:
+        raise HTTPException(401, "sign in first")
+    return templates.TemplateResponse(
+        request, "_privacy_exports.html", _export_context(session, who.user.id)
+    )
+
+
+def _same_site(request: Request) -> None:
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise HTTPException(403, "only camroll's own pages can do this")
+
+
+@router.post("/privacy/export")
+def start_export(
+    request: Request,
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    _same_site(request)
+    export.request_export(who, session)
+    return RedirectResponse("/privacy?done=export#export", status_code=303)
+
+
+@router.post("/privacy/delete-account")
+def delete_account(
+    request: Request,
+    confirm: str = Form("", max_length=10),
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    """Stop processing now and purge at the deadline; the same as DELETE /api/me."""
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    _same_site(request)
+    if confirm != "yes":
+        return RedirectResponse("/privacy#delete", status_code=303)
+    account.delete_me(who, session)
+    return RedirectResponse("/privacy?done=deletion#delete", status_code=303)
+
+
+@router.post("/privacy/keep-account")
+def keep_account(
+    request: Request,
+    who: Caller | None = Depends(optional_caller),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    """Undo: opting in to uploads again before the deadline cancels the deletion."""
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    _same_site(request)
+    change_scopes(session, who.user, {"cloud_processing": True}, who.client)
+    return RedirectResponse("/privacy?done=kept", status_code=303)
