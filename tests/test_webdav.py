@@ -235,6 +235,30 @@ def test_webdav_cannot_delete_or_overwrite_originals(dav_server: Server, camera:
     assert sorted(a["filename"] for a in items) == ["IMG_8824.jpg", name]
 
 
+def test_lock_then_put_as_windows_and_macos_clients_do(dav_server: Server, camera: Path):
+    client = dav_server.client(make_user("lock@example.org"))
+    password = new_device(client, "Laptop")["password"]
+    dav = httpx.Client(base_url=f"{dav_server.url}/dav", auth=("lock@example.org", password))
+    lockinfo = (
+        '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+        "</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"
+    )
+    path = "/Pictures/IMG_8943.jpg"
+    lock = dav.request("LOCK", path, content=lockinfo, headers={"Timeout": "Second-60"})
+    assert lock.status_code in (200, 201), lock.text
+    assert "WsgiDAV/" not in lock.text
+    token = lock.headers["Lock-Token"]
+    data = (camera / "IMG_8943.jpg").read_bytes()
+    assert dav.put(path, content=data, headers={"If": f"({token})"}).status_code == 201
+    assert dav.request("UNLOCK", path, headers={"Lock-Token": token}).status_code == 204
+    (asset,) = wait_processed(client, 1)
+    assert asset["filename"] == "IMG_8943.jpg" and asset["status"] == "ready"
+    got = dav.get(path)
+    assert got.status_code == 200 and got.content == data
+    denied = dav.request("PROPFIND", "/", headers={"Depth": "0"}, auth=("x", "wrong"))
+    assert denied.status_code == 401 and "WsgiDAV/" not in denied.text
+
+
 def test_revoked_device_password_gets_401(dav_server: Server, camera: Path):
     token = make_user("revoke@example.org")
     client = dav_server.client(token)

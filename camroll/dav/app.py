@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
+from wsgidav import util as dav_util
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
@@ -39,6 +40,9 @@ def create_dav_app() -> Any:
         "verbose": 1,
         "logging": {"enable": False},
     }
+    # Error pages name no version (wsgidav's own server does this for suppress_version_info).
+    dav_util.public_wsgidav_info = "WsgiDAV"
+    dav_util.public_python_info = "Python"
     dav = WsgiDAVApp(config)
     logging.getLogger("wsgidav").setLevel(logging.WARNING)
     return WSGIMiddleware(dav, workers=8)

@@ -275,8 +275,13 @@ class Provider(DAVProvider):
         # A PUT or MKCOL may name a folder nobody made: it springs into being, as on a disk
         # whose app creates folders on the fly.
         method = environ.get("REQUEST_METHOD")
-        if method in ("PUT", "MKCOL") and p == _parent(_norm(environ.get("PATH_INFO", ""))):
+        target = _norm(environ.get("PATH_INFO", ""))
+        if method in ("PUT", "MKCOL", "LOCK") and p == _parent(target):
             return Folder(href, environ, lib)
+        # Windows and macOS clients LOCK a new name before they PUT it: the lock needs a
+        # resource to hang on, though nothing is stored until the PUT.
+        if method == "LOCK" and p == target:
+            return Incoming(href, environ)
         return None
 
 
