@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -260,6 +262,8 @@ def test_desktop_drop_resumes_after_cut_connection_and_share_target(
         if request.method == "PATCH":
             state["patches"] += 1
             offsets.append(int(request.headers["upload-offset"]))
+            if state["patches"] == 1:
+                time.sleep(1.5)  # a slow first chunk, so speed and time left are measured
             if state["patches"] == 2:
                 seen.append("cut")
                 route.abort("connectionreset")
@@ -270,6 +274,15 @@ def test_desktop_drop_resumes_after_cut_connection_and_share_target(
     page.route("**/api/uploads/*", cut_second_patch)
     page.goto(server.url + "/upload")
     page.evaluate("document.getElementById('uploader').dataset.chunkBytes = String(512 * 1024)")
+    # Every text the progress line shows, as the user would have read it.
+    page.evaluate(
+        """() => {
+            const stats = document.querySelector("#uploader .stats");
+            window.statsSeen = [];
+            new MutationObserver(() => window.statsSeen.push(stats.textContent))
+                .observe(stats, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
     # Drag and drop, as on a desktop: a real DataTransfer carrying the file.
     page.evaluate(
         """([b64, name]) => {
@@ -286,6 +299,13 @@ def test_desktop_drop_resumes_after_cut_connection_and_share_target(
     )
     wait_idle(page)
     assert outcomes(page, 1) == {movie.name: ("stored", "Stored")}
+    lines = page.evaluate("window.statsSeen")
+    mb = f"{len(data) / 1e6:.1f} MB"
+    assert any(
+        re.fullmatch(rf"0 of 1 files · [\d.]+ [KM]B of {mb} · [\d.]+ [KM]B/s · about \d+ s left", t)
+        for t in lines
+    ), lines  # files done, bytes, speed and time left while it runs
+    assert lines[-1] == f"1 of 1 files · {mb} of {mb}", lines
     assert "cut" in seen and "HEAD" in seen[seen.index("cut") :], seen  # asked where it stood
     chunk = 512 * 1024
     assert offsets[:2] == [0, chunk] and offsets[2] == chunk, offsets  # resumed, not restarted
@@ -307,6 +327,11 @@ def test_desktop_drop_resumes_after_cut_connection_and_share_target(
     )
     assert any(u.endswith("/static/camroll.css") for u in cached), cached
     assert not [u for u in cached if "/api/" in u], cached
+    # Without a connection the installed app says so, rather than showing a browser error.
+    context.set_offline(True)
+    page.goto(server.url + "/people")
+    assert page.inner_text("h1") == "You are offline"
+    context.set_offline(False)
 
     # Web Share Target: the share sheet POSTs the files as multipart `media`, as this form does.
     # One new photo, one already had, one broken: each gets its verdict on the page.

@@ -1,9 +1,11 @@
 // camroll's service worker: makes the web app installable and keeps its shell (styles,
-// scripts, icons) for quick starts. Photos, videos and every /api answer are never cached:
-// they are private, and they stay on the server, encrypted.
+// scripts, icons, an offline page) for quick starts. Pages, photos, videos and every /api
+// answer are never cached: they are private, and they stay on the server, encrypted.
 "use strict";
 const SHELL = "camroll-shell-v1";
+const OFFLINE = "/static/offline.html";
 const FILES = [
+  OFFLINE,
   "/static/camroll.css",
   "/static/consent.css",
   "/static/upload.css",
@@ -17,7 +19,10 @@ const FILES = [
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
-    caches.open(SHELL).then((cache) => cache.addAll(FILES)).then(() => self.skipWaiting()),
+    // One missing file must not keep the whole app from installing.
+    caches.open(SHELL)
+      .then((cache) => Promise.all(FILES.map((f) => cache.add(f).catch(() => undefined))))
+      .then(() => self.skipWaiting()),
   );
 });
 
@@ -32,6 +37,11 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   const req = event.request;
   if (req.method !== "GET") return;
+  if (req.mode === "navigate") {
+    // Pages always come from the server; without a connection, say so instead of a browser error.
+    event.respondWith(fetch(req).catch(() => caches.match(OFFLINE)));
+    return;
+  }
   const url = new URL(req.url);
   if (url.origin !== self.location.origin || !FILES.includes(url.pathname)) return;
   // Shell files: answer from the cache at once, refresh it in the background.
