@@ -263,8 +263,9 @@ def test_revoked_device_password_gets_401(dav_server: Server, camera: Path):
     token = make_user("revoke@example.org")
     client = dav_server.client(token)
     device = new_device(client, "Old phone")
-    ok = rclone(dav_server, device["password"], "lsf", "camroll:")
+    ok = rclone(dav_server, device["password"], "lsf", "-R", "camroll:")
     assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == ""  # other owners' photos on this server are not this device's to see
     assert client.delete(f"/api/devices/{device['id']}").status_code == 204
     r = rclone(dav_server, device["password"], "copy", str(camera), "camroll:Camera")
     assert r.returncode != 0
