@@ -37,13 +37,14 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   const req = event.request;
   if (req.method !== "GET") return;
+  const url = new URL(req.url);
+  if (url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
   if (req.mode === "navigate") {
     // Pages always come from the server; without a connection, say so instead of a browser error.
     event.respondWith(fetch(req).catch(() => caches.match(OFFLINE)));
     return;
   }
-  const url = new URL(req.url);
-  if (url.origin !== self.location.origin || !FILES.includes(url.pathname)) return;
+  if (!FILES.includes(url.pathname)) return;
   // Shell files: answer from the cache at once, refresh it in the background.
   event.respondWith(
     caches.open(SHELL).then(async (cache) => {
