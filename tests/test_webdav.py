@@ -3,9 +3,11 @@ per-device app passwords made through the API, on real files of the shared camer
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -15,6 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from camroll.accounts import find_user
+from camroll.db.engine import session_scope
+from camroll.db.models import Upload
 from tests.conftest import REPO, ROLL, Server, make_user
 
 # A phone's camera folder in miniature: JPEGs, a HEIC, a video and a truncated JPEG.
@@ -257,6 +262,39 @@ def test_lock_then_put_as_windows_and_macos_clients_do(dav_server: Server, camer
     assert got.status_code == 200 and got.content == data
     denied = dav.request("PROPFIND", "/", headers={"Depth": "0"}, auth=("x", "wrong"))
     assert denied.status_code == 401 and "WsgiDAV/" not in denied.text
+
+
+def test_a_cut_off_put_keeps_nothing(dav_server: Server, camera: Path):
+    client = dav_server.client(make_user("cut@example.org"))
+    password = new_device(client, "Flaky phone")["password"]
+    data = (camera / "IMG_8824.jpg").read_bytes()
+    auth = base64.b64encode(f"cut@example.org:{password}".encode()).decode()
+    head = (
+        f"PUT /dav/Camera/IMG_8824.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Basic {auth}\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", dav_server.port), timeout=30) as sock:
+        sock.sendall(head.encode() + data[: len(data) // 2])
+        time.sleep(1)  # the server is streaming the first half into staging
+    # The connection dropped halfway: no asset, and the upload and its staging are gone.
+    staging = Path(dav_server.env["CAMROLL_DATA_DIR"]) / "staging"
+    deadline = time.monotonic() + 30
+    while True:
+        with session_scope() as s:
+            user = find_user(s, "cut@example.org")
+            assert user is not None
+            uploads = s.query(Upload).filter(Upload.user_id == user.id).count()
+            user_id = user.id
+        left = [p for p in (staging / user_id).rglob("*") if p.is_file()]
+        if uploads == 0 and not left:
+            break
+        assert time.monotonic() < deadline, (uploads, left)
+        time.sleep(0.5)
+    assert client.get("/api/assets").json()["items"] == []
+    # Sent again whole, it is stored.
+    dav = httpx.Client(base_url=f"{dav_server.url}/dav", auth=("cut@example.org", password))
+    assert dav.put("/Camera/IMG_8824.jpg", content=data).status_code == 201
+    assert len(client.get("/api/assets").json()["items"]) == 1
 
 
 def test_revoked_device_password_gets_401(dav_server: Server, camera: Path):

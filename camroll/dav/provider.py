@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
     HTTP_INTERNAL_ERROR,
@@ -453,9 +454,16 @@ class Incoming(DAVNonCollection):
     def end_write(self, *, with_errors: bool) -> None:
         if self.upload_id is None or self.writer is None:
             return
-        if with_errors or not self.writer.closed_ok:
+        if with_errors:
             self._discard()
             return
+        if not self.writer.closed_ok:
+            self._discard()
+            raise DAVError(
+                HTTP_BAD_REQUEST,
+                f"the body ended after {self.writer.received:,} of "
+                f"{self.writer.declared:,} bytes; nothing was kept, send the file again",
+            )
         self._finish()
 
     def _discard(self) -> None:
