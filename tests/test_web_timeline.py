@@ -139,7 +139,7 @@ def test_desktop_timeline_pages_headings_viewer_video_206_and_live_photo(
         )
         assert shown == [a["id"] for a in ready if not (a["kind"] == "video" and a["live_pair_id"])]
         # Local capture time as the camera recorded it.
-        canon = ".tile[aria-label*='Canon_40D.jpg, taken 2008-05-30 15:56']"
+        canon = ".tile:has(img[alt*='Canon_40D.jpg, taken 2008-05-30 15:56'])"
         assert page.locator(canon).count() == 1
         # The justified grid: tiles keep their photo's shape (not all squares).
         ratios = page.locator("#timeline .tile").evaluate_all(
@@ -156,7 +156,7 @@ def test_desktop_timeline_pages_headings_viewer_video_206_and_live_photo(
         # Viewer: the video plays and seeks; the server answers 206 with Content-Range.
         page.goto(server.url + "/")
         load_everything(page, tiles_expected)
-        page.click(".tile[aria-label^='Video video.mp4']")
+        page.click(".tile:has(img[alt^='Video video.mp4'])")
         video = page.locator(".viewer video.v-media")
         video.wait_for(state="visible")
         page.wait_for_function(
@@ -191,7 +191,7 @@ def test_desktop_timeline_pages_headings_viewer_video_206_and_live_photo(
         # The Live Photo plays its motion.
         still = next(a for a in ready if a["filename"] == "IMG_7943.HEIC")
         assert still["live_pair_id"]
-        page.click(".tile[aria-label*='IMG_7943.HEIC']")
+        page.click(".tile:has(img[alt*='IMG_7943.HEIC'])")
         with page.expect_response(f"**/api/assets/{still['live_pair_id']}/original") as motion:
             page.locator(".viewer [data-v=live]").click()
         assert motion.value.status in (200, 206)
@@ -217,7 +217,7 @@ def test_phone_deletes_restores_and_empties_the_trash_leaving_nothing(
         mine = s.scalars(select(Asset).where(Asset.user_id == user_id)).all()
         target = next(a.id for a in mine if a.filename == "Nikon_D70.jpg")
     assert rows_mentioning(target) and blobs_of(env, user_id, target)
-    tile = ".tile[aria-label*='Nikon_D70.jpg']"
+    tile = ".tile:has(img[alt*='Nikon_D70.jpg'])"
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
