@@ -112,6 +112,13 @@ def outcomes(page: Page, n: int) -> dict[str, tuple[str, str]]:
     }
 
 
+def csp_violations(page: Page) -> list[str]:
+    """Every script and style of these pages must pass the site's Content-Security-Policy."""
+    seen: list[str] = []
+    page.on("console", lambda m: seen.append(m.text) if "Security Policy" in m.text else None)
+    return seen
+
+
 def wait_idle(page: Page) -> None:
     page.wait_for_selector("#uploader[data-state=idle]", state="attached", timeout=WAIT_MS)
 
@@ -129,6 +136,7 @@ def test_phone_first_run_opt_in_upload_ten_then_pick_again_uploads_nothing(
     make_user("phone@example.org", consent=False, password="phone pass 1")
     context = browser.new_context(**PHONE)
     page = context.new_page()
+    csp = csp_violations(page)
     tus: list[str] = []
     page.on(
         "request",
@@ -222,6 +230,7 @@ def test_phone_first_run_opt_in_upload_ten_then_pick_again_uploads_nothing(
     assert again == {f.name: ("had", "Already had") for f in PICK}, again
     assert tus == [], tus  # zero tus requests: no POST, no PATCH
     assert len(api(page, server, "/api/assets?limit=100")["items"]) == 10
+    assert csp == [], csp
     context.close()
 
 
@@ -232,6 +241,7 @@ def test_desktop_drop_resumes_after_cut_connection_and_share_target(
     make_user("desk@example.org", consent=True, password="desk pass 1")
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
+    csp = csp_violations(page)
     sign_in(page, server, "desk@example.org", "desk pass 1")
     assert page.url == server.url + "/"  # opted in already: no onboarding
 
@@ -356,6 +366,7 @@ def test_desktop_drop_resumes_after_cut_connection_and_share_target(
     assert got[BROKEN][0] == "quarantined" and got[BROKEN][1].startswith("Quarantined: "), got
     names = [a["filename"] for a in api(page, server, "/api/assets?limit=100")["items"]]
     assert sorted(names) == sorted(f.name for f in shared)
+    assert csp == [], csp
     context.close()
 
 
@@ -386,3 +397,9 @@ def test_share_and_consent_refuse_bad_requests(server: Server, backend: str) -> 
         assert http.get("/api/assets").json()["items"] == []
         res = http.post("/consent/cloud_processing", data={"granted": "false", "next": "//evil"})
         assert res.status_code == 303 and res.headers["location"] == "/welcome"
+        # Opted out: the deadline is shown with the undo, and the undo clears it.
+        page = http.get("/welcome").text
+        assert "scheduled for deletion" in page and "to undo it" in page
+        http.post("/consent/cloud_processing", data={"granted": "true"})
+        assert "scheduled for deletion" not in http.get("/welcome").text
+        assert http.get("/api/consent").json()["deletion_due_at"] is None
