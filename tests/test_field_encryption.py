@@ -35,6 +35,7 @@ FILES = {
     "img2.jpg": DEEPFACE / "img2.jpg",
 }
 EMAIL = "zelda.fields@example.org"
+PASSWORD = "fields-secret-pass"
 NAME = "Zelda Quistorp"
 BIRTHDAY = "1987-03-14"
 SCOPES = {"cloud_processing": True, "faces": True, "places": True}
@@ -94,7 +95,7 @@ def lib(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         upgrade()
         server = Server(env).start()
         try:
-            token = make_user(EMAIL)
+            token = make_user(EMAIL, password=PASSWORD)
             client = server.client(token)
             assert client.put("/api/consent", json={"scopes": SCOPES}).status_code == 200
             result = sync(server, token, env, roll)
@@ -184,6 +185,20 @@ def test_pages_and_queries_decrypt_per_user(lib: Library) -> None:
     assert {h["asset"]["filename"] for h in hits} >= {"DSCN0010.jpg", "DSCN0042.jpg"}
     people = client.get("/api/people").json()
     assert people[0]["name"] == NAME and people[0]["birthday"] == BIRTHDAY
+
+
+def test_report_says_what_is_encrypted_and_what_stays_in_the_clear(lib: Library) -> None:
+    storage = lib.client.get("/api/me/report", params={"asset_limit": 1}).json()["storage"]
+    encrypted = set(storage["encrypted_with_your_key"])
+    assert {"assets.filename", "people.name", "asset_metadata.latitude"} <= encrypted
+    assert {"asset_places.city", "face_embeddings.vector", "ideas.title"} <= encrypted
+    assert any("e-mail" in c["what"] for c in storage["stored_in_the_clear"])
+    with httpx.Client(base_url=lib.server.url, timeout=60) as web:
+        r = web.post("/login", data={"email": EMAIL, "password": PASSWORD})
+        assert r.status_code in (200, 303), r.text
+        page = web.get("/report")
+        assert page.status_code == 200
+        assert "Stored in the clear" in page.text and "<code>people.name</code>" in page.text
 
 
 def test_database_copy_holds_no_plaintext_while_the_account_lives(lib: Library) -> None:

@@ -106,6 +106,18 @@ class AssetSection(BaseModel):
     items: list[AssetReport]
 
 
+
+class ClearItem(BaseModel):
+    what: str
+    why: str
+
+
+class StorageReport(BaseModel):
+    encrypted_with_your_key: list[str]  # table.column, read from the models
+    how: str
+    stored_in_the_clear: list[ClearItem]
+
+
 class Report(BaseModel):
     generated_at: datetime
     user_id: str
@@ -113,6 +125,7 @@ class Report(BaseModel):
     training: str
     consent: Consent
     categories: dict[str, Category]
+    storage: StorageReport
     assets: AssetSection
 
 

@@ -85,10 +85,9 @@ def forget(user_id: str) -> None:
 
 
 def _cipher(user_id: str, conn: Connection | None = None) -> AESGCM:
-    with _lock:
-        hit = _keys.get(user_id)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
+    hit = _keys.get(user_id)  # a dict read is atomic; the lock guards writes only
+    if hit is not None and hit[1] > time.monotonic():
+        return hit[0]
     from camroll.crypto.keys import KeyDestroyed, unwrap
     from camroll.db.models import UserKey
 

@@ -31,6 +31,7 @@ from camroll.db.models import (
     derived_models,
     utcnow,
 )
+from camroll.privacy import at_rest
 
 ORIGINALS = "originals"
 # Originals are what the sync client uploads; storing them is what cloud_processing allows.
@@ -301,5 +302,7 @@ def build_report(
         "training": TRAINING_STATEMENT,
         "consent": _consent(session, user_id),
         "categories": categories(session, user_id),
+        # What is encrypted with the owner's key, and what stays in the clear and why.
+        "storage": at_rest.statement(),
         "assets": _assets(session, user_id, limit, asset_cursor),
     }

@@ -1,0 +1,368 @@
+"""What field encryption costs per query, in one run: the same library stored with
+`CAMROLL_FIELD_ENCRYPTION` on and off, and the queries that read encrypted fields timed on both.
+
+    .venv/bin/python bench/fields.py [--assets N] [--faces F] [--repeat R] [--backend sqlite|postgresql]
+
+The library is generated (the shared roll has too few located photos and faces to show a cost
+at scale): N ready photos over two years, 80% at home and the rest on six trips, each located
+photo named with a place; F faces with 128-d embeddings in 40 named people; two tags per photo.
+Queries are camroll's own functions, each in a fresh session so nothing is cached in the ORM:
+- search: `search.service.search` for a place name (and `library_docs` alone, the part that reads
+  the encrypted places and names);
+- trips: `ideas.generate.load_library` + `trip_ideas` (every photo's GPS and metadata);
+- people: the People page's query (`GET /api/people`: names, birthdays) and the clustering
+  input (`people.assign._usable_faces`: every face embedding).
+Also the time to write the library and the database size. Prints Markdown (and writes --out).
+Scratch data goes under bench/work/fields/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+WORK = REPO / "bench" / "work" / "fields"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+HOME = (37.8716, -122.2727, "Berkeley", "California", "United States", "US")
+TRIPS = [
+    (37.7459, -119.5332, "Yosemite Valley", "California", "United States", "US"),
+    (38.5733, -109.5498, "Moab", "Utah", "United States", "US"),
+    (35.2495, -112.1910, "Williams", "Arizona", "United States", "US"),
+    (43.4674, 11.8851, "Arezzo", "Tuscany", "Italy", "IT"),
+    (51.5007, -0.1246, "London", "England", "United Kingdom", "GB"),
+    (35.6762, 139.6503, "Tokyo", "Tokyo", "Japan", "JP"),
+]
+TAGS = ["person", "dog", "beach", "mountain", "food", "car", "tree", "sky"]
+
+
+def configure(data: Path, url: str, encrypt: bool) -> None:
+    from camroll.config import get_settings
+    from camroll.db.engine import _engine_for, _factory
+
+    os.environ.update(
+        CAMROLL_DATA_DIR=str(data),
+        CAMROLL_DATABASE_URL=url,
+        CAMROLL_FIELD_ENCRYPTION="true" if encrypt else "false",
+    )
+    for cache in (get_settings, _factory, _engine_for):
+        cache.cache_clear()
+
+
+def build(n_assets: int, n_faces: int, seed: int = 7) -> str:
+    """Write the library for one user; returns the user id."""
+    from camroll.accounts import create_user
+    from camroll.db.engine import session_scope
+    from camroll.db.models import (
+        Asset,
+        AssetMetadata,
+        AssetPlace,
+        AssetTag,
+        Face,
+        FaceEmbedding,
+        HomeLocation,
+        Person,
+        new_id,
+    )
+
+    rng = random.Random(seed)
+    nprng = np.random.default_rng(seed)
+    prov = {"model": "bench", "model_version": "1"}
+    with session_scope() as s:
+        uid = create_user(s, f"bench-{seed}@example.org").id
+    start = datetime(2015, 1, 1, 12, tzinfo=UTC)
+    asset_ids: list[str] = []
+    batch: list[object] = []
+
+    def flush() -> None:
+        with session_scope() as s:
+            s.add_all(batch)
+        batch.clear()
+
+    for i in range(n_assets):
+        trip = rng.random() < 0.2
+        lat, lon, city, region, country, cc = TRIPS[i % len(TRIPS)] if trip else HOME
+        when = start + timedelta(days=(i * 730) // n_assets, minutes=rng.randrange(600))
+        aid = new_id()
+        asset_ids.append(aid)
+        batch.append(
+            Asset(
+                id=aid,
+                user_id=uid,
+                checksum=f"{i:064x}",
+                size=2_000_000,
+                filename=f"IMG_{i:05d}.HEIC",
+                device_path=f"DCIM/{100 + i // 1000}APPLE/IMG_{i:05d}.HEIC",
+                mime="image/heic",
+                kind="image",
+                status="ready",
+                sort_at=when,
+            )
+        )
+        located = rng.random() < 0.9
+        batch.append(
+            AssetMetadata(
+                user_id=uid,
+                asset_id=aid,
+                scope="cloud_processing",
+                width=4032,
+                height=3024,
+                taken_at_local=when.replace(tzinfo=None).isoformat(),
+                tz_offset="-07:00",
+                taken_at_utc=when,
+                latitude=lat + rng.uniform(-0.02, 0.02) if located else None,
+                longitude=lon + rng.uniform(-0.02, 0.02) if located else None,
+                altitude=rng.uniform(0, 900) if located else None,
+                make="Apple",
+                model_name="iPhone 12 Pro",
+                lens="iPhone 12 Pro back triple camera 4.2mm f/1.6",
+                **prov,
+            )
+        )
+        if located:
+            batch.append(
+                AssetPlace(
+                    user_id=uid,
+                    asset_id=aid,
+                    scope="places",
+                    city=city,
+                    subregion=None,
+                    region=region,
+                    country=country,
+                    country_code=cc,
+                    distance_to_place_km=1.0,
+                    distance_from_home_km=0.0 if not trip else 300.0,
+                    **prov,
+                )
+            )
+        for label in rng.sample(TAGS, 2):
+            batch.append(
+                AssetTag(
+                    user_id=uid,
+                    asset_id=aid,
+                    scope="content",
+                    label=label,
+                    score=0.8,
+                    sources="[]",
+                    **prov,
+                )
+            )
+        if len(batch) >= 2000:
+            flush()
+    batch.append(
+        HomeLocation(
+            user_id=uid,
+            scope="places",
+            latitude=HOME[0],
+            longitude=HOME[1],
+            label="Berkeley",
+            days=300,
+            photos=n_assets,
+            share=0.8,
+            **prov,
+        )
+    )
+    flush()
+    people = [
+        Person(
+            id=new_id(),
+            user_id=uid,
+            scope="faces",
+            name=f"Person {k}",
+            birthday=f"19{60 + k}-0{1 + k % 9}-1{k % 9}",
+            face_count=n_faces // 40,
+            **prov,
+        )
+        for k in range(40)
+    ]
+    with session_scope() as s:
+        s.add_all(people)
+    for j in range(n_faces):
+        fid = new_id()
+        aid = asset_ids[rng.randrange(len(asset_ids))]
+        vec = nprng.standard_normal(128).astype("<f4")
+        batch.append(
+            Face(
+                id=fid,
+                user_id=uid,
+                asset_id=aid,
+                scope="faces",
+                box_x=0.1,
+                box_y=0.1,
+                box_w=0.2,
+                box_h=0.2,
+                landmarks="[]",
+                score=0.99,
+                usable=True,
+                person_id=people[j % 40].id,
+                **prov,
+            )
+        )
+        batch.append(
+            FaceEmbedding(
+                face_id=fid, user_id=uid, asset_id=aid, scope="faces", vector=vec.tobytes(), **prov
+            )
+        )
+        if len(batch) >= 2000:
+            flush()
+    flush()
+    return uid
+
+
+def queries(uid: str, n_assets: int, n_faces: int) -> dict[str, tuple[Callable[[], int], int]]:
+    """Each query with the number of rows it reads that hold encrypted fields."""
+    from sqlalchemy import select
+
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Person
+    from camroll.ideas.generate import load_library, trip_ideas
+    from camroll.people.assign import _usable_faces
+    from camroll.search.service import library_docs, search
+
+    def run(fn: Callable) -> Callable[[], int]:  # type: ignore[type-arg]
+        def once() -> int:
+            with session_scope() as s:
+                return fn(s)
+
+        return once
+
+    def people_page(s) -> int:  # type: ignore[no-untyped-def]
+        rows = list(s.scalars(select(Person).where(Person.user_id == uid)))
+        rows.sort(key=lambda p: (p.name is None, -p.face_count, p.name or ""))
+        return len(rows)
+
+    return {
+        "search 'Moab' (search.service.search)": (
+            run(lambda s: len(search(s, uid, "Moab"))),
+            2 * n_assets,
+        ),
+        "search documents only (library_docs)": (
+            run(lambda s: len(library_docs(s, uid))),
+            2 * n_assets,
+        ),
+        "trips (load_library + trip_ideas)": (
+            run(lambda s: len(trip_ideas(s, load_library(s, uid), uid))),
+            3 * n_assets,
+        ),
+        "people page (GET /api/people query)": (run(people_page), 40),
+        "face embeddings (clustering input)": (
+            run(lambda s: len(_usable_faces(s, uid))),
+            n_faces,
+        ),
+    }
+
+
+def timed(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
+    result = fn()  # warm: models loaded, keys cached, pages in cache
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--assets", type=int, default=5000)
+    ap.add_argument("--faces", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--out", type=Path, default=WORK / "fields.md")
+    args = ap.parse_args()
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    from camroll.db.migrate import upgrade
+
+    results: dict[bool, dict[str, tuple[float, int]]] = {}
+    extra: dict[bool, dict[str, str]] = {}
+    for encrypt in (True, False):
+        data = WORK / ("on" if encrypt else "off")
+        data.mkdir()
+        if args.backend == "sqlite":
+            url = f"sqlite:///{data / 'camroll.db'}"
+        else:
+            import psycopg
+
+            name = f"camroll_bench_fields_{'on' if encrypt else 'off'}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        configure(data, url, encrypt)
+        upgrade()
+        t = time.perf_counter()
+        uid = build(args.assets, args.faces)
+        write_s = time.perf_counter() - t
+        qs = queries(uid, args.assets, args.faces)
+        rows_read = {k: n for k, (_fn, n) in qs.items()}
+        results[encrypt] = {k: timed(fn, args.repeat) for k, (fn, _n) in qs.items()}
+        if args.backend == "sqlite":
+            from camroll.db.engine import get_engine
+
+            get_engine().dispose()
+            size = sum(p.stat().st_size for p in data.glob("camroll.db*")) / 2**20
+        else:
+            from sqlalchemy import text
+
+            from camroll.db.engine import get_engine
+
+            with get_engine().connect() as c:
+                size = c.execute(text("SELECT pg_database_size(current_database())")).scalar()
+                size = size / 2**20
+            get_engine().dispose()
+        extra[encrypt] = {"write": f"{write_s:.2f} s", "size": f"{size:.1f} MiB"}
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        f"## Field encryption: cost per query ({args.backend})",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; commit {commit}; "
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"- command: `.venv/bin/python bench/fields.py --assets {args.assets} --faces "
+        f"{args.faces} --repeat {args.repeat} --backend {args.backend}`",
+        f"- library: {args.assets} photos (90% located), {args.faces} faces with embeddings, "
+        "40 named people; median of the repeats, each in a fresh session, after one warm run",
+        "",
+        "| query | result | rows read (approx.) | encrypted | plaintext | ratio | extra per row |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key in results[True]:
+        (on, n), (off, _) = results[True][key], results[False][key]
+        rows = rows_read[key]
+        per_row = (on - off) / rows * 1e6
+        lines.append(
+            f"| {key} | {n} | {rows} | {on * 1000:.1f} ms | {off * 1000:.1f} ms | "
+            f"{on / off:.2f}x | {per_row:.1f} µs |"
+        )
+    lines += [
+        f"| write the whole library | | | {extra[True]['write']} | {extra[False]['write']} | | |",
+        f"| database size | | | {extra[True]['size']} | {extra[False]['size']} | | |",
+        "",
+    ]
+    text_out = "\n".join(lines)
+    print(text_out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text_out)
+
+
+if __name__ == "__main__":
+    main()
