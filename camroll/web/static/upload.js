@@ -166,22 +166,25 @@
     batch.hashing = "";
     let todo = items.filter((it) => !it.final);
     const hashed = todo.filter((it) => it.sha);
-    if (hashed.length) {
+    // Asked in slices: the server takes at most 10,000 checksums per question.
+    const missing = new Set();
+    let refused = "";
+    for (let i = 0; i < hashed.length && !refused; i += 1000) {
       const res = await fetch("/api/assets/check", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ checksums: hashed.map((it) => it.sha) }),
+        body: JSON.stringify({ checksums: hashed.slice(i, i + 1000).map((it) => it.sha) }),
       });
-      if (!res.ok) {
-        const why = await detail(res);
-        for (const it of todo) finish(it, "failed", `Not uploaded: ${why}`);
-        todo = [];
-      } else {
-        const missing = new Set((await res.json()).missing);
-        for (const it of hashed) if (!missing.has(it.sha)) finish(it, "had", "Already had");
-        todo = todo.filter((it) => !it.final);
-      }
+      if (res.ok) for (const sha of (await res.json()).missing) missing.add(sha);
+      else refused = await detail(res);
+    }
+    if (refused) {
+      for (const it of todo) finish(it, "failed", `Not uploaded: ${refused}`);
+      todo = [];
+    } else {
+      for (const it of hashed) if (!missing.has(it.sha)) finish(it, "had", "Already had");
+      todo = todo.filter((it) => !it.final);
     }
     batch.bytes = todo.reduce((n, it) => n + it.file.size, 0);
     render();
