@@ -356,22 +356,22 @@ class AssetFile(DAVNonCollection):
 
     def get_content(self) -> io.RawIOBase:
         user_id = self.environ[USER_ID]
-        session_cm = session_scope()
-        session = session_cm.__enter__()
         try:
-            asset = session.get(Asset, self.entry.asset_id)
-            if asset is None or asset.user_id != user_id or asset.original_key is None:
-                raise DAVError(HTTP_NOT_FOUND, "this file is not stored (yet)")
-            chunks = read_decrypted(session, user_id, asset.original_key)
-            first = next(chunks, b"")
-            record(session, (user_id, self.environ[DEVICE]), "asset.original", asset.id)
-            session_cm.__exit__(None, None, None)
+            with session_scope() as session:
+                asset = session.get(Asset, self.entry.asset_id)
+                if (
+                    asset is None
+                    or asset.user_id != user_id
+                    or asset.trashed_at is not None
+                    or asset.original_key is None
+                ):
+                    raise DAVError(HTTP_NOT_FOUND, "this file is not stored (yet)")
+                # The key is read here; the blob streams on after the session has closed.
+                chunks = read_decrypted(session, user_id, asset.original_key)
+                first = next(chunks, b"")
+                record(session, (user_id, self.environ[DEVICE]), "asset.original", asset.id)
         except (KeyDestroyed, BlobNotFound, DecryptionError) as e:
-            session_cm.__exit__(None, None, None)
             raise DAVError(HTTP_NOT_FOUND, f"this file can no longer be read: {e}") from None
-        except BaseException as e:
-            session_cm.__exit__(type(e), e, e.__traceback__)
-            raise
         return _IterReader(first, chunks)
 
     begin_write = delete = handle_delete = handle_move = copy_move_single = _forbidden  # type: ignore[assignment]
