@@ -16,6 +16,8 @@ from tests.test_api import auth, upload
 
 TRAIN = ROLL / "lychee" / "Samples" / "train.mov"  # 1.5 MB H.264: two 1 MiB segments
 PHOTO = ROLL / "pigallery2" / "demo" / "IMG_6220.jpg"
+SMALL = ROLL / "exif-samples" / "jpg"
+SMALL_NAMES = ["Canon_40D.jpg", "Nikon_D70.jpg", "Pentax_K10D.jpg"]
 
 
 def ingest(client: httpx.Client, token: str, path: Path) -> str:
@@ -120,6 +122,20 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
     photo = ingest(app_client, token, PHOTO)
     keep = ingest(app_client, token, TRAIN)
     assert blobs_of(env, user_id, photo)  # original and renditions are stored
+    # A collage made from the photo: it must be withdrawn when the photo is erased.
+    from camroll.consent.gate import set_scopes
+
+    with session_scope() as s:
+        set_scopes(s, user_id, {"creations": True}, client="test")
+    others = [ingest(app_client, token, SMALL / n) for n in SMALL_NAMES]
+    r = app_client.post(
+        "/api/ideas",
+        headers=auth(token),
+        json={"kind": "collage", "asset_ids": [photo, *others], "title": "Four"},
+    )
+    assert r.status_code == 201, r.text
+    collage = r.json()["id"]
+    assert blobs_of(env, user_id, collage)  # its rendered media is stored
 
     def listed() -> set[str]:
         page = app_client.get("/api/assets", headers=auth(token)).json()
@@ -128,7 +144,13 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
     assert app_client.delete(f"/api/assets/{photo}", headers=auth(other)).status_code == 404
     r = app_client.delete(f"/api/assets/{photo}", headers=auth(token))
     assert r.status_code == 200 and r.json() == {"ids": [photo], "status": "trashed"}
-    assert listed() == {keep}
+    assert listed() == {keep, *others}
+    # A trashed photo is no input for new ideas (the collage already made waits with it).
+    r = app_client.post(
+        "/api/ideas", headers=auth(token), json={"kind": "recap", "asset_ids": [photo, *others]}
+    )
+    assert r.status_code == 404
+    assert app_client.get(f"/api/ideas/{collage}", headers=auth(token)).status_code == 200
     trash = app_client.get("/api/trash", headers=auth(token)).json()
     assert [i["id"] for i in trash["items"]] == [photo] and trash["days"] == 30
     item = trash["items"][0]
@@ -142,7 +164,7 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
 
     r = app_client.post(f"/api/assets/{photo}/restore", headers=auth(token))
     assert r.status_code == 200 and r.json()["status"] == "ready"
-    assert listed() == {photo, keep}
+    assert listed() == {photo, keep, *others}
 
     # Someone else emptying their trash touches nothing of ours.
     assert app_client.delete(f"/api/assets/{photo}", headers=auth(token)).status_code == 200
@@ -152,7 +174,9 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
     assert app_client.get(f"/api/assets/{photo}", headers=auth(token)).status_code == 404
     assert rows_mentioning(photo) == {}
     assert blobs_of(env, user_id, photo) == []
-    assert listed() == {keep} and blobs_of(env, user_id, keep)
+    assert listed() == {keep, *others} and blobs_of(env, user_id, keep)
+    assert app_client.get(f"/api/ideas/{collage}", headers=auth(token)).status_code == 404
+    assert blobs_of(env, user_id, collage) == []  # the collage's media is gone too
 
     # Expiry: `camroll purge --as-of` erases what waited CAMROLL_TRASH_DAYS, not what is newer.
     assert app_client.delete(f"/api/assets/{keep}", headers=auth(token)).status_code == 200

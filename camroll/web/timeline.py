@@ -9,13 +9,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from camroll.api.assets import _decode_cursor, _encode_cursor, derived_out, owned_asset
 from camroll.api.deps import Caller, db, optional_caller
+from camroll.api.limits import SHORT_TEXT
 from camroll.config import get_settings
 from camroll.db.models import Asset, AssetMetadata, Rendition, derived_models
 from camroll.privacy.audit import record
@@ -148,7 +149,7 @@ def _page_context(
 @router.get("/", response_class=HTMLResponse)
 def timeline(
     request: Request,
-    year: int | None = None,
+    year: int | None = Query(None, ge=1, le=9998),
     who: Caller | None = Depends(optional_caller),
     session: Session = Depends(db, scope="function"),
 ) -> Response:
@@ -157,7 +158,7 @@ def timeline(
     me = who.user.id
     record(session, who, "asset.list")
     before = None
-    if year is not None and 1 <= year < 9999:
+    if year is not None:
         before = datetime(year + 1, 1, 1, tzinfo=UTC)
     counts = dict(
         session.execute(
@@ -196,8 +197,8 @@ def timeline(
 @router.get("/timeline/page", response_class=HTMLResponse)
 def timeline_page(
     request: Request,
-    cursor: str,
-    prev: str | None = None,
+    cursor: str = Query(..., max_length=SHORT_TEXT),
+    prev: str | None = Query(None, max_length=10),
     who: Caller | None = Depends(optional_caller),
     session: Session = Depends(db, scope="function"),
 ) -> Response:
@@ -205,7 +206,7 @@ def timeline_page(
     if who is None:
         return Response(status_code=401)
     record(session, who, "asset.list")
-    context = _page_context(session, who.user.id, cursor, (prev or "")[:10] or None, None)
+    context = _page_context(session, who.user.id, cursor, prev or None, None)
     return templates.TemplateResponse(request, "_timeline_page.html", context)
 
 
