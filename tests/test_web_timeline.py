@@ -229,6 +229,36 @@ def test_phone_deletes_restores_and_empties_the_trash_leaving_nothing(
         load_everything(page, len(FILES) - 2)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
+        # The viewer on a touch screen: a swipe goes to the next photo, two fingers zoom.
+        cdp = context.new_cdp_session(page)
+
+        def touch(kind: str, *points: tuple[int, int]) -> None:
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {
+                    "type": kind,
+                    "touchPoints": [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)],
+                },
+            )
+
+        page.tap(".tile:has(img[alt*='IMG_8943.jpg'])")
+        title = page.locator(".v-title")
+        assert "IMG_8943.jpg" in title.inner_text()
+        touch("touchStart", (320, 420))
+        for x in range(300, 60, -40):
+            touch("touchMove", (x, 425))
+        touch("touchEnd")
+        page.wait_for_function(
+            "() => !document.querySelector('.v-title').textContent.includes('IMG_8943')"
+        )
+        touch("touchStart", (150, 420), (240, 420))
+        for d in range(0, 120, 20):
+            touch("touchMove", (150 - d, 420), (240 + d, 420))
+        touch("touchEnd")
+        scale = page.evaluate("getComputedStyle(document.querySelector('.v-media')).transform")
+        assert scale.startswith("matrix(") and float(scale[7:].split(",")[0]) > 1.5, scale
+        page.keyboard.press("Escape")
+
         # Select a photo with a tap and delete it.
         page.tap(".tl-select")
         page.tap(tile)
