@@ -28,8 +28,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -223,22 +225,15 @@ def build(n_assets: int, n_faces: int, seed: int = 7) -> str:
     return uid
 
 
-def queries(uid: str, n_assets: int, n_faces: int) -> dict[str, tuple[Callable[[], int], int]]:
-    """Each query with the number of rows it reads that hold encrypted fields."""
+def queries(uid: str, n_assets: int, n_faces: int) -> dict[str, tuple[Callable[..., int], int]]:
+    """Each query (given a session) with the number of rows it reads that hold encrypted
+    fields."""
     from sqlalchemy import select
 
-    from camroll.db.engine import session_scope
     from camroll.db.models import Person
     from camroll.ideas.generate import load_library, trip_ideas
     from camroll.people.assign import _usable_faces
     from camroll.search.service import library_docs, search
-
-    def run(fn: Callable) -> Callable[[], int]:  # type: ignore[type-arg]
-        def once() -> int:
-            with session_scope() as s:
-                return fn(s)
-
-        return once
 
     def people_page(s) -> int:  # type: ignore[no-untyped-def]
         rows = list(s.scalars(select(Person).where(Person.user_id == uid)))
@@ -247,115 +242,148 @@ def queries(uid: str, n_assets: int, n_faces: int) -> dict[str, tuple[Callable[[
 
     return {
         "search 'Moab' (search.service.search)": (
-            run(lambda s: len(search(s, uid, "Moab"))),
+            lambda s: len(search(s, uid, "Moab")),
             2 * n_assets,
         ),
         "search documents only (library_docs)": (
-            run(lambda s: len(library_docs(s, uid))),
+            lambda s: len(library_docs(s, uid)),
             2 * n_assets,
         ),
         "trips (load_library + trip_ideas)": (
-            run(lambda s: len(trip_ideas(s, load_library(s, uid), uid))),
+            lambda s: len(trip_ideas(s, load_library(s, uid), uid)),
             3 * n_assets,
         ),
-        "people page (GET /api/people query)": (run(people_page), 40),
-        "face embeddings (clustering input)": (
-            run(lambda s: len(_usable_faces(s, uid))),
-            n_faces,
-        ),
+        "people page (GET /api/people query)": (people_page, 40),
+        "face embeddings (clustering input)": (lambda s: len(_usable_faces(s, uid)), n_faces),
     }
 
 
-def timed(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
-    result = fn()  # warm: models loaded, keys cached, pages in cache
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), result
+@dataclass
+class Side:
+    """One library: its database, its owner and what building it cost."""
+
+    url: str
+    uid: str
+    write_s: float
+    size_mib: float
+    factory: Any = None
+    wall: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    result: dict[str, int] = field(default_factory=dict)
+
+
+def run_once(side: Side, key: str, fn: Callable[..., int]) -> None:
+    """One query in a fresh session; wall time, and this process's CPU time (the machine is
+    shared: CPU time is what the query itself spent, wall time includes waiting for a core)."""
+    with side.factory() as s:
+        w, c = time.perf_counter(), time.process_time()
+        n = fn(s)
+        side.wall.setdefault(key, []).append(time.perf_counter() - w)
+        side.cpu.setdefault(key, []).append(time.process_time() - c)
+        side.result[key] = n
+
+
+def make_side(backend: str, encrypt: bool, n_assets: int, n_faces: int) -> Side:
+    from sqlalchemy import text
+
+    from camroll.db.engine import get_engine
+    from camroll.db.migrate import upgrade
+
+    data = WORK / ("on" if encrypt else "off")
+    data.mkdir()
+    if backend == "sqlite":
+        url = f"sqlite:///{data / 'camroll.db'}"
+    else:
+        import psycopg
+
+        name = f"camroll_bench_fields_{'on' if encrypt else 'off'}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    configure(data, url, encrypt)
+    upgrade()
+    t = time.perf_counter()
+    uid = build(n_assets, n_faces)
+    write_s = time.perf_counter() - t
+    if backend == "sqlite":
+        with get_engine().connect() as c:
+            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = sum(p.stat().st_size for p in data.glob("camroll.db*"))
+    else:
+        with get_engine().connect() as c:
+            size = c.execute(text("SELECT pg_database_size(current_database())")).scalar() or 0
+    return Side(url, uid, write_s, size / 2**20)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--assets", type=int, default=5000)
     ap.add_argument("--faces", type=int, default=2000)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--out", type=Path, default=WORK / "fields.md")
     args = ap.parse_args()
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    from camroll.db.migrate import upgrade
+    from sqlalchemy.orm import sessionmaker
 
-    results: dict[bool, dict[str, tuple[float, int]]] = {}
-    extra: dict[bool, dict[str, str]] = {}
-    for encrypt in (True, False):
-        data = WORK / ("on" if encrypt else "off")
-        data.mkdir()
-        if args.backend == "sqlite":
-            url = f"sqlite:///{data / 'camroll.db'}"
-        else:
-            import psycopg
+    from camroll.db.engine import make_engine
 
-            name = f"camroll_bench_fields_{'on' if encrypt else 'off'}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{name}"')
-            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        configure(data, url, encrypt)
-        upgrade()
-        t = time.perf_counter()
-        uid = build(args.assets, args.faces)
-        write_s = time.perf_counter() - t
-        qs = queries(uid, args.assets, args.faces)
-        rows_read = {k: n for k, (_fn, n) in qs.items()}
-        results[encrypt] = {k: timed(fn, args.repeat) for k, (fn, _n) in qs.items()}
-        if args.backend == "sqlite":
-            from camroll.db.engine import get_engine
-
-            get_engine().dispose()
-            size = sum(p.stat().st_size for p in data.glob("camroll.db*")) / 2**20
-        else:
-            from sqlalchemy import text
-
-            from camroll.db.engine import get_engine
-
-            with get_engine().connect() as c:
-                size = c.execute(text("SELECT pg_database_size(current_database())")).scalar()
-                size = size / 2**20
-            get_engine().dispose()
-        extra[encrypt] = {"write": f"{write_s:.2f} s", "size": f"{size:.1f} MiB"}
+    # Plaintext first, then encrypted: the settings end up on the encrypted library, whose
+    # owner's key is then also the one a key-cache miss would look up.
+    off = make_side(args.backend, False, args.assets, args.faces)
+    on = make_side(args.backend, True, args.assets, args.faces)
+    for side in (on, off):
+        side.factory = sessionmaker(bind=make_engine(side.url), expire_on_commit=False)
+    qs = {side.uid: queries(side.uid, args.assets, args.faces) for side in (on, off)}
+    keys = list(qs[on.uid])
+    # Interleaved: each repeat runs every query on both libraries back to back, so both see
+    # the same load on a shared machine. The first round warms models, caches and pages.
+    for r in range(args.repeat + 1):
+        for key in keys:
+            for side in (on, off) if r % 2 else (off, on):
+                run_once(side, key, qs[side.uid][key][0])
+    for side in (on, off):
+        for d in (side.wall, side.cpu):
+            for key in d:
+                d[key] = d[key][1:]
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
+    med = statistics.median
     lines = [
         f"## Field encryption: cost per query ({args.backend})",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; commit {commit}; "
-        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; load average "
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; load average at the end "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"- command: `.venv/bin/python bench/fields.py --assets {args.assets} --faces "
         f"{args.faces} --repeat {args.repeat} --backend {args.backend}`",
         f"- library: {args.assets} photos (90% located), {args.faces} faces with embeddings, "
-        "40 named people; median of the repeats, each in a fresh session, after one warm run",
+        "40 named people; each query in a fresh session; median of the repeats, on and off "
+        "interleaved, after one warm round. CPU = this process's CPU time (on PostgreSQL the "
+        "server's is not in it).",
         "",
-        "| query | result | rows read (approx.) | encrypted | plaintext | ratio | extra per row |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| query | result | rows read (approx.) | encrypted: CPU | plaintext: CPU | ratio "
+        "| extra CPU per row | encrypted: wall | plaintext: wall | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for key in results[True]:
-        (on, n), (off, _) = results[True][key], results[False][key]
-        rows = rows_read[key]
-        per_row = (on - off) / rows * 1e6
+    for key in keys:
+        rows = qs[on.uid][key][1]
+        c_on, c_off = med(on.cpu[key]), med(off.cpu[key])
+        w_on, w_off = med(on.wall[key]), med(off.wall[key])
         lines.append(
-            f"| {key} | {n} | {rows} | {on * 1000:.1f} ms | {off * 1000:.1f} ms | "
-            f"{on / off:.2f}x | {per_row:.1f} µs |"
+            f"| {key} | {on.result[key]} | {rows} | {c_on * 1000:.1f} ms | {c_off * 1000:.1f} ms "
+            f"| {c_on / c_off:.2f}x | {(c_on - c_off) / rows * 1e6:.1f} µs "
+            f"| {w_on * 1000:.1f} ms | {w_off * 1000:.1f} ms | {w_on / w_off:.2f}x |"
         )
     lines += [
-        f"| write the whole library | | | {extra[True]['write']} | {extra[False]['write']} | | |",
-        f"| database size | | | {extra[True]['size']} | {extra[False]['size']} | | |",
+        "",
+        f"Writing the library: {on.write_s:.2f} s encrypted, {off.write_s:.2f} s plaintext (wall). "
+        f"Database size: {on.size_mib:.1f} MiB encrypted, {off.size_mib:.1f} MiB plaintext.",
         "",
     ]
     text_out = "\n".join(lines)
