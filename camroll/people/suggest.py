@@ -16,10 +16,10 @@ import numpy as np
 from camroll.people.cluster import FaceVec
 
 # Suggest pairs whose root-mean-square face distance is below this (dlib 128-d space).
-CUTOFF: float = 0.62
+CUTOFF: float = 0.60
 # Logistic confidence over the rms distance, fitted on the three sets pooled (see module doc).
-CONF_K: float = 30.0
-CONF_MID: float = 0.60
+CONF_K: float = 39.2
+CONF_MID: float = 0.609
 # Each person is summarised by at most this many faces (their mean and spread), so a large
 # library costs O(people^2 x 128), never O(faces^2).
 _SAMPLE = 200
