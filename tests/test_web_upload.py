@@ -21,7 +21,10 @@ import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
+from sqlalchemy import func, select
 
+from camroll.db.engine import session_scope
+from camroll.db.models import Upload, User
 from tests.conftest import ROLL, Server, make_user
 from tests.test_web import ARGS, CHROMIUM
 
@@ -394,7 +397,20 @@ def test_share_and_consent_refuse_bad_requests(server: Server, backend: str) -> 
         )
         assert res.status_code == 200 and res.text.count('aria-checked="true"') == 1
         assert http.post("/share", data={"title": "no files"}).status_code == 400
+        assert http.post("/share", json={"media": "x"}).status_code == 400  # not multipart
+        # A share whose body ends in the middle of a file keeps nothing of it.
+        cut = (
+            b'--b0\r\nContent-Disposition: form-data; name="media"; filename="cut.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n" + photo[: len(photo) // 2]
+        )
+        res = http.post(
+            "/share", content=cut, headers={"Content-Type": "multipart/form-data; boundary=b0"}
+        )
+        assert res.status_code == 400 and "No photos or videos came" in res.text
         assert http.get("/api/assets").json()["items"] == []
+        with session_scope() as s:  # no half-received upload left behind either
+            late = select(User.id).where(User.email == "late@example.org")
+            assert s.scalar(select(func.count(Upload.id)).where(Upload.user_id.in_(late))) == 0
         res = http.post("/consent/cloud_processing", data={"granted": "false", "next": "//evil"})
         assert res.status_code == 303 and res.headers["location"] == "/welcome"
         # Opted out: the deadline is shown with the undo, and the undo clears it.

@@ -1,35 +1,29 @@
 """Installable web app: the manifest, the service worker at the root scope, and the Web Share
 Target (/share) through which a phone's gallery sends photos straight into camroll.
 
-Shared files go through the same ingest path as tus: consent gate, size limit, dedupe by
-SHA-256, encrypted staging record by record, then the same completion and processing job.
+Shared files go through the same ingest path as tus (camroll.web.share_stream): consent gate,
+size limit, encrypted staging record by record, then the same completion (SHA-256, dedupe) and
+processing job.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 
-from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from camroll.api.deps import Caller, db, optional_caller
-from camroll.api.uploads import _finished as finish_upload  # the tus completion, shared
-from camroll.config import get_settings
-from camroll.consent.gate import ConsentRequired, is_granted
-from camroll.ingest import uploads as svc
-from camroll.ingest.staging import RECORD
+from camroll.consent.gate import is_granted
 from camroll.web.routes import STATIC, templates
+from camroll.web.share_stream import boundary_of, ingest_stream
 
 router = APIRouter(include_in_schema=False)
 
 THEME = "#2f6f5e"  # --accent of camroll.css (light theme)
 BACKGROUND = "#f6f5f2"  # --bg
-MAX_SHARED_FILES = 200
 
 
 def manifest() -> dict[str, Any]:
@@ -89,54 +83,6 @@ def service_worker() -> FileResponse:
     )
 
 
-@dataclass
-class Shared:
-    name: str
-    outcome: str  # stored | had | refused
-    message: str
-    asset_id: str | None = None
-
-
-def _ingest(session: Session, user_id: str, item: UploadFile) -> Shared:
-    """One shared file through the tus path: create, stage encrypted, complete."""
-    name = item.filename or "shared"
-    f = item.file
-    f.seek(0, 2)
-    length = f.tell()
-    f.seek(0)
-    hasher = hashlib.sha256()
-    while piece := f.read(RECORD):
-        hasher.update(piece)
-    sha = hasher.hexdigest()
-    try:
-        upload = svc.create_upload(
-            session,
-            user_id,
-            length=length,
-            filename=name,
-            filetype=item.content_type or "",
-            checksum=sha,
-            device_path=name,
-        )
-    except svc.AlreadyHave as e:
-        return Shared(name, "had", "Already had", e.asset_id)
-    except svc.UploadError as e:
-        return Shared(name, "refused", str(e))
-    session.commit()  # the upload row exists before its bytes, as with tus
-    staging = svc.staging_for(session, upload)
-    f.seek(0)
-    while piece := f.read(RECORD):
-        staging.write_record(piece)
-    try:
-        headers = finish_upload(session, upload, sha)
-    except HTTPException as e:
-        return Shared(name, "refused", str(e.detail))
-    status = headers["Camroll-Status"]
-    new = status == "created"
-    message = "Received, processing…" if new else "Already had"
-    return Shared(name, "stored" if new else "had", message, headers["Camroll-Asset-Id"])
-
-
 @router.get("/share")
 def share_landing() -> Response:
     # Opened directly (or by a browser that shares by GET): the upload page does the same job.
@@ -159,25 +105,14 @@ async def share(
         return templates.TemplateResponse(
             request, "share.html", {"user": who.user, "allowed": False, "results": []}, 403
         )
-    # This door is exempt from the site's small body limit (camroll.api.security); its own
-    # limit is one upload's, for everything shared at once.
-    limit = get_settings().max_upload_bytes
+    # This door is exempt from the site's 1 MiB body limit (camroll.api.security): each file
+    # streams into encrypted staging and is held to the upload size limit on its own.
+    boundary = boundary_of(request.headers.get("content-type", ""))
     try:
-        declared = int(request.headers["content-length"])
-    except (KeyError, ValueError):
-        raise HTTPException(411, "a share must declare its Content-Length") from None
-    if declared > limit:
-        raise HTTPException(413, f"shared files over {limit:,} bytes in total; upload them instead")
-    form = await request.form(max_files=MAX_SHARED_FILES)
-    items = [v for v in form.getlist("media") if isinstance(v, UploadFile)]
-    results: list[Shared] = []
-    for item in items:
-        try:
-            results.append(await to_thread.run_sync(_ingest, session, who.user.id, item))
-        except ConsentRequired as e:
-            results.append(Shared(item.filename or "shared", "refused", str(e)))
-    await form.close()
-    status = 200 if items else 400
+        results = await ingest_stream(session, who.user.id, boundary, request.stream())
+    except ClientDisconnect:
+        return Response(status_code=400)
+    status = 200 if results else 400
     return templates.TemplateResponse(
         request,
         "share.html",
