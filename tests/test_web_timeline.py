@@ -200,6 +200,24 @@ def test_desktop_timeline_pages_headings_viewer_video_206_and_live_photo(
             " return v && v.currentTime > 0.2; }",
             timeout=30000,
         )
+        page.keyboard.press("Escape")
+
+        # Keyboard selection of four photos, then "Make a collage" lands on Ideas with it.
+        from camroll.consent.gate import set_scopes
+        from camroll.db.engine import session_scope
+        from camroll.db.models import User
+
+        with session_scope() as s:
+            user_id = s.scalars(select(User.id).where(User.email == EMAIL)).one()
+            set_scopes(s, user_id, {"creations": True}, client="test")
+        page.click(".tl-select")
+        for name in ("IMG_8824.jpg", "IMG_8943.jpg", "IMG_6297.jpg", "Canon_40D.jpg"):
+            page.locator(f".tile:has(img[alt*='{name}'])").focus()
+            page.keyboard.press("Space")
+        assert page.locator(".tl-count").inner_text() == "4 selected"
+        page.click(".tl-actions [data-act=collage]")
+        page.wait_for_url("**/ideas", timeout=60000)
+        assert "My collage" in page.inner_text("main")
         browser.close()
 
 
