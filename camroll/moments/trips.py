@@ -1,18 +1,31 @@
 """Trips: multi-day stretches away from home, built from consecutive away events and named by
-the places visited ("Road trip: Yosemite Valley, Moab and Williams", "Trip to Kyoto")."""
+the places visited ("Road trip: Yosemite Valley, Moab and Williams", "Trip to Kyoto").
+
+Home is where the owner lived at the time (`camroll.places.home.infer_home_periods`): months
+spent living in another city are a home period there, not a trip, and a trip from that city is
+named without it."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import pairwise
 from statistics import median
 
 from camroll.moments.events import Event, MomentItem
 from camroll.places.geocode import Place, reverse_geocode
-from camroll.places.home import GeoPoint, Home, distance_from_home, haversine_km, infer_homes
+from camroll.places.home import (
+    GeoPoint,
+    Home,
+    HomePeriod,
+    distance_from_home,
+    haversine_km,
+    homes_on,
+    infer_home_periods,
+    infer_homes,
+)
 
 # An event with a photo this close to a home happened at home (the same town or metro area): it
 # ends any trip before it. Same radius as an event's place jump.
@@ -24,6 +37,11 @@ TRIP_KM = 100.0
 # Two away events with no photo at home in between belong to one trip unless this much time has
 # no photos at all: past a month of silence we cannot claim the owner was still away.
 MAX_SILENCE = timedelta(days=30)
+# When the owner is seen photographing at home (on MIN_HOME_EVIDENCE_DAYS days or more), a few
+# days without any photo most likely hide a return home: the trip ends there. A library that
+# never shows home (one imported journey) gives no such hint, and only MAX_SILENCE splits it.
+SPLIT_SILENCE = timedelta(days=4)
+MIN_HOME_EVIDENCE_DAYS = 3
 # A trip covers at least two local dates AND this long from first to last photo: an evening out
 # past midnight, or shots minutes apart in different time zones, span two dates but no night away.
 MIN_TRIP_SPAN = timedelta(hours=12)
@@ -46,6 +64,7 @@ class Trip:
     places: list[str]  # distinct cities, in order of first visit
     title: str
     distance_km: float  # median distance of its located photos from the nearest home
+    homes: list[Home] = field(default_factory=list)  # the homes it is measured from
 
     @property
     def items(self) -> list[MomentItem]:
@@ -63,16 +82,67 @@ def homes_from_items(items: Sequence[MomentItem]) -> list[Home]:
     )
 
 
-def find_trips(events: Sequence[Event], homes: Sequence[Home] = ()) -> list[Trip]:
+def periods_from_items(items: Sequence[MomentItem]) -> list[HomePeriod]:
+    """Home periods from the items' GPS, local dates and wall-clock hours."""
+    points = []
+    for it in items:
+        if not it.located:
+            continue
+        # Only the wall clock says night; a UTC instant alone does not.
+        hour = it.taken_local.hour if it.taken_local is not None else None
+        points.append(
+            GeoPoint(it.latitude, it.longitude, it.local_day(), hour)  # type: ignore[arg-type]
+        )
+    return infer_home_periods(points)
+
+
+HomesOn = Callable[[date | None], list[Home]]
+
+
+def find_trips(
+    events: Sequence[Event],
+    homes: Sequence[Home] = (),
+    periods: Sequence[HomePeriod] | None = None,
+) -> list[Trip]:
     """Trips among time-ordered events (as from `find_events`).
 
-    Homes: the ones given; else inferred from the events' photos; else, when the library shows no
-    home at all (a short library, e.g. one imported trip), its first located photo stands in for
-    home: a library that starts with a journey most likely starts where the owner set off.
+    Homes: the ones given (the same all the time); else the home periods given or inferred from
+    the events' photos (home is where the owner lived on that day); else homes inferred from the
+    whole library; else, when the library shows no home at all (a short library, e.g. one imported
+    trip), its first located photo stands in for home: a library that starts with a journey most
+    likely starts where the owner set off.
     """
     events = sorted(events, key=lambda e: e.start_utc)
     items = [it for ev in events for it in ev.items]
-    bases = list(homes) or homes_from_items(items)
+    home_of = _homes_on(items, homes, periods)
+    if home_of is None:
+        return []  # no GPS at all: distance from home is unknowable
+
+    statuses = [_status(ev, home_of) for ev in events]
+    home_days = {
+        d for ev, st in zip(events, statuses, strict=True) if st == "home" for d in ev.local_days
+    }
+    silence = SPLIT_SILENCE if len(home_days) >= MIN_HOME_EVIDENCE_DAYS else MAX_SILENCE
+    trips: list[Trip] = []
+    for run in _away_runs(events, statuses, silence):
+        trip = _make_trip(run, home_of)
+        if trip is not None:
+            trips.append(trip)
+    return trips
+
+
+def _homes_on(
+    items: Sequence[MomentItem],
+    homes: Sequence[Home],
+    periods: Sequence[HomePeriod] | None,
+) -> HomesOn | None:
+    if homes:
+        fixed = list(homes)
+        return lambda _day: fixed
+    known = list(periods) if periods is not None else periods_from_items(items)
+    if known:
+        return lambda day: homes_on(known, day)
+    bases = homes_from_items(items)
     if not bases:
         # Dates before 1970 are broken clocks, not journeys (the roll has a "1601" photo).
         first = next(
@@ -80,72 +150,74 @@ def find_trips(events: Sequence[Event], homes: Sequence[Home] = ()) -> list[Trip
             None,
         )
         if first is None:
-            return []  # no GPS at all: distance from home is unknowable
+            return None
         bases = [Home(first.latitude, first.longitude, days=0, photos=0, share=0.0)]  # type: ignore[arg-type]
-
-    trips: list[Trip] = []
-    for run in _away_runs(events, bases):
-        trip = _make_trip(run, bases)
-        if trip is not None:
-            trips.append(trip)
-    return trips
+    return lambda _day: bases
 
 
-def _status(event: Event, homes: Sequence[Home]) -> str:
+def _distance(it: MomentItem, home_of: HomesOn) -> float | None:
+    return distance_from_home(it.latitude, it.longitude, home_of(it.local_day()))  # type: ignore[arg-type]
+
+
+def _status(event: Event, home_of: HomesOn) -> str:
     """'home' if any photo is at home; 'away' if it has located photos, none at home; else
     'unknown'."""
-    dists = [
-        distance_from_home(it.latitude, it.longitude, list(homes))  # type: ignore[arg-type]
-        for it in event.items
-        if it.located
-    ]
-    dists = [d for d in dists if d is not None]
+    dists = [d for it in event.items if it.located and (d := _distance(it, home_of)) is not None]
     if not dists:
         return "unknown"
     return "home" if min(dists) <= AT_HOME_KM else "away"
 
 
-def _away_runs(events: Sequence[Event], homes: Sequence[Home]) -> list[list[Event]]:
+def _away_runs(
+    events: Sequence[Event], statuses: Sequence[str], silence: timedelta
+) -> list[list[Event]]:
     """Maximal runs of consecutive away events (with unlocated events inside them), cut by an
-    event at home or by MAX_SILENCE without photos. Unlocated events at a run's ends are dropped:
+    event at home or by `silence` without photos. Unlocated events at a run's ends are dropped:
     nothing says the owner was still away."""
     runs: list[list[Event]] = []
     current: list[Event] = []
+    current_status: list[str] = []
 
     def close() -> None:
-        while current and _status(current[-1], homes) == "unknown":
+        while current and current_status[-1] == "unknown":
             current.pop()
+            current_status.pop()
         if current:
             runs.append(list(current))
         current.clear()
+        current_status.clear()
 
-    for ev in events:
-        status = _status(ev, homes)
-        if current and ev.start_utc - current[-1].end_utc > MAX_SILENCE:
+    for ev, status in zip(events, statuses, strict=True):
+        if current and ev.start_utc - current[-1].end_utc > silence:
             close()
         if status == "home":
             close()
         elif status == "away" or current:
             current.append(ev)
+            current_status.append(status)
     close()
     return runs
 
 
-def _make_trip(run: list[Event], homes: Sequence[Home]) -> Trip | None:
+def _make_trip(run: list[Event], home_of: HomesOn) -> Trip | None:
     items = [it for ev in run for it in ev.items]
     days = sorted({d for it in items if (d := it.local_day()) is not None})
     if len(days) < 2 or run[-1].end_utc - run[0].start_utc < MIN_TRIP_SPAN:
         return None
     located = [it for it in items if it.located]
-    dists = [
-        distance_from_home(it.latitude, it.longitude, list(homes))  # type: ignore[arg-type]
-        for it in located
-    ]
-    typical = median(d for d in dists if d is not None)
+    dists = [d for it in located if (d := _distance(it, home_of)) is not None]
+    typical = median(dists)
     if typical <= TRIP_KM:
         return None
+    homes = list({(h.latitude, h.longitude): h for d in days for h in home_of(d)}.values())
+    # The home city of that period is where the owner set off from, not a place visited.
+    home_cities = {p.city for p in reverse_geocode([(h.latitude, h.longitude) for h in homes]) if p}
     places = reverse_geocode([(it.latitude, it.longitude) for it in located])  # type: ignore[misc]
-    visits = [(it, p) for it, p in zip(located, places, strict=True) if p is not None]
+    visits = [
+        (it, p)
+        for it, p in zip(located, places, strict=True)
+        if p is not None and p.city not in home_cities
+    ]
     cities = list(dict.fromkeys(p.city for _, p in visits))
     return Trip(
         events=run,
@@ -154,6 +226,7 @@ def _make_trip(run: list[Event], homes: Sequence[Home]) -> Trip | None:
         places=cities,
         title=trip_title(visits),
         distance_km=round(typical, 1),
+        homes=homes,
     )
 
 

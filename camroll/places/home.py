@@ -1,4 +1,5 @@
-"""Where the owner lives: the place(s) where photos are taken on the most different days.
+"""Where the owner lives: the place(s) where photos are taken on the most different days, and
+home periods: where the owner lived when (`infer_home_periods`).
 
 Counting days, not photos, is the point: one busy day at a wedding or in Yosemite yields hundreds
 of photos, while home yields a few photos on many ordinary days. Trips and "far from home" ideas
@@ -11,6 +12,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import pairwise
 from typing import overload
 
 import numpy as np
@@ -33,6 +35,7 @@ class GeoPoint:
     latitude: float
     longitude: float
     local_date: date | None = None
+    local_hour: int | None = None  # wall-clock hour, when known: night shots say where one slept
 
 
 @dataclass(frozen=True)
@@ -181,3 +184,173 @@ def infer_homes(points: list[GeoPoint], max_homes: int = 2) -> list[Home]:
             )
         )
     return homes
+
+
+# -- home periods --------------------------------------------------------------------------------
+
+# Places closer than this are one place for living there: a metro area, the same radius as a
+# trip's "at home" (camroll.moments.trips.AT_HOME_KM).
+PERIOD_PLACE_KM = 25.0
+# Staying in one place for more than about three weeks is living there, not a trip.
+MIN_PERIOD_SPAN_DAYS = 21
+# A home period holds at least this many photo days, and this share of all photo days (nights)
+# within its span: a place visited every other weekend is a trip destination, not a home.
+MIN_PERIOD_DAYS = 3
+MIN_PERIOD_SHARE = 0.3
+# Within one stay, photo days at the place may be this far apart (an owner who rarely shoots at
+# home); a longer silence ends the stay, as nothing says the owner still lived there.
+MAX_PERIOD_SILENCE_DAYS = 60
+# Photos taken in the late evening or early morning show where the owner slept: they weigh more
+# when choosing a day's place.
+NIGHT_HOURS = frozenset({20, 21, 22, 23, 0, 1, 2, 3, 4, 5, 6, 7})
+NIGHT_WEIGHT = 3.0
+
+
+@dataclass(frozen=True)
+class HomePeriod:
+    """Where the owner lived from `start` to `end` (local dates of the first and last photo day
+    there). Periods of different places may overlap (two homes at once)."""
+
+    latitude: float
+    longitude: float
+    start: date
+    end: date
+    days: int  # photo days at this place within the period
+    share: float  # days / all photo days within the period
+
+    def home(self) -> Home:
+        return Home(self.latitude, self.longitude, self.days, 0, self.share)
+
+
+def _day_places(points: list[GeoPoint]) -> dict[date, tuple[float, float]]:
+    """One place per photo day: the ~_CELL_KM cell with the most weight that day (night shots
+    weigh NIGHT_WEIGHT), at the mean of its points."""
+    by_day: dict[date, dict[tuple[int, int], list[float]]] = defaultdict(dict)
+    dlat = _CELL_KM / 111.2
+    for p in points:
+        if p.local_date is None or not _valid(p.latitude, p.longitude):
+            continue
+        row = math.floor(p.latitude / dlat)
+        dlon = dlat / max(math.cos(math.radians(row * dlat)), 0.01)
+        key = (row, math.floor(p.longitude / dlon))
+        w = NIGHT_WEIGHT if p.local_hour in NIGHT_HOURS else 1.0
+        acc = by_day[p.local_date].setdefault(key, [0.0, 0.0, 0.0, 0.0])
+        acc[0] += w
+        acc[1] += p.latitude
+        acc[2] += p.longitude
+        acc[3] += 1
+    out: dict[date, tuple[float, float]] = {}
+    for day, cells in by_day.items():
+        w, lat, lon, n = max(cells.values(), key=lambda a: a[0])
+        out[day] = (lat / n, lon / n)
+    return out
+
+
+def _place_of_days(day_places: dict[date, tuple[float, float]]) -> dict[date, int]:
+    """Day -> place index: leader clustering of the day places within PERIOD_PLACE_KM, seeds in
+    falling order of the days near them (the most lived-in places first)."""
+    days = sorted(day_places)
+    if not days:
+        return {}
+    lat = np.array([day_places[d][0] for d in days])
+    lon = np.array([day_places[d][1] for d in days])
+    tree = cKDTree(unit_vectors(lat, lon))
+    chord = 2 * math.sin(PERIOD_PLACE_KM / (2 * EARTH_RADIUS_KM))
+    near = tree.query_ball_point(tree.data, chord)
+    label = np.full(len(days), -1)
+    place = 0
+    for seed in sorted(range(len(days)), key=lambda i: (-len(near[i]), i)):
+        if label[seed] >= 0:
+            continue
+        member = (label < 0) & (haversine_km(lat[seed], lon[seed], lat, lon) <= PERIOD_PLACE_KM)
+        label[member] = place
+        place += 1
+    return {d: int(label[i]) for i, d in enumerate(days)}
+
+
+def _runs(days: list[date], max_gap: int) -> list[list[date]]:
+    runs: list[list[date]] = []
+    for d in days:
+        if runs and (d - runs[-1][-1]).days <= max_gap:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return runs
+
+
+def infer_home_periods(points: list[GeoPoint]) -> list[HomePeriod]:
+    """Home periods in time order: stays in one place (within PERIOD_PLACE_KM) that span more
+    than MIN_PERIOD_SPAN_DAYS and hold at least MIN_PERIOD_SHARE of the photo days in their span.
+
+    Each day is placed where its photos were (night shots weigh more). A place's photo days form
+    one stay until a silence of MAX_PERIOD_SILENCE_DAYS, or until the owner lived somewhere else
+    in between (another place's long stay lies within the gap): three months in A, four in B and
+    back to A are three periods, while a fortnight's holiday from A leaves A's period whole.
+    """
+    day_places = _day_places(points)
+    label = _place_of_days(day_places)
+    all_days = sorted(label)
+    by_place: dict[int, list[date]] = defaultdict(list)
+    for d in all_days:
+        by_place[label[d]].append(d)
+
+    def share(run: list[date]) -> float:
+        inside = sum(1 for d in all_days if run[0] <= d <= run[-1])
+        return len(run) / inside
+
+    def long_stay(run: list[date]) -> bool:
+        return (
+            (run[-1] - run[0]).days + 1 > MIN_PERIOD_SPAN_DAYS
+            and len(run) >= MIN_PERIOD_DAYS
+            and share(run) >= MIN_PERIOD_SHARE
+        )
+
+    stays = {p: _runs(ds, MAX_PERIOD_SILENCE_DAYS) for p, ds in by_place.items()}
+    long_stays = [(p, r) for p, runs in stays.items() for r in runs if long_stay(r)]
+
+    periods: list[HomePeriod] = []
+    for p, run in long_stays:
+        # Cut the stay where the owner lived elsewhere in between.
+        pieces: list[list[date]] = [[run[0]]]
+        for a, b in pairwise(run):
+            if any(q != p and a < other[0] and other[-1] < b for q, other in long_stays):
+                pieces.append([b])
+            else:
+                pieces[-1].append(b)
+        for piece in pieces:
+            # A piece of a long stay keeps being home even when short (back for a fortnight
+            # before the roll ends), as long as it is where the owner mostly slept.
+            if len(piece) < MIN_PERIOD_DAYS or share(piece) < MIN_PERIOD_SHARE:
+                continue
+            pts = [day_places[d] for d in piece]
+            periods.append(
+                HomePeriod(
+                    latitude=round(float(np.mean([q[0] for q in pts])), 5),
+                    longitude=round(float(np.mean([q[1] for q in pts])), 5),
+                    start=piece[0],
+                    end=piece[-1],
+                    days=len(piece),
+                    share=round(share(piece), 4),
+                )
+            )
+    return sorted(periods, key=lambda h: (h.start, h.end))
+
+
+def homes_on(periods: list[HomePeriod], day: date | None) -> list[Home]:
+    """The homes in force on a day: the periods covering it; else (before, between or after
+    periods, e.g. while moving) the nearest period before and the nearest after."""
+    if not periods:
+        return []
+    if day is None:
+        return [p.home() for p in periods]
+    covering = [p.home() for p in periods if p.start <= day <= p.end]
+    if covering:
+        return covering
+    before = [p for p in periods if p.end < day]
+    after = [p for p in periods if p.start > day]
+    out = []
+    if before:
+        out.append(max(before, key=lambda p: p.end).home())
+    if after:
+        out.append(min(after, key=lambda p: p.start).home())
+    return out
