@@ -263,3 +263,80 @@ def test_the_big_metadata_flood_is_quarantined_in_proportion_to_its_size(
     got = run.client.get(f"/api/assets/{asset_id}").json()
     assert got["quarantine_reason"] == "too_costly", got
     print(f"\n78 MB flood: uploaded and quarantined in {time.monotonic() - t:.1f} s")
+
+
+# -- schemathesis against the same live server ----------------------------------------------
+
+# Generated requests per operation: a short run by default, a long one with --runslow.
+SHORT_EXAMPLES, LONG_EXAMPLES = 3, 100
+# Operations that would end the run's own account, or that stream uploads (tus is fuzzed by
+# its own header tests and the corpus above).
+EXCLUDED = [("DELETE", "/api/me"), (None, "/api/uploads"), (None, "/api/uploads/{upload_id}")]
+
+
+@pytest.fixture(scope="module")
+def api_schema(run: Run):  # type: ignore[no-untyped-def]
+    import schemathesis
+
+    schema = schemathesis.openapi.from_url(f"{run.server.url}/api/openapi.json")
+    for method, path in EXCLUDED:
+        schema = schema.exclude(method=method, path=path) if method else schema.exclude(path=path)
+    return schema
+
+
+# The first search loads the MiniLM model (about 30 s on a loaded 2-core machine): fuzzed in the
+# long run only; its hostile inputs have their own tests (test_analysis_e2e).
+LONG_ONLY = {"GET /api/search"}
+
+
+def _fuzz(api_schema, run: Run, examples: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every operation, `examples` generated requests each; returns what failed."""
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+    )
+
+    auth = {"Authorization": run.client.headers["Authorization"]}
+    checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
+    failures: list[str] = []
+    timings: dict[str, float] = {}
+    operations = 0
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if examples == SHORT_EXAMPLES and operation.label in LONG_ONLY:
+            continue
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case) -> None:  # type: ignore[no-untyped-def]
+            case.call_and_validate(headers=auth, checks=checks, timeout=60)
+
+        t = time.monotonic()
+        try:
+            check()
+        except (Exception, BaseExceptionGroup) as e:  # a check failed: report them all
+            failures.append(f"{operation.label}: {str(e)[:800]}")
+        timings[operation.label] = time.monotonic() - t
+    slowest = sorted(timings.items(), key=lambda kv: -kv[1])[:5]
+    print(f"\n{operations} operations in {sum(timings.values()):.1f} s; slowest {slowest}")
+    assert operations >= 30, operations
+    return failures
+
+
+def test_api_answers_fuzzed_requests_without_5xx_and_as_documented(api_schema, run: Run) -> None:  # type: ignore[no-untyped-def]
+    failures = _fuzz(api_schema, run, SHORT_EXAMPLES)
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.slow
+def test_api_fuzz_long(api_schema, run: Run) -> None:  # type: ignore[no-untyped-def]
+    failures = _fuzz(api_schema, run, LONG_EXAMPLES)
+    assert not failures, "\n\n".join(failures)

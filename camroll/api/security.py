@@ -150,7 +150,33 @@ async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "a value in the request is out of range"}, status_code=422)
 
 
+def _document_error_shapes(app: FastAPI) -> None:
+    """A 422 is either FastAPI's list of field errors or one sentence from a route that
+    checked the request itself (`HTTPException(422, "...")`): the schema says both."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            errors = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if errors is not None:
+                listed = errors["properties"]["detail"]
+                errors["properties"]["detail"] = {
+                    "title": "Detail",
+                    "anyOf": [
+                        {k: v for k, v in listed.items() if k != "title"},
+                        {"type": "string"},
+                    ],
+                }
+                errors["properties"]["more_errors"] = {"type": "integer"}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_error_shapes(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so even a 413 carries them
     app.add_exception_handler(RequestValidationError, validation_error)
