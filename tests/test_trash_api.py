@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import String, func, select
 
 from camroll.crypto.stream import HEADER, SEGMENT, TAG
@@ -136,6 +137,15 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
     assert r.status_code == 201, r.text
     collage = r.json()["id"]
     assert blobs_of(env, user_id, collage)  # its rendered media is stored
+    # Idea media answer Range too (recaps must seek on iOS Safari).
+    media = app_client.get(f"/api/ideas/{collage}/media", headers=auth(token)).content
+    part = app_client.get(
+        f"/api/ideas/{collage}/media", headers={**auth(token), "Range": "bytes=-100"}
+    )
+    assert part.status_code == 206 and part.content == media[-100:]
+    assert (
+        part.headers["content-range"] == f"bytes {len(media) - 100}-{len(media) - 1}/{len(media)}"
+    )
 
     def listed() -> set[str]:
         page = app_client.get("/api/assets", headers=auth(token)).json()
@@ -187,3 +197,22 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
     r = run_cli("purge", "--as-of", later, env=env)
     assert r.returncode == 0, r.stderr
     assert rows_mentioning(keep) == {} and blobs_of(env, user_id, keep) == []
+
+
+@pytest.mark.backends("sqlite")  # about the blob format, not the database
+def test_plaintext_size_is_known_from_the_stored_length(env: dict) -> None:
+    """Idea media have no size column: Range needs it from the blob's length, at every edge."""
+    import io
+
+    from camroll.db.engine import session_scope
+    from camroll.db.models import User
+    from camroll.storage.blobs import put_encrypted
+    from camroll.storage.ranged import plain_size
+
+    make_user("sizes@example.org")
+    with session_scope() as s:
+        user_id = s.scalars(select(User.id).where(User.email == "sizes@example.org")).one()
+        for n in (0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 2 * SEGMENT, 2 * SEGMENT + 7):
+            key = f"u/{user_id}/sizes/{n}"
+            put_encrypted(s, user_id, key, io.BytesIO(b"x" * n))
+            assert plain_size(key) == n, n

@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -257,15 +257,33 @@ def _render_into(
 @router.get("/{idea_id}/media")
 def idea_media(
     idea_id: str,
+    request: Request,
     who: Caller = Depends(creations_scope),
     session: Session = Depends(db, scope="function"),
 ) -> StreamingResponse:
+    """The rendered collage or recap; answers HTTP Range (206), so recaps seek on iOS Safari."""
     idea = _idea(session, who, idea_id)
     if not idea.blob_key or not idea.media_mime:
         raise HTTPException(404, "this idea has no media (too few photos to render)")
     record(session, who, "idea.media", idea.asset_id)
+    headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes"}
+    if request.headers.get("range"):
+        from camroll.api.ranges import ranged_response
+        from camroll.storage import BlobNotFound
+        from camroll.storage.ranged import plain_size
+
+        try:
+            size = plain_size(idea.blob_key)
+        except BlobNotFound:
+            raise HTTPException(410, "this idea's media can no longer be read") from None
+        spec = request.headers["range"]
+        part = ranged_response(
+            session, idea.user_id, idea.blob_key, size, idea.media_mime, spec, headers
+        )
+        if part is not None:
+            return part
     return StreamingResponse(
         decrypted_body(session, idea.user_id, idea.blob_key),
         media_type=idea.media_mime,
-        headers={"Cache-Control": "private, max-age=3600"},
+        headers=headers,
     )

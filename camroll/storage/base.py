@@ -23,6 +23,10 @@ class BlobStore(Protocol):
         """Stream `length` stored bytes from offset `start` (fewer at the end); BlobNotFound."""
         ...
 
+    def size(self, key: str) -> int:
+        """Stored (ciphertext) bytes of key; raises BlobNotFound."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
     def delete_prefix(self, prefix: str) -> int:

@@ -60,6 +60,12 @@ class LocalBlobStore:
         f.seek(start)
         return _read_chunks(f, length)
 
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 

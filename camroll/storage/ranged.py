@@ -17,6 +17,14 @@ def segment_count(plain_size: int) -> int:
     return max(1, -(-plain_size // SEGMENT))
 
 
+def plain_size(key: str) -> int:
+    """Plaintext bytes of a blob, from its stored length alone (for media with no size column):
+    every segment but the last holds SEGMENT bytes, and each adds a TAG."""
+    body = get_store().size(key) - HEADER
+    segments = max(1, -(-body // (SEGMENT + TAG)))
+    return body - segments * TAG
+
+
 def read_decrypted_range(
     session: Session, user_id: str, key: str, plain_size: int, start: int, end: int
 ) -> Iterator[bytes]:

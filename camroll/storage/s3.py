@@ -71,6 +71,13 @@ class S3BlobStore:
             raise
         return obj["Body"].iter_chunks(1024 * 1024)
 
+    def size(self, key: str) -> int:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as e:
+            raise BlobNotFound(key) from e
+        return int(head["ContentLength"])
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
