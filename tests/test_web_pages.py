@@ -299,6 +299,11 @@ def test_phone_keeps_an_idea_and_downloads_it(site: Site) -> None:
         assert data[:3] == b"\xff\xd8\xff" or data[4:8] == b"ftyp"  # a JPEG or an MP4
         page.goto(site.server.url + "/ideas?kept=1")
         assert page.locator(f"#idea-{first['id']}").count() == 1
+        # Regenerate: the same photos in the next layout, a different picture.
+        page.locator(f"#idea-{first['id']}").get_by_role("button", name="Another layout").tap()
+        page.wait_for_url("**/ideas?kept=1&done=regenerated*")
+        again = site.client.get(f"/api/ideas/{first['id']}/media").content
+        assert again[:3] == b"\xff\xd8\xff" and again != data
     finally:
         ctx.close()
     assert site.client.get(f"/api/ideas/{first['id']}").json()["state"] == "accepted"
@@ -353,3 +358,23 @@ def test_phone_switches_faces_off_and_faces_disappear(site: Site) -> None:
         time.sleep(1)
     assert all(not a.get("faces") for a in site.assets.values())
     assert site.client.get("/api/people").status_code == 403
+
+
+def test_desktop_deletes_the_account_then_keeps_it(site: Site) -> None:
+    ctx, page = site.page(DESKTOP)
+    try:
+        page.goto(site.server.url + "/privacy")
+        page.get_by_label("I understand").check()
+        page.get_by_role("button", name="Delete my account").click()
+        page.wait_for_url("**/privacy?done=deletion#delete")
+        alert = page.locator(".danger-zone").inner_text()
+        due = site.client.get("/api/me/report", params={"asset_limit": 1}).json()["account"]
+        assert due["deletion_due_at"][:10] in alert and "/api/receipts/" in alert
+        page.get_by_role("button", name="Keep my account").click()
+        page.wait_for_url("**/privacy?done=kept")
+        assert page.locator(".danger-zone").count() == 0
+    finally:
+        ctx.close()
+    account = site.client.get("/api/me/report", params={"asset_limit": 1}).json()["account"]
+    assert account.get("deletion_due_at") is None
+    assert site.client.get("/api/consent").json()["scopes"]["cloud_processing"] is True
