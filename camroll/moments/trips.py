@@ -114,7 +114,7 @@ def find_trips(
     """
     events = sorted(events, key=lambda e: e.start_utc)
     items = [it for ev in events for it in ev.items]
-    home_of = _homes_on(items, homes, periods)
+    home_of = home_resolver(items, homes, periods)
     if home_of is None:
         return []  # no GPS at all: distance from home is unknowable
 
@@ -131,7 +131,7 @@ def find_trips(
     return trips
 
 
-def _homes_on(
+def home_resolver(
     items: Sequence[MomentItem],
     homes: Sequence[Home],
     periods: Sequence[HomePeriod] | None,

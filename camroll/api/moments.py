@@ -1,0 +1,99 @@
+"""Moments: the owner's events and trips, with every member photo.
+
+Events come from capture times alone, so they need only `cloud_processing`; their places and
+distance from home are filled in only while `places` is on. Trips are measured from where the
+owner lived at the time (GPS), so they need `places`: `kind=trip` answers 403 without it, and a
+list without `kind` then holds events only. Another owner's moment id answers 404.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from camroll.api.deps import Caller, db, granted, not_found
+from camroll.consent.gate import is_granted
+from camroll.moments.library import Moment, list_moments
+from camroll.privacy.audit import record
+
+router = APIRouter(prefix="/api/moments", tags=["moments"])
+processing = granted("cloud_processing")
+
+
+class MomentOut(BaseModel):
+    id: str
+    kind: Literal["trip", "event"]
+    title: str
+    start_date: date  # local date of the first photo
+    end_date: date  # local date of the last photo
+    start_utc: datetime
+    end_utc: datetime
+    places: list[str]
+    distance_from_home_km: float | None
+    cover_asset_id: str | None
+    cover_url: str | None
+    count: int
+    asset_ids: list[str]
+
+
+def moment_out(m: Moment) -> MomentOut:
+    return MomentOut(
+        id=m.id,
+        kind=m.kind,  # type: ignore[arg-type]
+        title=m.title,
+        start_date=m.start_local,
+        end_date=m.end_local,
+        start_utc=m.start_utc.astimezone(UTC),
+        end_utc=m.end_utc.astimezone(UTC),
+        places=m.places,
+        distance_from_home_km=m.distance_km,
+        cover_asset_id=m.cover_asset_id,
+        cover_url=f"/api/assets/{m.cover_asset_id}/thumbnail" if m.cover_asset_id else None,
+        count=len(m.asset_ids),
+        asset_ids=m.asset_ids,
+    )
+
+
+@router.get("", response_model=list[MomentOut])
+def moments(
+    kind: Literal["trip", "event"] | None = Query(None),
+    from_: date | None = Query(None, alias="from", description="local date, inclusive"),
+    to: date | None = Query(None, description="local date, inclusive"),
+    who: Caller = Depends(processing),
+    session: Session = Depends(db, scope="function"),
+) -> list[MomentOut]:
+    """Events and trips overlapping [from, to], oldest first."""
+    if from_ and to and from_ > to:
+        raise HTTPException(400, "'from' is after 'to'")
+    places = is_granted(session, who.user.id, "places")
+    if kind == "trip" and not places:
+        raise HTTPException(
+            403, "trips need the 'places' scope: switch it on with PUT /api/consent"
+        )
+    found = [
+        m
+        for m in list_moments(session, who.user.id, places)
+        if (kind is None or m.kind == kind)
+        and (from_ is None or m.end_local >= from_)
+        and (to is None or m.start_local <= to)
+    ]
+    record(session, who, "moments.list")
+    return [moment_out(m) for m in found]
+
+
+@router.get("/{moment_id}", response_model=MomentOut)
+def moment(
+    moment_id: str = Path(max_length=64),
+    who: Caller = Depends(processing),
+    session: Session = Depends(db, scope="function"),
+) -> MomentOut:
+    places = is_granted(session, who.user.id, "places")
+    found = next((m for m in list_moments(session, who.user.id, places) if m.id == moment_id), None)
+    if found is None:
+        raise not_found("moment")
+    record(session, who, "moment.read", moment_id)
+    return moment_out(found)
