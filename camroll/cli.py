@@ -35,6 +35,14 @@ err = Console(stderr=True)
 DEFAULT_ROLL = Path(__file__).resolve().parents[2] / "shared" / "data" / "camera-roll"
 
 
+@app.callback()
+def _private_files() -> None:
+    # Before any command touches a file: databases, keys and blobs are the owner's alone.
+    from camroll.storage.workfiles import UMASK
+
+    os.umask(UMASK)
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
@@ -50,7 +58,9 @@ def serve(
     import uvicorn
 
     from camroll.api.app import create_app
+    from camroll.storage.workfiles import prepare_process
 
+    prepare_process()
     uvicorn.run(create_app(embedded_worker=worker), host=host, port=port, log_level="info")
 
 
@@ -62,7 +72,9 @@ def worker_cmd(
     from camroll.config import get_settings
     from camroll.db.migrate import upgrade
     from camroll.jobs.consumer import run_worker
+    from camroll.storage.workfiles import prepare_process
 
+    prepare_process()
     upgrade()
     run_worker(workers or get_settings().workers)
 

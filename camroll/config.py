@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # Revealing fields (GPS, places, names, file names, embeddings) stored encrypted under the
     # owner's key. Off only to measure what it costs (bench/fields.py); never in production.
     field_encryption: bool = True
+    # Export zips are deleted this many days after they are made (they hold everything).
+    export_days: int = 7
     # Deleted photos wait in the trash this many days, then are removed for good.
     trash_days: int = 30
     # Tiles per timeline page (each scroll to the end loads the next page).

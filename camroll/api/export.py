@@ -8,11 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
-from camroll.db.models import JobRun, new_id
+from camroll.db.models import JobRun
 from camroll.jobs import tracking
 from camroll.jobs.tasks import export_task
+from camroll.privacy import exports
 from camroll.privacy.audit import record
-from camroll.privacy.export import export_key
+from camroll.privacy.exports import export_key
 
 router = APIRouter(prefix="/api/me/export", tags=["privacy"])
 TASK = "export"
@@ -27,8 +28,15 @@ def request_export(
     who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> dict[str, str]:
     """Start building a zip of the originals, XMP sidecars and all metadata (camroll.json).
-    Allowed whatever the consent state: the owner may always take their data out."""
-    export_id = new_id()
+    Allowed whatever the consent state: the owner may always take their data out.
+
+    One export per owner is built at a time: while one is in flight, this answers that one
+    (same id and url) instead of starting another. The zip is deleted `CAMROLL_EXPORT_DAYS`
+    after it is ready, and at once when any scope is revoked or the account is deleted."""
+    running = exports.in_flight(session, who.user.id)
+    if running is not None:
+        return {"id": running.subject_id, "status": running.state, "url": _url(running.subject_id)}
+    export_id = exports.new_export(session, who.user.id).id
     tracking.add_pending(session, TASK, export_id, who.user.id)
     record(session, who, "export.request", export_id)
     session.commit()  # the job's record lands before the task can run
@@ -40,14 +48,15 @@ def request_export(
 def get_export(
     export_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> JSONResponse | StreamingResponse:
-    """202 with the job's state until the zip is ready, then the zip itself."""
+    """202 with the job's state until the zip is ready, then the zip itself; 404 once it has
+    expired or was deleted."""
     run = session.scalars(
         select(JobRun).where(
             JobRun.task == TASK, JobRun.subject_id == export_id, JobRun.user_id == who.user.id
         )
     ).first()
-    if run is None:
-        raise not_found("export")
+    if run is None or exports.get_live(session, who.user.id, export_id) is None:
+        raise not_found("export")  # never made, expired, or deleted with a revoked scope
     if run.state != "done":
         body = {"id": export_id, "status": run.state, "url": _url(export_id)}
         return JSONResponse(body, status_code=202)

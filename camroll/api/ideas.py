@@ -41,6 +41,8 @@ class IdeaOut(BaseModel):
     media_url: str | None
     media_type: str | None
     created_at: datetime
+    # The moment (GET /api/moments/{id}) a trip's idea was made from; None for other ideas.
+    moment_id: str | None = None
 
 
 class IdeaIn(BaseModel):
@@ -72,6 +74,7 @@ def idea_out(i: Idea) -> IdeaOut:
         media_url=f"/api/ideas/{i.id}/media" if i.blob_key else None,
         media_type=i.media_mime,
         created_at=i.created_at,
+        moment_id=json.loads(i.params or "{}").get("moment_id"),
     )
 
 
@@ -252,6 +255,7 @@ def _render_into(
         raise HTTPException(422, str(e)) from None
     idea.blob_key = media.store_media(session, idea.user_id, idea.id, data)
     idea.media_mime, idea.params = mime, json.dumps(params)
+    idea.scope = media.creation_scope(session, kind, assets, idea.scope.split("+"))
 
 
 @router.get("/{idea_id}/media")

@@ -106,6 +106,25 @@ class AssetSection(BaseModel):
     items: list[AssetReport]
 
 
+class CreationReport(BaseModel):
+    id: str
+    kind: str
+    title: str
+    state: str
+    scopes: list[str]  # every scope it drew on; revoking any one deletes it
+    scope_titles: str
+    created_at: datetime
+
+
+class ExportReport(BaseModel):
+    id: str
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    bytes: int | None
+    url: str
+
+
 
 class ClearItem(BaseModel):
     what: str
@@ -126,6 +145,8 @@ class Report(BaseModel):
     consent: Consent
     categories: dict[str, Category]
     storage: StorageReport
+    creations: list[CreationReport]
+    exports: list[ExportReport]
     assets: AssetSection
 
 

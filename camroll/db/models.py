@@ -471,6 +471,21 @@ class Idea(Derived, Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class Export(Base):
+    """An export zip the owner asked for: it holds everything, so it lives only until
+    `expires_at` and is deleted at once when any scope is revoked or the account is deleted.
+    The build's progress is its JobRun (task "export", subject = this id)."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = _user_fk()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    blob_key: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class DeletionReceipt(Base):
     """A signed statement of what was purged. It names the user only by a hash, so the user has
     no rows left anywhere, yet can still fetch and verify the receipt by its id."""

@@ -30,7 +30,6 @@ from camroll.db.models import (
     AssetTag,
     Face,
     FaceExpression,
-    HomeLocation,
     Idea,
     Person,
     utcnow,
@@ -69,6 +68,9 @@ class Suggestion:
     fingerprint: str
     render: Callable[[Session, list[Asset]], tuple[bytes, str]] | None
     params: dict[str, object] = field(default_factory=dict)
+    # The scopes its inputs came from, besides `creations` (faces, places, content): the idea
+    # is deleted with any of them.
+    drew_on: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -87,6 +89,10 @@ class Library:
             except ValueError:
                 return None
         return None
+
+    def ranked_by_quality(self, assets: list[Asset]) -> set[str]:
+        """`content` when quality scores (a content-scope result) ranked these photos."""
+        return {"content"} if any(a.id in self.quality for a in assets) else set()
 
 
 def load_library(session: Session, user_id: str) -> Library:
@@ -141,8 +147,8 @@ def _span(days: list[date]) -> str:
 
 def trip_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
     from camroll.moments.events import MomentItem, find_events
+    from camroll.moments.library import trip_moment_id
     from camroll.moments.trips import find_trips
-    from camroll.places.home import Home
 
     items = []
     for asset_id, m in lib.metas.items():
@@ -152,12 +158,9 @@ def trip_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]
         if local is None and m.taken_at_utc is None:
             continue
         items.append(MomentItem(asset_id, m.taken_at_utc, local, m.latitude, m.longitude, None))
-    homes = [
-        Home(h.latitude, h.longitude, h.days, h.photos, h.share)
-        for h in session.scalars(select(HomeLocation).where(HomeLocation.user_id == user_id))
-    ]
     out = []
-    for trip in find_trips(find_events(items), homes):
+    # Measured from where the owner lived at the time (home periods), not one home for all years.
+    for trip in find_trips(find_events(items)):
         members = [lib.assets[it.asset_id] for it in trip.items if it.asset_id in lib.assets]
         photos = [a for a in members if a.kind in ("image", "raw")]
         days = sorted({trip.start_local_day, trip.end_local_day})
@@ -167,11 +170,21 @@ def trip_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]
             f"{trip.distance_km:.0f} km from home: {', '.join(trip.places[:4])}"
         )
         key = f"trip:{trip.start_local_day}:{trip.end_local_day}"
+        # Home areas and place names are places; the best shots are ranked by quality.
+        drew_on = {"places"} | lib.ranked_by_quality(photos)
         best = media.best_photos(session, photos, media.MAX_COLLAGE)
         if len(best) >= media.MIN_COLLAGE:
             out.append(
                 Suggestion(
-                    "collage", trip.title, reason, 0.9, best, f"collage:{key}", _collage(trip.title)
+                    "collage",
+                    trip.title,
+                    reason,
+                    0.9,
+                    best,
+                    f"collage:{key}",
+                    _collage(trip.title),
+                    drew_on=drew_on,
+                    params={"moment_id": trip_moment_id(trip)},
                 )
             )
         clips = [a for a in members if a.kind == "video"][: media.MAX_RECAP_CLIPS]
@@ -186,6 +199,8 @@ def trip_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]
                     recap,
                     f"recap:{key}",
                     _recap(trip.title, f"{_span(days)} · {', '.join(trip.places[:3])}"),
+                    drew_on=drew_on,
+                    params={"moment_id": trip_moment_id(trip)},
                 )
             )
     return out
@@ -212,7 +227,16 @@ def theme_ideas(session: Session, lib: Library) -> list[Suggestion]:
         if len(best) >= media.MIN_COLLAGE:
             reason = f"{len(found)} photos with {words}"
             out.append(
-                Suggestion("theme", title, reason, 0.7, best, f"theme:{label}", _collage(title))
+                Suggestion(
+                    "theme",
+                    title,
+                    reason,
+                    0.7,
+                    best,
+                    f"theme:{label}",
+                    _collage(title),
+                    drew_on={"content"},
+                )
             )
     return out
 
@@ -245,7 +269,17 @@ def birthday_ideas(session: Session, lib: Library, user_id: str) -> list[Suggest
             render = _collage(title) if len(best) >= media.MIN_COLLAGE else None
             out.append(
                 Suggestion(
-                    "theme", title, reason, 0.95, best, f"birthday:{person.id}:{year}", render
+                    "theme",
+                    title,
+                    reason,
+                    0.95,
+                    best,
+                    f"birthday:{person.id}:{year}",
+                    render,
+                    # A named person and their faces; cake and candles are tags.
+                    drew_on={"faces"}
+                    | lib.ranked_by_quality(found)
+                    | ({"content"} if cake else set()),
                 )
             )
     return out
@@ -290,6 +324,10 @@ def holiday_ideas(session: Session, lib: Library) -> list[Suggestion]:
                 best,
                 f"holiday:{code}:{name}:{year}",
                 _collage(title),
+                # The home country comes from places; "festive" and the ranking from content.
+                drew_on={"places"}
+                | lib.ranked_by_quality(found)
+                | ({"content"} if any(a.id in lib.tags for a in found) else set()),
             )
         )
     return out
@@ -309,7 +347,14 @@ def on_this_day_ideas(session: Session, lib: Library, today: date) -> list[Sugge
         reason = f"{len(assets)} photos from {today.replace(year=today.year - years_ago):%-d %B %Y}"
         out.append(
             Suggestion(
-                "on_this_day", title, reason, 0.8, best, f"otd:{today:%m-%d}:{years_ago}", render
+                "on_this_day",
+                title,
+                reason,
+                0.8,
+                best,
+                f"otd:{today:%m-%d}:{years_ago}",
+                render,
+                drew_on=lib.ranked_by_quality(assets),
             )
         )
     return out
@@ -330,7 +375,16 @@ def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion
         return []
     reason = f"the {len(best)} broadest smiles of {len(found)} photos with a big smile"
     return [
-        Suggestion("theme", "Best smiles", reason, 0.7, best, "smiles", _collage("Best smiles"))
+        Suggestion(
+            "theme",
+            "Best smiles",
+            reason,
+            0.7,
+            best,
+            "smiles",
+            _collage("Best smiles"),
+            drew_on={"faces"},  # expressions are faces-scope results
+        )
     ]
 
 
@@ -358,7 +412,18 @@ def over_the_years_ideas(session: Session, lib: Library, user_id: str) -> list[S
         title = f"{person.name} over the years"
         reason = f"{person.name} in {len(years)} different years, {years[0]} to {years[-1]}"
         render = _collage(title) if len(picked) >= media.MIN_COLLAGE else None
-        out.append(Suggestion("theme", title, reason, 0.85, picked, f"years:{person.id}", render))
+        out.append(
+            Suggestion(
+                "theme",
+                title,
+                reason,
+                0.85,
+                picked,
+                f"years:{person.id}",
+                render,
+                drew_on={"faces"} | lib.ranked_by_quality(picked),
+            )
+        )
     return out
 
 
@@ -395,6 +460,8 @@ def restyle_ideas(session: Session, lib: Library, user_id: str) -> list[Suggesti
             f"restyle:{best.id}",
             render,
             {"style": RESTYLE_STYLE},
+            # Chosen by quality among the photos that faces found to have no people in them.
+            drew_on={"content"} | ({"faces"} if with_faces else set()),
         )
     ]
 
@@ -432,6 +499,12 @@ def suggestions(session: Session, user_id: str, today: date | None = None) -> li
     ]
 
 
+def _render_kind(s: Suggestion) -> str | None:
+    if s.render is None:
+        return None
+    return s.kind if s.kind in ("recap", "restyle") else "collage"
+
+
 def _members_hash(assets: list[Asset]) -> str:
     return hashlib.sha256("|".join(sorted(a.id for a in assets)).encode()).hexdigest()[:16]
 
@@ -460,9 +533,13 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
             idea = existing.get(s.fingerprint)
             members = _members_hash(s.assets)
             if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
-                continue  # dismissed stays gone, accepted stays as saved, unchanged stays
+                # Dismissed stays gone, accepted stays as saved, unchanged stays; but what it
+                # drew on is recorded (ideas made before scopes were recorded said "creations").
+                drew = media.creation_scope(session, _render_kind(s), s.assets, s.drew_on)
+                idea.scope = "+".join(sorted({*idea.scope.split("+"), *drew.split("+")}))
+                continue
             todo.append((s, idea, members))
-        session.commit()  # nothing written: ends the read transaction
+        session.commit()  # at most scopes written: ends the read transaction
         for s, idea, members in todo:
             # Render first, with no write pending: on SQLite a write transaction held through a
             # 30 s video encode would lock every other writer out.
@@ -485,11 +562,11 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
                 "asset_id": s.assets[0].id if s.assets else None,
                 "params": json.dumps(s.params),
                 "updated_at": utcnow(),
+                "scope": media.creation_scope(session, _render_kind(s), s.assets, s.drew_on),
             }
             if idea is None:
                 idea = Idea(
                     user_id=user_id,
-                    scope="creations",
                     model=IDEAS_MODEL[0],
                     model_version=IDEAS_MODEL[1],
                     fingerprint=s.fingerprint,

@@ -1,16 +1,15 @@
 """Rendering an idea's media from the owner's stored photos: collage, recap or restyle.
 
 Photos come from their stored previews (decrypted in memory), faces from the faces table; video
-clips are decrypted to a private temp file only while the recap is encoded. The result is
-stored encrypted under the owner's key, like an original.
+clips are decrypted to a private work file (camroll.storage.workfiles) only while the recap is
+encoded. The result is stored encrypted under the owner's key, like an original.
 """
 
 from __future__ import annotations
 
 import io
-import tempfile
+from collections.abc import Iterable
 from contextlib import ExitStack
-from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import select
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from camroll.analyze.run import preview_image
 from camroll.db.models import Asset, AssetQuality, Face
 from camroll.storage.blobs import put_encrypted
+from camroll.storage.workfiles import private_dir
 
 MIN_COLLAGE, MAX_COLLAGE = 4, 9
 MAX_RECAP_PHOTOS = 16
@@ -37,6 +37,28 @@ def _faces_px(session: Session, asset_id: str, size: tuple[int, int]) -> list[tu
             select(Face).where(Face.asset_id == asset_id, Face.at_seconds.is_(None))
         )
     ]
+
+
+def faces_in(session: Session, assets: list[Asset]) -> bool:
+    """Whether a collage or recap of these photos uses face boxes (face-aware crops, Ken Burns
+    towards faces)."""
+    ids = [a.id for a in assets]
+    return (
+        bool(ids)
+        and session.scalar(select(Face.id).where(Face.asset_id.in_(ids)).limit(1)) is not None
+    )
+
+
+def creation_scope(
+    session: Session, kind: str | None, assets: list[Asset], drew_on: Iterable[str] = ()
+) -> str:
+    """The composite scope a creation records: `creations`, the scopes its choice of photos
+    drew on, and `faces` when its rendering used face boxes. Revoking any of them deletes it
+    (camroll.privacy.retention.scope_matches), as it deletes the rows it came from."""
+    scopes = {"creations", *(s for s in drew_on if s)}
+    if kind in ("collage", "recap") and faces_in(session, assets):
+        scopes.add("faces")
+    return "+".join(sorted(scopes))
 
 
 def best_photos(session: Session, assets: list[Asset], limit: int) -> list[Asset]:
@@ -87,7 +109,7 @@ def render_recap_for(
                 slides.append(PhotoSlide(image, _faces_px(session, a.id, image.size)))
         for a in clips[:MAX_RECAP_CLIPS]:
             slides.append(ClipSlide(stack.enter_context(plaintext_copy(session, a)), 0.0, 3.0))
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camroll-recap-")))
+        workdir = stack.enter_context(private_dir("camroll-recap-"))
         out = workdir / "recap.mp4"
         render_recap(slides, out, title, subtitle)
         return out.read_bytes()

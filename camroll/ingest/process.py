@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -32,6 +29,7 @@ from camroll.media.previews import render_previews
 from camroll.media.probe import video_size
 from camroll.media.validate import Quarantined, classify
 from camroll.storage.blobs import blob_key, put_encrypted, read_decrypted
+from camroll.storage.workfiles import private_dir
 
 log = logging.getLogger(__name__)
 PREVIEWS_MODEL = ("pillow", PIL.__version__)
@@ -39,34 +37,31 @@ PREVIEWS_MODEL = ("pillow", PIL.__version__)
 
 @contextmanager
 def plaintext_copy(session: Session, asset: Asset) -> Iterator[Path]:
-    """The original as a private temp file outside the data folder, removed afterwards.
+    """The original as a file in a private work folder (camroll.storage.workfiles), removed
+    afterwards, and swept after a crash. ExifTool and the video decoder need a real file."""
+    with private_dir("camroll-work-") as workdir:
+        yield _write_plaintext(session, asset, workdir / "original")
 
-    ExifTool and the decoders need a real file; nothing in the data folder is ever plaintext.
-    """
-    workdir = Path(tempfile.mkdtemp(prefix="camroll-work-"))
-    os.chmod(workdir, 0o700)
-    path = workdir / "original"
-    try:
-        if asset.original_key is None:
-            upload = session.scalars(select(Upload).where(Upload.asset_id == asset.id)).first()
-            if upload is None:
-                raise RuntimeError(f"asset {asset.id} has neither an original nor a staged upload")
-            staging = staging_for(session, upload)
-            staging.write_plaintext(path)
-            key = blob_key(asset.user_id, asset.id, "original")
-            with path.open("rb") as f:
-                put_encrypted(session, asset.user_id, key, f)
-            asset.original_key = key
-            session.delete(upload)
-            session.commit()  # the original is safe before the staging goes
-            staging.remove()
-        else:
-            with path.open("wb") as out:
-                for chunk in read_decrypted(session, asset.user_id, asset.original_key):
-                    out.write(chunk)
-        yield path
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+
+def _write_plaintext(session: Session, asset: Asset, path: Path) -> Path:
+    if asset.original_key is None:
+        upload = session.scalars(select(Upload).where(Upload.asset_id == asset.id)).first()
+        if upload is None:
+            raise RuntimeError(f"asset {asset.id} has neither an original nor a staged upload")
+        staging = staging_for(session, upload)
+        staging.write_plaintext(path)
+        key = blob_key(asset.user_id, asset.id, "original")
+        with path.open("rb") as f:
+            put_encrypted(session, asset.user_id, key, f)
+        asset.original_key = key
+        session.delete(upload)
+        session.commit()  # the original is safe before the staging goes
+        staging.remove()
+    else:
+        with path.open("wb") as out:
+            for chunk in read_decrypted(session, asset.user_id, asset.original_key):
+                out.write(chunk)
+    return path
 
 
 def _instant(meta: MediaMetadata) -> datetime | None:

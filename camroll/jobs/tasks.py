@@ -227,11 +227,17 @@ def requeue_unfinished(stale_after: timedelta | None) -> int:
 
 @huey.periodic_task(crontab(minute="*/10"))
 def housekeeping() -> None:
-    """Expire abandoned uploads; resend jobs a crashed worker took with it."""
+    """Expire abandoned uploads; resend jobs a crashed worker took with it; sweep the work
+    files of crashed processes and abandoned half-written blobs."""
+    from camroll.storage.workfiles import sweep
+
     with session_scope() as s:
         n = expire_uploads(s)
     if n:
         log.info("expired %d abandoned uploads", n)
+    swept = sweep()
+    if any(swept.values()):
+        log.info("swept leftovers of crashed processes: %s", swept)
     requeue_unfinished(timedelta(minutes=30))
 
 
@@ -275,6 +281,11 @@ def export_task(export_id: str, task=None) -> str:  # type: ignore[no-untyped-de
     if state == "done":
         return "done"
     with tracking.running("export", export_id, user_id, task):
-        build_export(export_id, user_id)
+        key = build_export(export_id, user_id)
+    if key is None:  # deleted while it was built: a revoked scope's data leaves no zip behind
+        from camroll.privacy.exports import DELETED
+
+        tracking.mark("export", export_id, user_id, "failed", DELETED)
+        return "deleted"
     tracking.mark("export", export_id, user_id, "done")
     return "done"

@@ -19,10 +19,11 @@ is still read, so truncation and corruption are caught at a fraction of the cost
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -47,6 +48,39 @@ Reason = Literal[
     "too_costly",
     "processing_failed",
 ]
+
+
+class _Unnamed(io.RawIOBase):
+    """A read-only file that does not know its own path."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = io.FileIO(os.open(path, os.O_RDONLY), "rb", closefd=True)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._f.readinto(buffer)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def open_unnamed(path: Path) -> io.BufferedReader:
+    """Open `path` for a decoder without telling it the path. Decoders put their input's name
+    into their error messages, and those become quarantine details the owner reads: a server
+    path must never be among them, so it is never handed over."""
+    return io.BufferedReader(_Unnamed(path))
 
 
 class Quarantined(Exception):
@@ -334,8 +368,9 @@ def _check_type(path: Path, mime: str | None) -> tuple[str, Kind]:
                 "too_large", f"The file is {size:,} bytes, more than the limit of {limit:,} bytes."
             )
         sniffed = sniff(path)
-    except OSError as exc:
-        raise Quarantined("corrupt", f"The file could not be read: {exc}.") from exc
+    except OSError as exc:  # strerror alone: the exception's text would name the path
+        reason = exc.strerror or type(exc).__name__
+        raise Quarantined("corrupt", f"The file could not be read: {reason}.") from exc
     resolved = _resolve_mime(sniffed, mime)
     if resolved is None:
         if _is_all_zero(path):
@@ -384,9 +419,11 @@ def open_image(src: Path | BinaryIO, mime: str, label: str | None = None) -> Ima
     # Truncated data must fail loudly; a half-grey photo is not a photo. Set on every open:
     # a library in the same process may flip it (face_recognition sets it True on import).
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+    stream = open_unnamed(src) if isinstance(src, Path) else src
     try:
-        im = Image.open(src)
+        im = Image.open(stream)
     except Image.DecompressionBombError as exc:
+        stream.close()
         raise Quarantined(
             "decompression_bomb", f"{name} is a likely decompression bomb: {exc}"
         ) from exc
@@ -461,7 +498,7 @@ def decode_video_frame(path: Path, at_seconds: float | None = None) -> Image.Ima
 
     name = "Video"
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_unnamed(path) as f, av.open(f, metadata_errors="ignore") as container:
             if not container.streams.video:
                 raise Quarantined("unsupported_type", "The container holds no video stream.")
             stream = container.streams.video[0]

@@ -12,17 +12,14 @@ Layout of the zip:
 - ``camroll.json``: the transparency report (`build_report`) with every asset on one page, each
   asset item naming its ``export_path`` and ``sidecar_path`` in the zip.
 
-The zip is built in a private temp folder outside the data folder and stored encrypted under the
+The zip is built in a private work folder (0700, swept after a crash) and stored encrypted under the
 owner's key as ``u/<user>/exports/<export id>.zip``; nothing in the data folder is plaintext.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import posixpath
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -35,10 +32,13 @@ from sqlalchemy.orm import Session
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, AssetTag, Face, Idea, Person, utcnow
 from camroll.media.exiftool import ExifToolError, shared_exiftool
+from camroll.privacy import exports
 from camroll.privacy.audit import record
+from camroll.privacy.exports import export_key
 from camroll.privacy.report import MAX_ASSET_LIMIT, build_report
 from camroll.storage import BlobNotFound
 from camroll.storage.blobs import put_encrypted, read_decrypted
+from camroll.storage.workfiles import private_dir
 
 FORMAT_VERSION = 1
 ORIGINALS_DIR = "originals"
@@ -49,10 +49,6 @@ NOT_YET = [
     "face regions of faces found in video frames (XMP regions describe one still image)",
     "assets whose original is still being stored (status pending) have no file in originals/",
 ]
-
-
-def export_key(user_id: str, export_id: str) -> str:
-    return f"u/{user_id}/exports/{export_id}.zip"
 
 
 def _safe_name(asset: Asset) -> str:
@@ -181,11 +177,10 @@ def _copy(chunks: Iterator[bytes], dest: Any) -> None:
         dest.write(chunk)
 
 
-def build_export(export_id: str, user_id: str) -> str:
-    """Build and store the zip; returns its blob key. Idempotent: a rerun rebuilds and replaces."""
-    workdir = Path(tempfile.mkdtemp(prefix="camroll-export-"))
-    os.chmod(workdir, 0o700)
-    try:
+def build_export(export_id: str, user_id: str) -> str | None:
+    """Build and store the zip; returns its blob key, or None when the export was deleted
+    meanwhile. Idempotent: a rerun rebuilds and replaces."""
+    with private_dir("camroll-export-") as workdir:
         zpath = workdir / "export.zip"
         sidecar = workdir / "sidecar.xmp"
         with session_scope() as session:
@@ -263,6 +258,6 @@ def build_export(export_id: str, user_id: str) -> str:
             key = export_key(user_id, export_id)
             with zpath.open("rb") as f:
                 put_encrypted(session, user_id, key, f)
-        return key
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            size = zpath.stat().st_size
+        # Deleted while it was built (a scope revoked, the account deleted): the zip goes too.
+        return key if exports.finish(user_id, export_id, size) else None

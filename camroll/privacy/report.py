@@ -25,13 +25,14 @@ from camroll.db.models import (
     Asset,
     ConsentEvent,
     Derived,
+    Idea,
     JobRun,
     Upload,
     User,
     derived_models,
     utcnow,
 )
-from camroll.privacy import at_rest
+from camroll.privacy import at_rest, exports
 
 ORIGINALS = "originals"
 # Originals are what the sync client uploads; storing them is what cloud_processing allows.
@@ -304,5 +305,26 @@ def build_report(
         "categories": categories(session, user_id),
         # What is encrypted with the owner's key, and what stays in the clear and why.
         "storage": at_rest.statement(),
+        "creations": _creations(session, user_id),
+        "exports": exports.listing(session, user_id),
         "assets": _assets(session, user_id, limit, asset_cursor),
     }
+
+
+def _creations(session: Session, user_id: str) -> list[dict[str, Any]]:
+    """Each idea and creation with the scopes it drew on (its composite scope, split)."""
+    rows = session.scalars(
+        select(Idea).where(Idea.user_id == user_id).order_by(Idea.created_at, Idea.id)
+    )
+    return [
+        {
+            "id": i.id,
+            "kind": i.kind,
+            "title": i.title,
+            "state": i.state,
+            "scopes": sorted(i.scope.split("+")),
+            "scope_titles": _scope_entry(i.scope, 1)["title"],
+            "created_at": i.created_at,
+        }
+        for i in rows
+    ]

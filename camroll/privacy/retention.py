@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from camroll.config import get_settings
 from camroll.crypto import signing
@@ -33,6 +33,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.ingest.uploads import staging_dir
+from camroll.privacy.exports import delete_exports, expire_exports
 from camroll.privacy.scrub import scrub
 from camroll.storage import get_store
 
@@ -70,6 +71,9 @@ def delete_scope_data(session: Session, user_id: str, scope: str) -> dict[str, i
 
 def apply_consent_change(session: Session, user: User, changed: dict[str, bool]) -> None:
     """What a consent change sets in motion, right after it is recorded in the ledger."""
+    if not all(changed.values()):
+        # Export zips hold every scope's data: any revocation deletes them at once.
+        delete_exports(session, user.id)
     for scope, granted in changed.items():
         if scope == "cloud_processing":
             if granted and user.deletion_due_at is not None:
@@ -81,6 +85,9 @@ def apply_consent_change(session: Session, user: User, changed: dict[str, bool])
 
 
 def schedule_deletion(user: User, reason: str) -> datetime:
+    session = object_session(user)
+    if session is not None:  # account deletion: exports go at once, not at the deadline
+        delete_exports(session, user.id)
     days = get_settings().retention_days
     user.deletion_due_at = utcnow() + timedelta(days=days)
     user.deletion_reason = reason
@@ -155,6 +162,7 @@ def canonical(body: dict) -> str:
 def purge_due(as_of: datetime | None = None) -> list[DeletionReceipt]:
     """Purge every user whose deadline has passed (as if the clock read `as_of`)."""
     now = as_of or utcnow()
+    expire_exports(now)  # exports past CAMROLL_EXPORT_DAYS go in the same sweep
     with session_scope() as s:
         due = [u.id for u in s.scalars(select(User).where(User.deletion_due_at <= now))]
     receipts = []
