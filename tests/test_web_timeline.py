@@ -310,4 +310,13 @@ def test_phone_deletes_restores_and_empties_the_trash_leaving_nothing(
 
     assert rows_mentioning(target) == {}
     assert blobs_of(env, user_id, target) == []
-    assert server.client(token).get(f"/api/assets/{target}").status_code == 404
+    api = server.client(token)
+    assert api.get(f"/api/assets/{target}").status_code == 404
+
+    # A Live Photo goes to the trash, and comes back, as one: the still and its motion.
+    still = next(a for a in api.get("/api/assets").json()["items"] if a["live_pair_id"])
+    pair = {still["id"], still["live_pair_id"]}
+    assert set(api.delete(f"/api/assets/{still['id']}").json()["ids"]) == pair
+    assert {i["id"] for i in api.get("/api/trash").json()["items"]} == pair
+    assert set(api.post(f"/api/assets/{still['live_pair_id']}/restore").json()["ids"]) == pair
+    assert api.get("/api/trash").json()["items"] == []
