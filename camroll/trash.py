@@ -16,6 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from camroll.config import get_settings
+from camroll.crypto.asset_keys import shred_asset_key
 from camroll.db.engine import session_scope
 from camroll.db.models import (
     Asset,
@@ -109,11 +110,16 @@ def _withdraw_ideas(session: Session, user_id: str, asset_id: str) -> int:
 
 
 def erase_asset(session: Session, asset: Asset) -> dict[str, int]:
-    """Remove the original, its renditions, every derived row and every idea that used it."""
+    """Shred the photo's key, then remove the original, its renditions, every derived row and
+    every idea that used it."""
     user_id, asset_id = asset.user_id, asset.id
     store = get_store()
     counts: dict[str, int] = {"ideas": _withdraw_ideas(session, user_id, asset_id)}
     people = _people_of(session, [asset_id])
+    # Shred first, and make it stick: any copy of the photo's blobs is unreadable from here on,
+    # even if a later step fails (a retry then finds the rest).
+    counts["photo_keys_destroyed"] = int(shred_asset_key(session, asset_id))
+    session.commit()
 
     # Children before parents (face expressions and embeddings before faces).
     order = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}

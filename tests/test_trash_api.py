@@ -181,7 +181,20 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
     assert app_client.delete(f"/api/assets/{photo}", headers=auth(token)).status_code == 200
     assert app_client.delete("/api/trash", headers=auth(other)).json() == {"erased": 0}
     assert app_client.get(f"/api/assets/{photo}", headers=auth(token)).status_code == 200
+    # A backup copy of the original, taken while the photo sat in the trash.
+    from camroll.crypto.keys import user_data_key
+    from camroll.crypto.stream import DecryptionError, decrypt_stream
+    from camroll.db.models import Asset, AssetKey
+
+    with session_scope() as s:
+        original = s.get(Asset, photo).original_key
+        assert s.get(AssetKey, photo) is not None  # the photo has its own key
+        owner_key = user_data_key(s, user_id)
+    backup = (Path(env["CAMROLL_DATA_DIR"]) / "blobs" / original).read_bytes()
     assert app_client.delete("/api/trash", headers=auth(token)).json() == {"erased": 1}
+    # Crypto-shredded: the copy no longer decrypts, even with the owner's (still living) key.
+    with pytest.raises(DecryptionError):
+        b"".join(decrypt_stream(owner_key, original, [backup]))
     assert app_client.get(f"/api/assets/{photo}", headers=auth(token)).status_code == 404
     assert rows_mentioning(photo) == {}
     assert blobs_of(env, user_id, photo) == []

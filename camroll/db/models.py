@@ -190,6 +190,21 @@ class Asset(Base):
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
+class AssetKey(Base):
+    """A photo's own key: its original and renditions are encrypted under HKDF(owner's data
+    key, this secret). Erasing the photo deletes this row, so every copy of its blobs, backups
+    included, is unreadable: crypto-shredding one photo, not only a whole account."""
+
+    __tablename__ = "asset_keys"
+
+    asset_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = _user_fk()
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class JobRun(Base):
     """What the queue is doing for a user; `GET /api/jobs` and `sync --wait` read it."""
 

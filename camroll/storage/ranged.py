@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
-from camroll.crypto.keys import user_data_key
+from camroll.crypto.asset_keys import blob_data_key
 from camroll.crypto.stream import HEADER, SEGMENT, TAG, decrypt_segments
 from camroll.storage import get_store
 
@@ -31,7 +31,7 @@ def read_decrypted_range(
     """Plaintext bytes start..end (inclusive) of a blob holding `plain_size` bytes; raises
     KeyDestroyed, BlobNotFound or DecryptionError before yielding anything."""
     store = get_store()
-    data_key = user_data_key(session, user_id)
+    data_key = blob_data_key(session, user_id, key)
     header = b"".join(store.get_range(key, 0, HEADER))
     last_index = segment_count(plain_size) - 1
     first, final = start // SEGMENT, end // SEGMENT
