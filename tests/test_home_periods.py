@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import select
 
 from camroll.media.metadata import read_metadata
 from camroll.moments.events import find_events, items_from_metadata
 from camroll.moments.trips import find_trips, periods_from_items
 from camroll.places.geocode import reverse_geocode
 from camroll.places.home import haversine_km
+from tests.conftest import make_user
 
 DEMO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camera-roll"
 SOURCES = [
@@ -144,3 +147,61 @@ def test_two_homes_and_four_weekend_trips(roll: list[Path]) -> None:
     # is home: measured from its own period, nothing in Lisbon but the trips from it is away.
     lisbon_trips = [t for t in trips if t.start_local_day >= lisbon.start]
     assert [t.title for t in lisbon_trips] == ["Trip to Porto", "Trip to Sevilla"]
+
+
+def test_home_periods_stored_reported_and_trips_served(
+    roll: list[Path], env: dict, app_client: httpx.Client
+) -> None:
+    """The same roll as an owner's library: the library job stores the home periods, the report
+    shows them (places scope), `GET /api/moments` serves the four trips, and switching places off
+    deletes the periods and hides the trips."""
+    from camroll.analyze.library import refresh_library
+    from camroll.consent.gate import set_scopes
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset, HomePeriodRow, User
+    from camroll.ingest.process import _save_metadata
+
+    token = make_user("two-homes@example.org")
+    headers = {"Authorization": f"Bearer {token}"}
+    with session_scope() as s:
+        user_id = s.scalars(select(User.id).where(User.email == "two-homes@example.org")).one()
+        set_scopes(s, user_id, {"places": True}, client="test")
+        for n, (path, meta) in enumerate(zip(roll, read_metadata(roll), strict=True)):
+            asset = Asset(
+                user_id=user_id,
+                checksum=f"{n:064x}",
+                size=path.stat().st_size,
+                filename=path.name,
+                mime="image/jpeg",
+                kind="image",
+                status="ready",
+            )
+            s.add(asset)
+            s.flush()
+            _save_metadata(s, asset, meta)
+    refresh_library(user_id)
+
+    report = app_client.get("/api/me/report", headers=headers).json()
+    periods = report["where_you_lived"]
+    assert [(p["start_date"], p["end_date"]) for p in periods] == [
+        ("2024-01-01", "2024-03-31"),
+        ("2024-04-01", "2024-07-31"),
+    ]
+    assert "Berlin" in periods[0]["place"] and "Lisbon" in periods[1]["place"]
+    assert {p["scope"] for p in periods} == {"places"}
+    assert report["categories"]["home_periods"]["count"] == 2
+    page = app_client.get("/report", headers=headers)
+    assert "Where you lived" in page.text and "2024-04-01 to 2024-07-31" in page.text
+
+    trips = app_client.get("/api/moments", params={"kind": "trip"}, headers=headers).json()
+    assert [(t["start_date"], t["end_date"]) for t in trips] == [
+        (first.isoformat(), last.isoformat()) for _, first, last in TRIPS.values()
+    ]
+    assert all(t["count"] == 5 for t in trips)
+
+    app_client.put("/api/consent", json={"scopes": {"places": False}}, headers=headers)
+    with session_scope() as s:
+        assert s.scalars(select(HomePeriodRow).where(HomePeriodRow.user_id == user_id)).all() == []
+    assert app_client.get("/api/me/report", headers=headers).json()["where_you_lived"] == []
+    r = app_client.get("/api/moments", params={"kind": "trip"}, headers=headers)
+    assert r.status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -18,12 +19,17 @@ from camroll.db.models import (
     AssetQuality,
     ConsentState,
     HomeLocation,
+    HomePeriodRow,
     new_id,
 )
 from camroll.people.assign import recluster_user, refresh_people
 
+if TYPE_CHECKING:
+    from camroll.places.home import HomePeriod
+
 log = logging.getLogger(__name__)
 HOMES_MODEL = ("camroll-home-inference", "1")
+HOME_PERIODS_MODEL = ("camroll-home-periods", "1")
 
 
 def refresh_library(user_id: str) -> None:
@@ -50,7 +56,7 @@ def _local_date(meta: AssetMetadata) -> date | None:
 def refresh_homes(session: Session, user_id: str) -> None:
     """Infer home areas from where photos are taken on the most days; set every place's
     distance from the nearest home."""
-    from camroll.places.home import GeoPoint, distance_from_home, infer_homes
+    from camroll.places.home import GeoPoint, distance_from_home, infer_home_periods, infer_homes
 
     metas = list(
         session.scalars(
@@ -64,8 +70,9 @@ def refresh_homes(session: Session, user_id: str) -> None:
             )
         )
     )
-    points = [GeoPoint(m.latitude, m.longitude, _local_date(m)) for m in metas]  # type: ignore[arg-type]
+    points = [GeoPoint(m.latitude, m.longitude, _local_date(m), _local_hour(m)) for m in metas]  # type: ignore[arg-type]
     homes = infer_homes(points) if points else []
+    _store_periods(session, user_id, infer_home_periods(points))
     session.query(HomeLocation).filter(HomeLocation.user_id == user_id).delete()
     for h in homes:
         session.add(
@@ -90,6 +97,38 @@ def refresh_homes(session: Session, user_id: str) -> None:
         d = distance_from_home(m.latitude, m.longitude, homes) if m and homes else None  # type: ignore[arg-type]
         place.distance_from_home_km = round(d, 2) if d is not None else None
     session.flush()
+
+
+def _local_hour(meta: AssetMetadata) -> int | None:
+    if meta.taken_at_local:
+        try:
+            return datetime.fromisoformat(meta.taken_at_local).hour
+        except ValueError:
+            return None
+    return None
+
+
+def _store_periods(session: Session, user_id: str, periods: list[HomePeriod]) -> None:
+    """Replace the owner's home periods (where they lived when), shown in the report."""
+    session.query(HomePeriodRow).filter(HomePeriodRow.user_id == user_id).delete()
+    for p in periods:
+        session.add(
+            HomePeriodRow(
+                id=new_id(),
+                user_id=user_id,
+                asset_id=None,
+                scope="places",
+                model=HOME_PERIODS_MODEL[0],
+                model_version=HOME_PERIODS_MODEL[1],
+                latitude=p.latitude,
+                longitude=p.longitude,
+                label=_home_label(p.latitude, p.longitude),
+                start_date=p.start.isoformat(),
+                end_date=p.end.isoformat(),
+                days=p.days,
+                share=p.share,
+            )
+        )
 
 
 def _home_label(lat: float, lon: float) -> str | None:

@@ -137,6 +137,22 @@ class StorageReport(BaseModel):
     stored_in_the_clear: list[ClearItem]
 
 
+class HomePeriodReport(BaseModel):
+    """Where the owner lived when, as inferred (`places` scope); trips are measured from it."""
+
+    place: str | None
+    latitude: float
+    longitude: float
+    start_date: str
+    end_date: str
+    days: int
+    share: float
+    scope: str
+    model: str
+    version: str
+    created_at: datetime
+
+
 class Report(BaseModel):
     generated_at: datetime
     user_id: str
@@ -146,6 +162,7 @@ class Report(BaseModel):
     categories: dict[str, Category]
     storage: StorageReport
     creations: list[CreationReport]
+    where_you_lived: list[HomePeriodReport] = []
     exports: list[ExportReport]
     assets: AssetSection
 

@@ -455,6 +455,30 @@ class HomeLocation(Derived, Base):
     share: Mapped[float] = mapped_column(Float)
 
 
+class HomePeriodRow(Derived, Base):
+    """A home period: where the owner lived from one date to another, inferred from where photos
+    were taken on most days (night shots weigh more); trips are measured from it.
+
+    Not derived from one photo: `asset_id` is empty."""
+
+    __tablename__ = "home_periods"
+    __category__ = "home_periods"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    latitude: Mapped[float] = mapped_column(Encrypted("float"))
+    longitude: Mapped[float] = mapped_column(Encrypted("float"))
+    label: Mapped[str | None] = mapped_column(Encrypted("str"))
+    # Local dates (YYYY-MM-DD) of the first and last photo day there: dates stay in the clear,
+    # as every capture time does; where is what is sealed.
+    start_date: Mapped[str] = mapped_column(String(10))
+    end_date: Mapped[str] = mapped_column(String(10))
+    days: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float] = mapped_column(Float)
+
+
 class Idea(Derived, Base):
     """A suggestion made from the owner's photos (a trip's collage or recap, a theme, on this
     day) or a creation the owner made, with its reason and its rendered media.

@@ -32,6 +32,7 @@ from camroll.db.models import (
     derived_models,
     utcnow,
 )
+from camroll.places.periods import where_you_lived
 from camroll.privacy import at_rest, exports
 
 ORIGINALS = "originals"
@@ -306,6 +307,8 @@ def build_report(
         # What is encrypted with the owner's key, and what stays in the clear and why.
         "storage": at_rest.statement(),
         "creations": _creations(session, user_id),
+        # Where the owner lived when (places): trips are measured from it.
+        "where_you_lived": where_you_lived(session, user_id),
         "exports": exports.listing(session, user_id),
         "assets": _assets(session, user_id, limit, asset_cursor),
     }
