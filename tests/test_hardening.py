@@ -263,6 +263,11 @@ def test_tus_integers_are_ascii_digits_only(app_client: httpx.Client) -> None:
         r = app_client.post("/api/uploads", headers={**headers, "Upload-Length": bad})
         assert r.status_code == 400, (bad, r.status_code)
         assert "ASCII digits" in r.text
+    for meta_value in (b"filename \xff\xfe", ",".join(f"k{i} eA==" for i in range(40)).encode()):
+        r = app_client.post(  # non-ASCII base64 (found by fuzz/fuzz_tus.py), too many pairs
+            "/api/uploads", headers={**headers, "Upload-Length": "4", "Upload-Metadata": meta_value}
+        )
+        assert r.status_code == 400, (meta_value[:20], r.status_code)
     r = app_client.post("/api/uploads", headers={**headers, "Upload-Length": "4"})
     assert r.status_code == 201
     url = r.headers["Location"]

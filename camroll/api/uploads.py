@@ -7,7 +7,6 @@ Bytes are streamed into encrypted staging record by record; no file is ever held
 from __future__ import annotations
 
 import base64
-import binascii
 import fcntl
 import hashlib
 import os
@@ -34,6 +33,7 @@ from camroll.jobs.tasks import process_asset_task
 
 router = APIRouter(prefix="/api", tags=["uploads"])
 TUS = {"Tus-Resumable": "1.0.0"}
+MAX_METADATA_PAIRS = 32
 
 
 def _tus_headers(**extra: str) -> dict[str, str]:
@@ -44,9 +44,11 @@ def _metadata(header: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in header.split(","))):
         key, _, value = pair.partition(" ")
+        if len(out) >= MAX_METADATA_PAIRS:
+            raise HTTPException(400, f"Upload-Metadata has over {MAX_METADATA_PAIRS} pairs")
         try:
             out[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII (found by fuzz/)
             raise HTTPException(
                 400, f"Upload-Metadata value for {key!r} is not base64 UTF-8"
             ) from None
