@@ -198,6 +198,12 @@ def test_home_periods_stored_reported_and_trips_served(
         (first.isoformat(), last.isoformat()) for _, first, last in TRIPS.values()
     ]
     assert all(t["count"] == 5 for t in trips)
+    # The trips' ideas (made by the ideas job, not rendered here) name the moment they came from.
+    from camroll.ideas.generate import load_library, trip_ideas
+
+    with session_scope() as s:
+        ideas = trip_ideas(s, load_library(s, user_id), user_id)
+    assert {i.params["moment_id"] for i in ideas} == {t["id"] for t in trips}
 
     app_client.put("/api/consent", json={"scopes": {"places": False}}, headers=headers)
     with session_scope() as s:
