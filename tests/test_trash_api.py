@@ -53,6 +53,7 @@ def blobs_of(env: dict, user_id: str, asset_id: str) -> list[str]:
     return [k for k in get_store().keys(f"u/{user_id}/") if asset_id in k]
 
 
+@pytest.mark.backends("sqlite")  # HTTP and the blob format; the queries are covered below
 def test_original_answers_http_range_decrypting_only_asked_segments(
     app_client: httpx.Client, env: dict
 ) -> None:
