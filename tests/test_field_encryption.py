@@ -220,6 +220,24 @@ def test_encrypted_columns_refuse_sql_comparisons(in_env: Library) -> None:
     assert isinstance(e.value.orig, FieldEncryptionError)
 
 
+def test_a_failed_write_leaves_plain_values_behind(in_env: Library) -> None:
+    """A duplicate upload fails on the unique checksum; the object must still read plainly."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    from camroll.db.engine import get_engine
+    from camroll.db.models import Asset
+
+    checksum = in_env.assets["img1.jpg"]["checksum"]
+    dup = Asset(user_id=in_env.user_id, checksum=checksum, size=1, filename="again.jpg")
+    with Session(get_engine()) as s:
+        s.add(dup)
+        with pytest.raises(IntegrityError):
+            s.flush()
+        s.rollback()
+    assert dup.filename == "again.jpg" and type(dup.filename) is str
+
+
 def test_purge_shreds_the_backup_and_leaves_no_trace(in_env: Library, tmp_path: Path) -> None:
     from datetime import datetime, timedelta
 

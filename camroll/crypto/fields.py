@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, LargeBinary, event, select
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.types import TypeDecorator
 
 PLAIN, SEALED_V1 = 0, 1
@@ -227,6 +227,11 @@ def _seal_state(mapper: Mapper[Any], conn: Connection, target: Any, changed_only
         return
     state = target._sa_instance_state
     user_id = state.dict.get("user_id")
+    if not user_id and state.key is not None:  # persistent with user_id expired: read it
+        table = mapper.local_table
+        pk = mapper.primary_key_from_instance(target)
+        where = [c == v for c, v in zip(mapper.primary_key, pk, strict=True)]
+        user_id = conn.execute(select(table.c.user_id).where(*where)).scalar()
     for key in keys:
         if key not in state.dict or (changed_only and key not in state.committed_state):
             continue
@@ -238,6 +243,11 @@ def _seal_state(mapper: Mapper[Any], conn: Connection, target: Any, changed_only
         if _encryption_on():
             _cipher(user_id, conn)  # load through the flushing connection: it sees new keys
         state.dict[key] = Sealed(value, user_id)
+        if state.session is not None:  # a failed flush must not leave Sealed values behind
+            state.session.info.setdefault(_SEALED, set()).add(state)
+
+
+_SEALED = "camroll.sealed_states"
 
 
 def _unseal_state(mapper: Mapper[Any], target: Any) -> None:
@@ -246,6 +256,14 @@ def _unseal_state(mapper: Mapper[Any], target: Any) -> None:
         value = state.dict.get(key)
         if isinstance(value, Sealed):
             state.dict[key] = value.value
+
+
+def _unseal_leftovers(session: Session, *_args: Any) -> None:
+    """After a flush, or a rollback of a failed one: every value is plaintext again."""
+    for state in session.info.pop(_SEALED, ()):
+        obj = state.obj()
+        if obj is not None:
+            _unseal_state(state.mapper, obj)
 
 
 def install(base: type) -> None:
@@ -266,3 +284,7 @@ def install(base: type) -> None:
     @event.listens_for(base, "after_update", propagate=True)
     def _after_update(mapper: Mapper[Any], conn: Connection, target: Any) -> None:
         _unseal_state(mapper, target)
+
+    if not event.contains(Session, "after_soft_rollback", _unseal_leftovers):
+        event.listen(Session, "after_flush_postexec", _unseal_leftovers)
+        event.listen(Session, "after_soft_rollback", _unseal_leftovers)
