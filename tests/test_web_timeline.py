@@ -122,6 +122,8 @@ def test_desktop_timeline_pages_headings_viewer_video_206_and_live_photo(
         )
         login(page, server)
         assert page.locator("#timeline .tile").count() == PAGE  # the first page only
+        # The header counts what the grid will show (a Live Photo once), not just this page.
+        assert f"{tiles_expected} photos and videos" in page.inner_text(".summary")
         load_everything(page, tiles_expected)  # ... then the rest, with no cap
 
         years = page.locator(".tl-year").all_inner_texts()

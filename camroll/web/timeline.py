@@ -165,6 +165,14 @@ def timeline(
             select(Asset.status, func.count()).where(Asset.user_id == me).group_by(Asset.status)
         ).all()
     )
+    # A Live Photo counts once, as on the grid.
+    counts["ready"] = session.scalar(
+        select(func.count()).where(
+            Asset.user_id == me,
+            Asset.status == "ready",
+            or_(Asset.kind != "video", Asset.live_pair_id.is_(None)),
+        )
+    )
     years = [
         int(y)
         for y in session.scalars(
