@@ -375,3 +375,40 @@ def test_quarantine_details_name_the_problem_not_a_path(
     assert q.detail and q.reason
     _assert_no_path(f"{q.reason}: {q.detail}")
     assert str(tmp_path) not in q.detail and "very-secret-dir" not in q.detail
+
+
+# --- Export lifecycle on both databases (no worker: the zips are never built) -------------
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_export_lifecycle_queries_one_in_flight_expiry_and_account_deletion(
+    app_client: httpx.Client, env: dict
+) -> None:
+    from camroll.privacy.retention import purge_due
+
+    token = make_user("exports@example.org")
+    other = make_user("other-exports@example.org")
+    me = {"Authorization": f"Bearer {token}"}
+    first = app_client.post("/api/me/export", headers=me).json()
+    assert app_client.post("/api/me/export", headers=me).json()["id"] == first["id"]
+    report = app_client.get("/api/me/report", headers=me).json()
+    assert [(e["id"], e["status"]) for e in report["exports"]] == [(first["id"], "pending")]
+
+    # Past its expiry the purge deletes it, and a new request starts a new one.
+    purge_due(datetime.now(UTC) + timedelta(days=8))
+    assert app_client.get(first["url"], headers=me).status_code == 404
+    second = app_client.post("/api/me/export", headers=me).json()
+    assert second["id"] != first["id"]
+    # Another owner's request is theirs alone, and they cannot see this one.
+    theirs = app_client.post("/api/me/export", headers={"Authorization": f"Bearer {other}"})
+    assert theirs.json()["id"] != second["id"]
+    assert (
+        app_client.get(second["url"], headers={"Authorization": f"Bearer {other}"}).status_code
+        == 404
+    )
+
+    # Account deletion deletes exports at once, long before the purge deadline.
+    assert app_client.delete("/api/me", headers=me).status_code == 202
+    with session_scope() as s:
+        left = {e.id for e in s.scalars(select(Export))}
+    assert second["id"] not in left and theirs.json()["id"] in left
