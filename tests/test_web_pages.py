@@ -179,6 +179,11 @@ def test_suggestion_api_lists_the_split_people_and_is_owner_scoped(site: Site) -
     assert site.client.post("/api/people/suggestions/confirm", json=half).status_code == 422
     nobody = make_user("nobody@example.org")  # uploads allowed, faces not
     assert site.server.client(nobody).get("/api/people/suggestions").status_code == 403
+    # The web form's door refuses a post from another site (the owner's cookie rides along).
+    forged = site.client.post(
+        "/people/suggestions/same", data=body, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert forged.status_code == 403
     site.refresh()
     assert (site.person_of("img3.jpg"), site.person_of("img12.jpg")) == ingrid  # untouched
     assert set(_pairs(site)) == set(pairs)

@@ -19,6 +19,7 @@ from camroll.api.deps import Caller, db, optional_caller
 from camroll.consent.gate import is_granted
 from camroll.db.models import Idea
 from camroll.privacy.audit import record
+from camroll.web.forms import refuse_cross_site
 from camroll.web.routes import templates
 
 router = APIRouter(include_in_schema=False)
@@ -82,6 +83,7 @@ def ideas_page(
 def idea_action(
     idea_id: str,
     action: str,
+    request: Request,
     style: str = Form("", max_length=80),
     back: str = Form("/ideas", max_length=20),
     who: Caller | None = Depends(optional_caller),
@@ -90,6 +92,7 @@ def idea_action(
     """keep, dismiss or regenerate (the next layout, or the chosen style for a restyle)."""
     if who is None:
         return RedirectResponse("/login", status_code=303)
+    refuse_cross_site(request)
     where = back if back in ("/ideas", "/ideas?kept=1") else "/ideas"
     sep = "&" if "?" in where else "?"
     if not is_granted(session, who.user.id, "creations"):

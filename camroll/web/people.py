@@ -25,6 +25,7 @@ from camroll.people.edits import (
 )
 from camroll.people.review import confirm, reject, suggestions
 from camroll.privacy.audit import record
+from camroll.web.forms import refuse_cross_site
 from camroll.web.routes import templates
 
 router = APIRouter(include_in_schema=False)
@@ -111,12 +112,14 @@ def people_page(
 @router.post("/people/suggestions/{answer}")
 def answer_suggestion(
     answer: str,
+    request: Request,
     person_a: str = Form(..., max_length=32),
     person_b: str = Form(..., max_length=32),
     who: Caller | None = Depends(optional_caller),
     session: Session = Depends(db, scope="function"),
 ) -> Response:
     """The owner's answer to "is this the same person?": same (merge) or different (remember)."""
+    refuse_cross_site(request)
     if (stop := _gate(who, session)) is not None:
         return stop
     assert who is not None
@@ -192,6 +195,7 @@ def person_page(
 @router.post("/people/{person_id}/edit")
 def edit_person(
     person_id: str,
+    request: Request,
     action: str = Form(..., max_length=20),
     name: str = Form("", max_length=200),
     birthday: str = Form("", max_length=10),
@@ -200,6 +204,7 @@ def edit_person(
     session: Session = Depends(db, scope="function"),
 ) -> Response:
     """rename (empty clears), birthday (empty clears), hide, show, merge (other_id into this)."""
+    refuse_cross_site(request)
     if (stop := _gate(who, session)) is not None:
         return stop
     assert who is not None
@@ -238,10 +243,12 @@ def edit_person(
 def move_out(
     person_id: str,
     face_id: str,
+    request: Request,
     who: Caller | None = Depends(optional_caller),
     session: Session = Depends(db, scope="function"),
 ) -> Response:
     """Not this person (split): the face starts a person of its own and never comes back."""
+    refuse_cross_site(request)
     if (stop := _gate(who, session)) is not None:
         return stop
     assert who is not None

@@ -23,6 +23,7 @@ from camroll.privacy.audit import events, record
 from camroll.privacy.report import build_report
 from camroll.privacy.retention import receipt_id
 from camroll.web.consent import consent_view
+from camroll.web.forms import refuse_cross_site
 from camroll.web.routes import templates
 
 router = APIRouter(include_in_schema=False)
@@ -102,11 +103,6 @@ def export_fragment(
     )
 
 
-def _same_site(request: Request) -> None:
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        raise HTTPException(403, "only camroll's own pages can do this")
-
-
 @router.post("/privacy/export")
 def start_export(
     request: Request,
@@ -115,7 +111,7 @@ def start_export(
 ) -> Response:
     if who is None:
         return RedirectResponse("/login", status_code=303)
-    _same_site(request)
+    refuse_cross_site(request)
     export.request_export(who, session)
     return RedirectResponse("/privacy?done=export#export", status_code=303)
 
@@ -130,7 +126,7 @@ def delete_account(
     """Stop processing now and purge at the deadline; the same as DELETE /api/me."""
     if who is None:
         return RedirectResponse("/login", status_code=303)
-    _same_site(request)
+    refuse_cross_site(request)
     if confirm != "yes":
         return RedirectResponse("/privacy#delete", status_code=303)
     account.delete_me(who, session)
@@ -146,6 +142,6 @@ def keep_account(
     """Undo: opting in to uploads again before the deadline cancels the deletion."""
     if who is None:
         return RedirectResponse("/login", status_code=303)
-    _same_site(request)
+    refuse_cross_site(request)
     change_scopes(session, who.user, {"cloud_processing": True}, who.client)
     return RedirectResponse("/privacy?done=kept", status_code=303)
