@@ -178,7 +178,9 @@ def _document_error_shapes(app: FastAPI) -> None:
 def install(app: FastAPI) -> None:
     _document_error_shapes(app)
     app.add_middleware(BodyLimit)
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so even a 413 carries them
+    # Outside Starlette's ServerErrorMiddleware too, so even a 500 answer carries the headers.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(OverflowError, out_of_range)
     app.add_exception_handler(DataError, out_of_range)

@@ -193,6 +193,9 @@ def process_asset(asset_id: str) -> str:
                 asset.kind = kind
                 if kind == "video":
                     _use_coded_size(meta_row, path, meta.rotation)
+                # The one full decode runs with no transaction open: what is known so far is
+                # committed (the rerun after a crash redoes it all anyway).
+                session.commit()
                 renditions = render_previews(path, kind, meta.orientation)
             except Quarantined as q:
                 _quarantine(session, asset, q)
