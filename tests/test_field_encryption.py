@@ -278,3 +278,88 @@ def test_purge_shreds_the_backup_and_leaves_no_trace(in_env: Library, tmp_path: 
     for v in stored:
         with pytest.raises(KeyDestroyed):
             fields.open_sealed("str", v)
+
+
+def test_rows_stored_before_encryption_are_encrypted_by_the_migration(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database from before revision 0005, with plaintext rows, comes out encrypted and
+    reads the same through the models; downgrading gives the plaintext back."""
+    import secrets
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from camroll.config import get_settings
+    from camroll.crypto.keys import wrap
+    from camroll.db.engine import _factory, make_engine, session_scope
+    from camroll.db.migrate import alembic_config
+    from camroll.db.models import Asset, AssetMetadata, AssetPlace, Person
+
+    (tmp_path / "data").mkdir()  # where database_url puts SQLite
+    monkeypatch.setenv("CAMROLL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CAMROLL_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    _factory.cache_clear()
+    cfg = alembic_config(database_url)
+    command.upgrade(cfg, "0004")
+    engine = make_engine(database_url)
+    now = "CURRENT_TIMESTAMP"
+    uid = secrets.token_hex(16)  # keys are cached per user id in this process: a fresh one
+    prov = f"'places', 'm', '1', {now}"
+    with engine.begin() as c:
+        c.execute(
+            text(f"INSERT INTO users (id, email, created_at) VALUES ('{uid}', 'a@b.c', {now})")
+        )
+        c.execute(
+            text(f"INSERT INTO user_keys VALUES ('{uid}', :w, {now})"),
+            {"w": wrap(secrets.token_bytes(32), uid)},
+        )
+        c.execute(
+            text(
+                "INSERT INTO assets (id, user_id, checksum, size, filename, device_path, status,"
+                f" uploaded_at, sort_at) VALUES ('a1', '{uid}', 'c', 1, 'DSCN0010.jpg',"
+                f" 'DCIM/DSCN0010.jpg', 'ready', {now}, {now})"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO asset_metadata (id, user_id, asset_id, latitude, longitude, make,"
+                f" scope, model, model_version, created_at) VALUES ('m1', '{uid}', 'a1',"
+                f" 43.4674483, 11.8851267, 'NIKON', {prov})"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO asset_places (asset_id, user_id, city, country_code, scope, model,"
+                f" model_version, created_at) VALUES ('a1', '{uid}', 'Arezzo', 'IT', {prov})"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO people (id, user_id, name, birthday, hidden, face_count, scope,"
+                f" model, model_version, created_at) VALUES ('p1', '{uid}', 'Zelda Quistorp',"
+                f" '1987-03-14', false, 1, {prov})"
+            )
+        )
+    command.upgrade(cfg, "head")
+    with engine.connect() as c:
+        raw = c.execute(text("SELECT filename FROM assets")).scalar()
+        lat = c.execute(text("SELECT latitude FROM asset_metadata")).scalar()
+    assert b"DSCN" not in bytes(raw) and struct.pack("<d", 43.4674483) not in bytes(lat)
+    with session_scope() as s:
+        asset, meta = s.get(Asset, "a1"), s.get(AssetMetadata, "m1")
+        assert (asset.filename, asset.device_path) == ("DSCN0010.jpg", "DCIM/DSCN0010.jpg")
+        assert (meta.latitude, meta.longitude, meta.make) == (43.4674483, 11.8851267, "NIKON")
+        assert s.get(AssetPlace, "a1").city == "Arezzo"
+        assert (s.get(Person, "p1").name, s.get(Person, "p1").birthday) == (
+            "Zelda Quistorp",
+            "1987-03-14",
+        )
+    command.downgrade(cfg, "0004")
+    with engine.connect() as c:
+        assert c.execute(text("SELECT filename FROM assets")).scalar() == "DSCN0010.jpg"
+        assert c.execute(text("SELECT name FROM people")).scalar() == "Zelda Quistorp"
+    engine.dispose()
+    get_settings.cache_clear()
+    _factory.cache_clear()
