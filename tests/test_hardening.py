@@ -67,7 +67,7 @@ def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(
     from camroll.jobs import tracking
     from camroll.jobs.tasks import MAX_PROCESS_ATTEMPTS, process_asset_task
 
-    token = make_user("stuck@example.org")
+    token = make_user("stuck@example.org", password="stuck-password")
     with session_scope() as s:
         user_id = find_user(s, "stuck@example.org").id
         # Neither an original nor a staged upload: processing raises on every try.
@@ -94,13 +94,18 @@ def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(
     assert jobs["failed"] == 2 and jobs["pending"] == jobs["running"] == 0
     reasons = {f["subject_id"]: f["error"] for f in jobs["failures"]}
     assert "RuntimeError" in reasons[broken_id] and "crash" in reasons[crashy_id]
+    # ... and so does the web timeline, with the same reasons.
+    login = {"email": "stuck@example.org", "password": "stuck-password"}
+    assert app_client.post("/login", data=login, follow_redirects=False).status_code == 303
+    page = app_client.get("/").text
+    assert "Failed jobs" in page and "RuntimeError" in page and "crash" in page
     # The token's use time is written apart from the request, in its own short transaction.
     from camroll import token_usage
     from camroll.db.models import ApiToken
 
     token_usage.flush()
     with session_scope() as s:
-        used = s.query(ApiToken).filter_by(user_id=user_id).one().last_used_at
+        used = s.query(ApiToken).filter_by(user_id=user_id, name="test").one().last_used_at
     assert used is not None
 
 

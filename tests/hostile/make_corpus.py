@@ -10,6 +10,7 @@ Run as a script to write the corpus to a folder: `python -m tests.hostile.make_c
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 import struct
@@ -240,6 +241,9 @@ def make_corpus(folder: Path, flood_mb: int = 0) -> list[Entry]:
     c.add("tiff-200k-square", tiff, "quarantined", ext=".tif")
     actl = _png_header(4, 4) + _chunk(b"acTL", struct.pack(">II", 1_000_000, 0)) + idat
     c.add("apng-million-frames", actl, "quarantined", ext=".png", reason="too_costly")
+    # fuzz/fuzz_sniff.py found this one: an acTL chunk cut short (once a crash in the budgets).
+    cut = base64.b64decode("iVBORw0KGgoAAAABAAAEGgoAAABUTEAAAGFjVExAAAAA")
+    c.add("apng-actl-cut", cut, "quarantined", ext=".png")
 
     # Metadata floods.
     flood = [_segment(0xE1, b"Exif\x00\x00" + bytes(1000)) for _ in range(600)]
