@@ -25,7 +25,6 @@ from camroll.db.models import (
     Asset,
     ConsentEvent,
     Derived,
-    Idea,
     JobRun,
     Upload,
     User,
@@ -33,7 +32,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.places.periods import where_you_lived
-from camroll.privacy import at_rest, exports
+from camroll.privacy import at_rest, creations, exports
 
 ORIGINALS = "originals"
 # Originals are what the sync client uploads; storing them is what cloud_processing allows.
@@ -306,28 +305,9 @@ def build_report(
         "categories": categories(session, user_id),
         # What is encrypted with the owner's key, and what stays in the clear and why.
         "storage": at_rest.statement(),
-        "creations": _creations(session, user_id),
+        "creations": creations.listing(session, user_id),
         # Where the owner lived when (places): trips are measured from it.
         "where_you_lived": where_you_lived(session, user_id),
         "exports": exports.listing(session, user_id),
         "assets": _assets(session, user_id, limit, asset_cursor),
     }
-
-
-def _creations(session: Session, user_id: str) -> list[dict[str, Any]]:
-    """Each idea and creation with the scopes it drew on (its composite scope, split)."""
-    rows = session.scalars(
-        select(Idea).where(Idea.user_id == user_id).order_by(Idea.created_at, Idea.id)
-    )
-    return [
-        {
-            "id": i.id,
-            "kind": i.kind,
-            "title": i.title,
-            "state": i.state,
-            "scopes": sorted(i.scope.split("+")),
-            "scope_titles": _scope_entry(i.scope, 1)["title"],
-            "created_at": i.created_at,
-        }
-        for i in rows
-    ]
