@@ -170,6 +170,13 @@ def test_no_file_holds_the_queue_past_its_budget(run: Run) -> None:
         f"{statistics.quantiles(run.write_latencies, n=20)[-1]:.3f} s, "
         f"max {max(run.write_latencies):.3f} s over {len(run.write_latencies)}"
     )
+    status = Path(f"/proc/{run.server.proc.pid}/status").read_text()  # type: ignore[union-attr]
+    mem = {ln.split(":")[0]: ln.split()[1] for ln in status.splitlines() if ln.startswith("VmH")}
+    mem |= {ln.split(":")[0]: ln.split()[1] for ln in status.splitlines() if ln.startswith("VmR")}
+    print(
+        f"server (API + embedded worker): RSS {int(mem['VmRSS']) // 1024} MiB, "
+        f"peak {int(mem['VmHWM']) // 1024} MiB after the corpus"
+    )
     assert max(gaps) < FILE_BUDGET_S, max(gaps)
 
 
