@@ -25,12 +25,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from camroll.people.cluster import FaceVec, recluster
+from camroll.people.cluster import THRESHOLD, FaceVec, recluster
 from camroll.people.evaluate import FACES_DIR, Dataset, LabelledFace, load_dataset
 from camroll.people.suggest import fit_logistic, linkage_distances
 
 LINKAGES = ("rms", "single", "average")
-CUTOFFS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75)
+CUTOFFS = (0.55, 0.60, 0.62, 0.64, 0.66, 0.68, 0.70, 0.75)
 
 
 def load_glint(root: Path = FACES_DIR / "glint-24") -> Dataset:
@@ -81,7 +81,7 @@ def main() -> None:
 
     pooled_d: list[float] = []
     pooled_y: list[bool] = []
-    print("# Merge suggestions: linkage and cutoff\n")
+    print(f"# Merge suggestions: linkage and cutoff (clustering: average linkage < {THRESHOLD})\n")
     print(
         "| set | linkage | cutoff | people | true splits | suggested | right | precision | recall |"
     )

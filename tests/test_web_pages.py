@@ -129,12 +129,37 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 site = Site(server, client, env, {}, browser)
                 site.refresh()
                 assert set(site.assets) == set(FILES)
+                _keep_apart(site, "img3.jpg", "img12.jpg")
+                _keep_apart(site, "alex-lacamoire.png", "alex_lacamoire1.jpg")
                 yield site
                 browser.close()
         finally:
             server.stop()
             for cache in (get_settings, _factory, _cached):
                 cache.cache_clear()
+
+
+def _keep_apart(site: Site, one: str, other: str) -> None:
+    """Make sure `one` is a person of its own, apart from `other`'s, as the clustering left it.
+
+    Whether these two photos of one face end up split depends on the clustering's threshold
+    (0.5 splits both pairs; issue 13 raises it). Suggestions exist for the splits that remain, so
+    the library is put in that state: the face is placed in a new person the way the clustering
+    places faces (not pinned, no ban), and a recluster left alone would join them again.
+    """
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Face
+    from camroll.people.assign import new_person, refresh_people
+
+    if site.person_of(one) != site.person_of(other):
+        return
+    with session_scope() as s:
+        face = s.get(Face, site.assets[one]["faces"][0]["id"])
+        old = face.person_id
+        face.person_id = new_person(s, face.user_id, face).id
+        s.flush()
+        refresh_people(s, face.user_id, {old, face.person_id})
+    site.refresh()
 
 
 def _recluster(site: Site) -> None:
@@ -159,7 +184,7 @@ def _card(page: Page, a: str, b: str) -> Locator:
 def test_suggestion_api_lists_the_split_people_and_is_owner_scoped(site: Site) -> None:
     ingrid = site.person_of("img3.jpg"), site.person_of("img12.jpg")
     alex = site.person_of("alex-lacamoire.png"), site.person_of("alex_lacamoire1.jpg")
-    assert ingrid[0] != ingrid[1] and alex[0] != alex[1]  # the clustering alone keeps them apart
+    assert ingrid[0] != ingrid[1] and alex[0] != alex[1]  # each one person in two
     pairs = _pairs(site)
     assert frozenset(ingrid) in pairs and frozenset(alex) in pairs, pairs
     for hit in pairs.values():
@@ -208,6 +233,8 @@ def test_phone_rejects_a_suggestion_and_a_recluster_remembers(site: Site) -> Non
 
 
 def test_desktop_confirms_a_suggestion_and_the_merge_survives_a_recluster(site: Site) -> None:
+    # The last recluster may have joined this unpinned pair on its own (issue 13's threshold).
+    _keep_apart(site, "alex-lacamoire.png", "alex_lacamoire1.jpg")
     a, b = site.person_of("alex-lacamoire.png"), site.person_of("alex_lacamoire1.jpg")
     ctx, page = site.page(DESKTOP)
     try:
@@ -236,6 +263,7 @@ def test_desktop_merges_two_people_by_hand(site: Site) -> None:
     ctx, page = site.page(DESKTOP)
     try:
         page.goto(site.server.url + f"/people/{a}")
+        page.click("text=Name, birthday, merge or hide")  # folded away: photos come first
         page.fill("input[name=name]", "Ingrid")
         page.click("text=Save name")
         page.wait_for_url(f"**/people/{a}?done=renamed")
@@ -274,6 +302,7 @@ def test_phone_moves_a_face_out_and_hides_that_person(site: Site) -> None:
         # The owner said "not them": never suggested back into the person it left.
         assert frozenset((a, moved)) not in _pairs(site)
         page.goto(site.server.url + f"/people/{moved}")
+        page.get_by_text("Name, birthday, merge or hide").tap()
         page.get_by_role("button", name="Hide this person").tap()
         page.wait_for_url(f"**/people/{moved}?done=hidden")
         page.goto(site.server.url + "/people")
