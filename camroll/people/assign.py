@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.db.models import Asset, Face, FaceEmbedding, Person, User
-from camroll.people.cluster import FaceVec, assign_incremental, recluster, stable_labels
+from camroll.people.cluster import FaceVec, assign_batch, recluster, stable_labels
 
 CLUSTER_MODEL = ("camroll-people-cluster", "1")
 _user_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -68,28 +68,31 @@ def new_person(session: Session, user_id: str, face: Face | None) -> Person:
 
 
 def assign_new_faces(session: Session, user_id: str, face_ids: list[str]) -> None:
-    """Each new usable face joins the nearest person or starts a new one."""
+    """Place new usable faces: the part of the library they can reach is reclustered as a full
+    recluster would (`assign_batch`), so people do not depend on the order photos arrive in."""
     if not face_ids:
         return
     with _lock_user(session, user_id):
         rows = _usable_faces(session, user_id)
-        members: dict[str, list[FaceVec]] = defaultdict(list)
-        todo: list[tuple[Face, bytes]] = []
+        by_id = {f.id: f for f, _ in rows}
+        vecs = [_vec(f, v) for f, v in rows]
         wanted = set(face_ids)
-        for face, vector in rows:
-            if face.id in wanted:
-                todo.append((face, vector))
-            elif face.person_id:
-                members[face.person_id].append(_vec(face, vector))
-        touched = set()
-        for face, vector in todo:
-            fv = _vec(face, vector)
-            pid = assign_incremental(fv, members)
-            if pid is None:
-                pid = new_person(session, user_id, face).id
-            face.person_id = pid
-            members[pid].append(fv)
-            touched.add(pid)
+        current = {f.id: f.person_id for f, _ in rows if f.person_id and f.id not in wanted}
+        labels = assign_batch(vecs, current, face_ids)
+        existing = set(session.scalars(select(Person.id).where(Person.user_id == user_id)))
+        fresh: dict[str, str] = {}
+        touched: set[str] = set()
+        for face_id, label in labels.items():
+            face = by_id[face_id]
+            if label not in existing:
+                if label not in fresh:
+                    fresh[label] = new_person(session, user_id, face).id
+                label = fresh[label]
+            if face.person_id != label:
+                if face.person_id:
+                    touched.add(face.person_id)
+                face.person_id = label
+            touched.add(label)
         session.flush()
         refresh_people(session, user_id, touched)
 
