@@ -282,3 +282,57 @@ def test_tus_integers_are_ascii_digits_only(app_client: httpx.Client) -> None:
         assert r.status_code == 400, (bad, r.status_code)
     r = app_client.patch(url, content=b"abcd", headers={**patch_headers, "Upload-Offset": "0"})
     assert r.status_code == 204
+
+
+# -- idea generators skip what they cannot use -------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+def test_an_8x8_image_never_becomes_the_best_shot_to_paint(app_client: httpx.Client) -> None:
+    """The report's failure: an 8x8 APNG with the best quality score became the restyle idea's
+    "best shot" and failed the ideas job four times. Now it is passed over for a real photo."""
+    from camroll.consent.gate import set_scopes
+    from camroll.db.engine import session_scope
+    from camroll.db.models import AssetQuality, Idea
+    from camroll.ideas.generate import refresh_ideas
+    from camroll.ingest.process import process_asset
+    from tests.conftest import ROLL
+    from tests.hostile.make_corpus import _png
+    from tests.test_api import create, patch
+
+    token = make_user("painter@example.org")
+    user_id = _user_id("painter@example.org")
+    ids = []
+    for name, data in (
+        ("tiny.png", _png(3, (8, 8))),
+        ("real.jpg", (ROLL / "pigallery2" / "demo" / "IMG_5910.jpg").read_bytes()),
+    ):
+        r = create(app_client, token, data, name)
+        r = patch(app_client, token, r.headers["Location"], 0, data)
+        ids.append(r.headers["Camroll-Asset-Id"])
+        assert process_asset(ids[-1]) == "ready"
+    tiny, real = ids
+    with session_scope() as s:
+        set_scopes(s, user_id, {"content": True, "creations": True}, client="test")
+        for asset_id, score in ((tiny, 0.99), (real, 0.5)):  # the tiny one scores best
+            s.add(
+                AssetQuality(
+                    user_id=user_id,
+                    asset_id=asset_id,
+                    scope="content",
+                    model="test",
+                    model_version="1",
+                    sharpness=score,
+                    exposure=score,
+                    score=score,
+                    phash="0" * 16,
+                    is_best=True,
+                )
+            )
+    refresh_ideas(user_id)
+    with session_scope() as s:
+        restyles = [i for i in s.query(Idea).filter_by(user_id=user_id) if i.kind == "restyle"]
+        assert [i.asset_id for i in restyles] == [real]
+        assert restyles[0].blob_key  # rendered
+    jobs = app_client.get("/api/jobs", headers=auth(token)).json()
+    assert jobs["failed"] == 0, jobs["failures"]
