@@ -50,7 +50,7 @@ def _metadata(header: str) -> dict[str, str]:
             out[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
         except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII (found by fuzz/)
             raise HTTPException(
-                400, f"Upload-Metadata value for {key!r} is not base64 UTF-8"
+                400, f"Upload-Metadata value for {key[:40]!r} is not base64 UTF-8"
             ) from None
     return out
 
