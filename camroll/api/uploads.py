@@ -107,7 +107,9 @@ def create(
     """tus creation. Metadata: filename, filetype, checksum (SHA-256 hex), relativePath."""
     length = tus_int(request.headers.get("upload-length"))
     if length is None:
-        raise HTTPException(400, "Upload-Length header (ASCII digits only) is required")
+        raise HTTPException(
+            400, "Upload-Length header is required: a non-negative integer in ASCII digits only"
+        )
     meta = _metadata(request.headers.get("upload-metadata", ""))
     if "filename" not in meta:
         raise HTTPException(400, "Upload-Metadata must carry a filename")
@@ -166,7 +168,9 @@ async def patch(
         raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
     offset = tus_int(request.headers.get("upload-offset"))
     if offset is None:
-        raise HTTPException(400, "Upload-Offset header (ASCII digits only) is required")
+        raise HTTPException(
+            400, "Upload-Offset header is required: a non-negative integer in ASCII digits only"
+        )
 
     def prepare() -> tuple[Upload, Staging]:
         upload = _upload(session, who, upload_id)
