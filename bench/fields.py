@@ -19,6 +19,7 @@ Scratch data goes under bench/work/fields/ (gitignored).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import random
@@ -273,14 +274,20 @@ class Side:
 
 
 def run_once(side: Side, key: str, fn: Callable[..., int]) -> None:
-    """One query in a fresh session; wall time, and this process's CPU time (the machine is
-    shared: CPU time is what the query itself spent, wall time includes waiting for a core)."""
-    with side.factory() as s:
-        w, c = time.perf_counter(), time.process_time()
-        n = fn(s)
-        side.wall.setdefault(key, []).append(time.perf_counter() - w)
-        side.cpu.setdefault(key, []).append(time.process_time() - c)
-        side.result[key] = n
+    """One query in a fresh session; wall time, and this thread's CPU time (the machine is
+    shared: CPU time is what the query itself spent, wall time includes waiting for a core;
+    the thread's, because torch's idle worker threads spin after a search and bill the process)."""
+    gc.collect()
+    gc.disable()  # as timeit does: a collection landing in one run doubled it
+    try:
+        with side.factory() as s:
+            w, c = time.perf_counter(), time.thread_time()
+            n = fn(s)
+            side.wall.setdefault(key, []).append(time.perf_counter() - w)
+            side.cpu.setdefault(key, []).append(time.thread_time() - c)
+            side.result[key] = n
+    finally:
+        gc.enable()
 
 
 def make_side(backend: str, encrypt: bool, n_assets: int, n_faces: int) -> Side:
@@ -364,8 +371,8 @@ def main() -> None:
         f"{args.faces} --repeat {args.repeat} --backend {args.backend}`",
         f"- library: {args.assets} photos (90% located), {args.faces} faces with embeddings, "
         "40 named people; each query in a fresh session; median of the repeats, on and off "
-        "interleaved, after one warm round. CPU = this process's CPU time (on PostgreSQL the "
-        "server's is not in it).",
+        "interleaved, after one warm round, garbage collection off while timing. CPU = the "
+        "querying thread's CPU time (on PostgreSQL the server's is not in it).",
         "",
         "| query | result | rows read (approx.) | encrypted: CPU | plaintext: CPU | ratio "
         "| extra CPU per row | encrypted: wall | plaintext: wall | ratio |",
