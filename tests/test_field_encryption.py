@@ -47,7 +47,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         chosen = metafunc.config.getoption("--backend") or ["sqlite", "postgresql"]
         only = metafunc.definition.get_closest_marker("backends")
         if only is not None:
-            chosen = [b for b in chosen if b in only.args]
+            chosen = [b for b in chosen if b in only.args] or list(only.args)
         metafunc.parametrize("db_backend", chosen, scope="module")
 
 
@@ -243,6 +243,21 @@ def test_a_failed_write_leaves_plain_values_behind(in_env: Library) -> None:
             s.flush()
         s.rollback()
     assert dup.filename == "again.jpg" and type(dup.filename) is str
+
+
+def test_a_name_that_is_not_utf8_round_trips(in_env: Library) -> None:
+    """File names arrive as bytes; ones that are not UTF-8 are kept with surrogate escapes."""
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset
+
+    name = b"IMG_\xff\xfe.JPG".decode("utf-8", "surrogateescape")
+    with session_scope() as s:
+        asset = Asset(user_id=in_env.user_id, checksum="f" * 64, size=1, filename=name)
+        s.add(asset)
+    with session_scope() as s:
+        again = s.get(Asset, asset.id)
+        assert again is not None and again.filename == name
+        s.delete(again)
 
 
 def test_purge_shreds_the_backup_and_leaves_no_trace(in_env: Library, tmp_path: Path) -> None:

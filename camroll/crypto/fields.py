@@ -110,7 +110,9 @@ def _cipher(user_id: str, conn: Connection | None = None) -> AESGCM:
 
 def _to_bytes(kind: str, value: Any) -> bytes:
     if kind == "str":
-        return str(value).encode("utf-8")
+        # surrogatepass: a name decoded with surrogateescape (bytes that were not UTF-8)
+        # round-trips instead of failing the write.
+        return str(value).encode("utf-8", "surrogatepass")
     if kind == "float":
         return struct.pack("<d", float(value))
     return bytes(value)
@@ -118,7 +120,7 @@ def _to_bytes(kind: str, value: Any) -> bytes:
 
 def _from_bytes(kind: str, raw: bytes) -> Any:
     if kind == "str":
-        return raw.decode("utf-8")
+        return raw.decode("utf-8", "surrogatepass")
     if kind == "float":
         return struct.unpack("<d", raw)[0]
     return raw
