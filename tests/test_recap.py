@@ -1,10 +1,15 @@
-"""Recap videos from the shared roll: the MP4 decodes fully, is H.264 High/Main yuv420p at
-1920x1080 and 30 fps, runs for the duration it declares, has its index before its media data
-(faststart), and shows the moment's own video clip where the timeline puts it."""
+"""Recap videos from the shared road trip: the MP4 decodes fully, is H.264 High/Main yuv420p
+at 1080x1920 (phone portrait) and 30 fps with an AAC soundtrack at -16 LUFS (measured by
+ffmpeg's own ebur128 filter), runs for the duration it declares, has its index before its media
+data (faststart), cuts on the music's beat, keeps faces in frame and shows the moment's own
+video clip (its most active scene) where the timeline puts it."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +19,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from camroll.analyze.faces import analyze_faces
+from camroll.create.clips import best_segment, score_scenes
 from camroll.create.recap import (
+    FADE,
     MAX_CLIP_SECONDS,
     ClipSlide,
     PhotoSlide,
@@ -22,6 +29,16 @@ from camroll.create.recap import (
     plan_timeline,
     render_recap,
     top_level_boxes,
+)
+from camroll.create.soundtrack import (
+    DUCK,
+    MOODS,
+    RATE,
+    MomentFeel,
+    choose_mood,
+    clip_audio,
+    mix,
+    render_score,
 )
 
 ROLL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camera-roll"
@@ -68,7 +85,7 @@ def _frame_at(path: Path, t: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def recap(tmp_path_factory: pytest.TempPathFactory) -> dict:
     slides: list[RecapSlide] = [_photo(n) for n in PHOTOS[:2]]
-    slides.append(ClipSlide(CLIP, 0.0, 2.0))
+    slides.append(ClipSlide(CLIP, *best_segment(CLIP, 3.0)))
     slides += [_photo(n) for n in PHOTOS[2:]]
     out = tmp_path_factory.mktemp("recap") / "recap.mp4"
     seen: list[float] = []
@@ -80,6 +97,7 @@ def recap(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "12-15 June 2015 · Yosemite",
         seconds=15,
         progress=seen.append,
+        mood=MOODS["sunny"],
     )
     elapsed = time.perf_counter() - started
     print(f"recap: {info.duration_s:.1f} s rendered in {elapsed:.1f} s "
@@ -89,11 +107,11 @@ def recap(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_recap_mp4_decodes_fully_at_its_declared_length(recap: dict) -> None:
     info, out = recap["info"], recap["out"]
-    assert info.width == 1920 and info.height == 1080 and info.codec == "h264"
+    assert info.width == 1080 and info.height == 1920 and info.codec == "h264"
     assert info.duration_s == pytest.approx(15.0)
     count, stream_s, container_s, codec, profile, w, h, times = _probe(out)
     assert codec == "h264" and profile in ("High", "Main")
-    assert (w, h) == (1920, 1080)
+    assert (w, h) == (1080, 1920)
     assert abs(count - info.duration_s * 30) <= 1 and count == info.frames
     assert stream_s == pytest.approx(info.duration_s, abs=1 / 30)
     assert container_s == pytest.approx(info.duration_s, abs=0.1)
@@ -110,19 +128,21 @@ def test_recap_mp4_decodes_fully_at_its_declared_length(recap: dict) -> None:
 
 def test_recap_shows_the_clip_and_the_cards(recap: dict) -> None:
     out, slides = recap["out"], recap["slides"]
-    segments, total = plan_timeline(slides, 15)
+    beat = MOODS["sunny"].beat
+    segments, total = plan_timeline(slides, 15, beat=beat)
     assert total == pytest.approx(15.0)
     clip = next(s for s in segments if s.kind == "clip")
-    assert clip.duration_s == pytest.approx(1.93, abs=0.05)  # trimmed at the file's end
-    # Mid-clip, the frame's centre column is the clip itself, scaled to the full height.
+    # Trimmed at the file's end (1.93 s) to whole beats plus the fade.
+    assert clip.duration_s == pytest.approx(2 * beat + FADE)
+    # Mid-clip, the frame's middle band is the clip itself, scaled to the full width.
     local = clip.duration_s / 2
     shown = _frame_at(out, clip.start_s + local)
     source = _frame_at(CLIP, local)
     sh, sw = source.shape[:2]
-    fw = round(sw * 1080 / sh)
-    expected = np.asarray(Image.fromarray(source).resize((fw, 1080), Image.Resampling.BILINEAR))
-    x0 = (1920 - fw) // 2
-    diff = np.abs(shown[:, x0 : x0 + fw].astype(int) - expected.astype(int)).mean()
+    fh = round(sh * 1080 / sw)
+    expected = np.asarray(Image.fromarray(source).resize((1080, fh), Image.Resampling.BILINEAR))
+    y0 = (1920 - fh) // 2
+    diff = np.abs(shown[y0 : y0 + fh].astype(int) - expected.astype(int)).mean()
     assert diff < 12, diff
     # The title card opens on text over a dark backdrop; the end card is dark with light text.
     first = _frame_at(out, 0.5)
@@ -193,3 +213,104 @@ def test_ken_burns_moves_towards_the_faces() -> None:
     # Both faces stay in view, and the zoom ends nearer to them than it began.
     assert n0 == n1 == 2
     assert np.hypot(x1 - 960, y1 - 540) < np.hypot(x0 - 960, y0 - 540)
+    # Phone portrait and square: no face is cut by the frame at any point of the motion. (The
+    # detector scales a frame's long side down, so a portrait frame is checked on its middle
+    # square, where this wide photo is shown.)
+    for size in [(1080, 1920), (1080, 1080)]:
+        motion = _KenBurns(slide, size, zoom_in=True)
+        for p in (0.0, 0.5, 1.0):
+            frame = motion.frame(p)
+            top = (size[1] - size[0]) // 2
+            assert faces_centre(frame[top : top + size[0]])[2] == 2, (size, p)
+
+
+def _ebur128(path: Path) -> float:
+    """Integrated loudness of the file's audio as ffmpeg's ebur128 filter measures it."""
+    run = subprocess.run(
+        ["ffmpeg", "-nostats", "-hide_banner", "-i", str(path), "-map", "0:a",
+         "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", run.stderr)[-1])
+
+
+def test_recap_is_phone_video_with_music_at_minus_16_lufs(recap: dict) -> None:
+    """What ffprobe says of the road-trip recap: the must-show of the recap issue."""
+    probe = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams",
+             "-show_format", str(recap["out"])],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    audio = next(s for s in probe["streams"] if s["codec_type"] == "audio")
+    assert (video["codec_name"], video["width"], video["height"]) == ("h264", 1080, 1920)
+    assert video["pix_fmt"] == "yuv420p" and video["avg_frame_rate"] == "30/1"
+    assert audio["codec_name"] == "aac" and int(audio["sample_rate"]) == RATE
+    assert 15 <= float(probe["format"]["duration"]) <= 60
+    assert float(audio["duration"]) == pytest.approx(15.0, abs=0.1)
+    assert _ebur128(recap["out"]) == pytest.approx(-16.0, abs=1.0)
+    assert recap["info"].mood == "sunny"
+
+
+def test_cuts_fall_on_the_beat_and_moods_differ() -> None:
+    photo = PhotoSlide(Image.new("RGB", (8, 6)), [])
+    for mood in MOODS.values():
+        segments, _ = plan_timeline([photo] * 7, clip_lengths=[0.0] * 7, beat=mood.beat)
+        starts = [s.start_s / mood.beat for s in segments]
+        assert np.allclose(starts, np.round(starts), atol=1e-6), (mood.name, starts)
+    # A few clearly different moods: tempo, key and instruments all differ.
+    sounds = {(m.bpm, m.root, m.scale, m.chords, m.melody, m.drums) for m in MOODS.values()}
+    assert len(sounds) == len(MOODS) >= 4
+    assert len({m.bpm for m in MOODS.values()}) == len(MOODS)
+    # The moment picks the mood.
+    assert choose_mood(MomentFeel(tags=["beach", "sea", "person"])).name == "sunny"
+    assert choose_mood(MomentFeel(tags=["party", "cake", "person"])).name == "party"
+    assert choose_mood(MomentFeel(tags=["snow", "mountain"])).name == "cozy"
+    assert choose_mood(MomentFeel(tags=["street", "building", "car"])).name == "city"
+    assert choose_mood(MomentFeel(hours=[21, 22, 23], photos_per_hour=30)).name == "party"
+    assert choose_mood(MomentFeel(smiles=[0.9, 0.8], hours=[11, 12])).name == "sunny"
+    assert choose_mood(MomentFeel(smiles=[0.1], hours=[10])).name == "tender"
+
+
+def test_music_ducks_under_a_clips_own_sound() -> None:
+    music = render_score(MOODS["city"], 12.0, seed=3)
+    voice = clip_audio(CLIP, 0.0, 1.9)
+    assert voice is not None and np.abs(voice).max() > 0.01  # the Live Photo has sound
+    alone = mix(music, 12.0, [])
+    spoken = mix(music, 12.0, [(5.0, voice)])
+    before = slice(int(2 * RATE), int(4 * RATE))
+    assert np.allclose(spoken[before], alone[before])  # untouched away from the clip
+    # Inside the clip (past its 0.25 s ramps): take the music away at the ducked level and
+    # what is left is the clip's own sound alone, so the music was ducked by exactly DUCK.
+    window = slice(int(5.3 * RATE), int(6.6 * RATE))
+    residual = spoken[window] - DUCK * alone[window]
+    own = voice[int(0.3 * RATE) : int(1.6 * RATE)]
+    corr = np.corrcoef(residual.ravel(), own.ravel())[0, 1]
+    assert corr > 0.99, corr
+    # And the clip's sound is on top: louder than the ducked music there.
+    assert (residual**2).mean() > ((DUCK * alone[window]) ** 2).mean()
+
+
+def test_a_clips_chosen_segment_is_its_most_active_scene() -> None:
+    video = ROLL / "pigallery2" / "test-assets" / "video.mp4"  # 13.7 s, three scenes
+    scenes = score_scenes(video)
+    assert len(scenes) >= 2
+    start, length = best_segment(video, 3.0)
+    assert length == pytest.approx(3.0)
+
+    # Activity measured independently: every frame, full size, mean change per frame.
+    with av.open(str(video)) as container:
+        frames = [(float(f.time), f.to_ndarray(format="gray").astype(np.int16))
+                  for f in container.decode(video=0)]  # fmt: skip
+
+    def activity(a: float, b: float) -> float:
+        inside = [g for t, g in frames if a <= t < b]
+        return float(np.mean([np.abs(q - p).mean() for p, q in itertools.pairwise(inside)]))
+
+    most = max(scenes, key=lambda s: activity(s.start_s, s.end_s))
+    assert most.start_s <= start and start + length <= most.end_s + 1e-3
+    assert activity(start, start + length) > max(
+        activity(s.start_s, s.end_s) for s in scenes if s != most
+    )

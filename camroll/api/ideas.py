@@ -45,6 +45,9 @@ class IdeaOut(BaseModel):
     moment_id: str | None = None
 
 
+RecapFormat = Literal["9:16", "16:9", "1:1"]
+
+
 class IdeaIn(BaseModel):
     kind: Literal["collage", "recap", "restyle"]
     asset_ids: list[IdText] = Field(min_length=1, max_length=30)
@@ -53,11 +56,13 @@ class IdeaIn(BaseModel):
     style: str | None = Field(
         None, max_length=SHORT_TEXT, description="restyle only: a name from GET /api/ideas/styles"
     )
+    format: RecapFormat = Field("9:16", description="recap only: 9:16 (phone), 16:9 or 1:1")
 
 
 class RegenerateIn(BaseModel):
     layout: Literal["auto", "grid", "mosaic", "hero"] | None = None
     style: str | None = Field(None, max_length=SHORT_TEXT)
+    format: RecapFormat | None = Field(None, description="recaps: render again in this format")
 
 
 def idea_out(i: Idea) -> IdeaOut:
@@ -161,7 +166,11 @@ def regenerate(
     assets = _owned_assets(session, who, json.loads(idea.member_ids))
     params = json.loads(idea.params or "{}")
     if idea.media_mime == "video/mp4":
-        raise HTTPException(422, "recaps have no layouts or styles to change")
+        if body.format is None:
+            raise HTTPException(422, "recaps have no layouts or styles; give a format to change")
+        params["format"] = body.format
+        _render_into(session, idea, "recap", assets, params)
+        return idea_out(idea)
     if params.get("style") or body.style:
         params["style"] = body.style or params["style"]
     else:
@@ -205,7 +214,11 @@ def create(
         members_hash="",
         params="{}",
     )
-    params = {"layout": body.layout} if body.kind == "collage" else {"style": body.style}
+    params: dict[str, object] = {"layout": body.layout} if body.kind == "collage" else {}
+    if body.kind == "restyle":
+        params["style"] = body.style
+    elif body.kind == "recap":
+        params["format"] = body.format
     # Rendered before the row is added: no write is pending (so no SQLite write lock is held)
     # for the seconds a recap takes; the row and its media land in one short commit.
     session.rollback()
@@ -244,7 +257,8 @@ def _render_into(
                 raise ValueError("a recap takes at least 3 photos or videos")
             photos = [a for a in assets if a.kind != "video"]
             clips = [a for a in assets if a.kind == "video"]
-            data = media.render_recap_for(session, photos, clips, idea.title, "")
+            fmt = str(params.get("format") or "9:16")
+            data = media.render_recap_for(session, photos, clips, idea.title, "", fmt)
             mime = "video/mp4"
         else:
             if len(assets) != 1 or not params.get("style"):

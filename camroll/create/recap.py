@@ -1,6 +1,10 @@
 """Recap videos: a title card, the moment's photos with a slow Ken Burns zoom towards their faces,
-short trimmed clips from the moment's own videos, crossfades between them, and an end card,
-encoded as a browser-playable MP4 (H.264 High, yuv420p, 1920x1080, 30 fps, faststart, silent).
+the best few seconds of the moment's own videos, crossfades between them, and an end card, set
+to music (camroll.create.soundtrack) and encoded as a browser-playable MP4 (H.264 High, yuv420p,
+30 fps, faststart; AAC at -16 LUFS). Phone portrait 1080x1920 by default, 16:9 and 1:1 on request.
+
+Cuts fall on the music's beat: every segment starts a whole number of beats after the last.
+Crops are face-aware: the moving window never leaves a face half out of the frame.
 
 Speed on a small CPU: each photo is scaled once to just above the output size, and every frame
 is then one affine warp of that copy (OpenCV), a blend during crossfades, and x264 `veryfast`.
@@ -25,8 +29,10 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageDraw
 
 from camroll.create.collage import fit_text
+from camroll.create.soundtrack import MOODS, RATE, Mood, clip_audio, mix, normalise, render_score
 
 __all__ = [
+    "FORMATS",
     "ClipSlide",
     "PhotoSlide",
     "RecapInfo",
@@ -46,10 +52,17 @@ TITLE_SECONDS = 2.5
 END_SECONDS = 2.0
 FADE = 0.5  # crossfade between consecutive segments
 ZOOM = 1.12  # Ken Burns: the most a photo is magnified over its slide
+FACE_MARGIN = 1.25  # the faces' union, grown by this, stays inside every frame
 CRF = 21  # visually clean at 1080p; x264's default is 23
 PRESET = "veryfast"
 BACKGROUND = (14, 14, 16)
 PREFETCH = 4  # frames drawn ahead of the encoder (4 x 3 MB at 1080p)
+FORMATS: dict[str, tuple[int, int]] = {
+    "9:16": (1080, 1920),  # phone portrait, the default
+    "16:9": (1920, 1080),
+    "1:1": (1080, 1080),
+}
+AUDIO_BITRATE = 160_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class RecapInfo:
     width: int
     height: int
     codec: str
+    mood: str | None = None  # the music's mood; None for a silent render
 
 
 @dataclass(frozen=True)
@@ -99,43 +113,61 @@ def _clip_length(clip: ClipSlide) -> float:
     return max(0.0, min(clip.duration_s, MAX_CLIP_SECONDS, total - clip.start_s))
 
 
+def _on_beats(length: float, beat: float) -> float:
+    """`length` shortened so the segment's solo part (all but its closing fade) is whole beats:
+    the next segment then starts on a beat."""
+    return max(1, int((length - FADE) / beat + 1e-6)) * beat + FADE
+
+
 def plan_timeline(
-    slides: list[RecapSlide], seconds: float | None = None, clip_lengths: list[float] | None = None
+    slides: list[RecapSlide],
+    seconds: float | None = None,
+    clip_lengths: list[float] | None = None,
+    beat: float = 0.5,
 ) -> tuple[list[Segment], float]:
     """Segments with their start times and the total length (clamped to 15-60 s). Clips keep
-    their own length; photos share the rest. Slides that would leave photos under
-    MIN_PHOTO_SECONDS are dropped from the end."""
+    their own length; photos share the rest. Every segment starts on a whole beat (`beat`
+    seconds) of the music. Slides that would leave photos under MIN_PHOTO_SECONDS are dropped
+    from the end."""
     if not slides:
         raise ValueError("A recap needs at least one photo or clip.")
     lengths = clip_lengths or [_clip_length(s) if isinstance(s, ClipSlide) else 0.0 for s in slides]
+    lengths = [_on_beats(x, beat) if x >= 0.5 else 0.0 for x in lengths]
     kept = [i for i, s in enumerate(slides) if isinstance(s, PhotoSlide) or lengths[i] >= 0.5]
     if not kept:
         raise ValueError("None of the recap's clips has half a second of video to show.")
+    title_s = _on_beats(TITLE_SECONDS, beat)
     while True:
         photos = sum(isinstance(slides[i], PhotoSlide) for i in kept)
         clips = sum(lengths[i] for i in kept if isinstance(slides[i], ClipSlide))
         segments = len(kept) + 2
-        wanted = TITLE_SECONDS + END_SECONDS + clips + PHOTO_SECONDS * photos
+        wanted = title_s + END_SECONDS + clips + PHOTO_SECONDS * photos
         total = wanted - FADE * (segments - 1) if seconds is None else seconds
         total = min(MAX_SECONDS, max(MIN_SECONDS, total))
         # Each fade overlaps two segments, so segments sum to total + fades.
-        room = total + FADE * (segments - 1) - TITLE_SECONDS - END_SECONDS - clips
+        room = total + FADE * (segments - 1) - title_s - END_SECONDS - clips
         per_photo = room / photos if photos else 0.0
         if photos == 0 or per_photo >= MIN_PHOTO_SECONDS or len(kept) == 1:
             break
         kept.pop()
-    if photos == 0:
-        # Clips alone: the cards stretch to reach the minimum length.
-        extra = max(0.0, room) / 2
-        title, end = TITLE_SECONDS + extra, END_SECONDS + extra
-    else:
-        title, end = TITLE_SECONDS, END_SECONDS
-    out = [Segment("title", -1, 0.0, title)]
-    t = title - FADE
+    # Whole beats for each photo's solo part, the spare beats going to the first photos.
+    beats = max(photos, int((room - FADE * photos) / beat + 1e-6)) if photos else 0
+    share = [beats // photos + (k < beats % photos) for k in range(photos)] if photos else []
+    out = [Segment("title", -1, 0.0, title_s)]
+    t = title_s - FADE
     for i in kept:
-        length = per_photo if isinstance(slides[i], PhotoSlide) else lengths[i]
+        photo = isinstance(slides[i], PhotoSlide)
+        length = share.pop(0) * beat + FADE if photo else lengths[i]
         out.append(Segment("photo" if isinstance(slides[i], PhotoSlide) else "clip", i, t, length))
         t += length - FADE
+    # The end card (and the title, for clips alone) takes what is left of the total.
+    end = max(END_SECONDS if photos else FADE * 2, total - t)
+    if photos == 0 and total - t > END_SECONDS:
+        grow = int((total - t - END_SECONDS) / 2 / beat) * beat
+        out[0] = Segment("title", -1, 0.0, title_s + grow)
+        out[1:] = [Segment(s.kind, s.index, s.start_s + grow, s.duration_s) for s in out[1:]]
+        t += grow
+        end = total - t
     out.append(Segment("end", -1, t, end))
     return out, t + end
 
@@ -185,9 +217,16 @@ class _KenBurns:
         image = slide.image if slide.image.mode == "RGB" else slide.image.convert("RGB")
         iw, ih = image.size
         aspect = iw / ih
-        # Wide-enough photos fill the frame; portraits and panoramas are shown whole over a fill,
-        # because filling would crop away most of them.
-        cover = 1.2 <= aspect <= 2.4
+        # Photos near the frame's shape fill it; others are shown whole over a blurred fill,
+        # because filling would crop away most of them. Filling is face-aware: a photo whose
+        # faces do not all fit in the cropped window is shown whole instead.
+        ratio = aspect / (width / height)
+        cover = 0.66 <= ratio <= 1.5
+        if cover and slide.faces:
+            crop_w, crop_h = (iw, iw * height / width) if ratio <= 1 else (ih * width / height, ih)
+            span_w = max(f[0] + f[2] for f in slide.faces) - min(f[0] for f in slide.faces)
+            span_h = max(f[1] + f[3] for f in slide.faces) - min(f[1] for f in slide.faces)
+            cover = span_w * FACE_MARGIN <= crop_w and span_h * FACE_MARGIN <= crop_h
         sw, sh = round(width * ZOOM), round(height * ZOOM)
         if cover:
             scale = max(sw / iw, sh / ih)
@@ -214,9 +253,13 @@ class _KenBurns:
             uy1 = max(f[1] + f[3] for f in faces)
             need = max((ux1 - ux0) * 1.3 / full[0], (uy1 - uy0) * 1.3 / full[1])
             end_zoom = max(1.0, min(ZOOM, 1 / need if need > 0 else ZOOM))
+            # The face union with a margin: the window is held around it at every zoom.
+            mx, my = (ux1 - ux0) * (FACE_MARGIN - 1) / 2, (uy1 - uy0) * (FACE_MARGIN - 1) / 2
+            self.keep: tuple[float, ...] | None = (ux0 - mx, uy0 - my, ux1 + mx, uy1 + my)
         else:
             fx, fy = w / 2, h / 2
             end_zoom = ZOOM
+            self.keep = None
         self.full = full
         self.focus = (fx, fy)
         self.centre = (w / 2, h / 2)
@@ -233,8 +276,16 @@ class _KenBurns:
         toward = p if self.zoom_in else 1 - p
         cx = self.centre[0] + (self.focus[0] - self.centre[0]) * toward
         cy = self.centre[1] + (self.focus[1] - self.centre[1]) * toward
-        x0 = min(max(cx - ww / 2, 0.0), w - ww)
-        y0 = min(max(cy - wh / 2, 0.0), h - wh)
+        x0, y0 = cx - ww / 2, cy - wh / 2
+        if self.keep is not None:
+            # No face cut by the frame: the window covers the faces wherever it drifts.
+            kx0, ky0, kx1, ky1 = self.keep
+            if kx1 - kx0 <= ww:
+                x0 = min(max(x0, kx1 - ww), kx0)
+            if ky1 - ky0 <= wh:
+                y0 = min(max(y0, ky1 - wh), ky0)
+        x0 = min(max(x0, 0.0), w - ww)
+        y0 = min(max(y0, 0.0), h - wh)
         k = width / ww
         matrix = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float32)
         return cv2.warpAffine(self.src, matrix, (width, height), flags=cv2.INTER_LINEAR,
@@ -332,16 +383,25 @@ def render_recap(
     subtitle: str,
     seconds: float | None = None,
     fps: int = 30,
-    size: tuple[int, int] = (1920, 1080),
+    size: tuple[int, int] = FORMATS["9:16"],
     progress: Callable[[float], None] | None = None,
+    mood: Mood | None = None,
+    music: bool = True,
+    seed: int = 0,
+    preset: str = PRESET,
 ) -> RecapInfo:
     """Render the recap to `out` (MP4). `subtitle` is the dates and place line of the title card.
-    `seconds` defaults to about 3 s per photo plus the clips and cards, clamped to 15-60 s."""
+    `seconds` defaults to about 3 s per photo plus the clips and cards, clamped to 15-60 s.
+    `mood` picks the music (camroll.create.soundtrack.choose_mood); `music=False` makes the
+    silent video alone (the benchmark's previous-renderer comparison)."""
+    mood = mood or MOODS["tender"]
     width, height = size
     if width % 2 or height % 2:
         raise ValueError("H.264 in yuv420p needs even frame dimensions.")
-    segments, total = plan_timeline(slides, seconds)
+    segments, total = plan_timeline(slides, seconds, beat=mood.beat)
     frames = round(total * fps)
+    # The sound is made first (a second or two): the timeline says where clips speak.
+    audio = _soundtrack(slides, segments, total, mood, seed) if music else None
     first_photo = next((s.image for s in slides if isinstance(s, PhotoSlide)), None)
     title_card = _card(size, [(title, 0.075, True), (subtitle, 0.04, False)], first_photo)
     end_card = _card(size, [(title, 0.05, True), (subtitle, 0.032, False)], None)
@@ -379,7 +439,7 @@ def render_recap(
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
         stream.options = {
-            "preset": PRESET,
+            "preset": preset,
             "crf": str(CRF),
             "profile": "high",
             "g": str(fps * 2),  # a keyframe every 2 s keeps seeking quick
@@ -388,6 +448,7 @@ def render_recap(
         ctx = stream.codec_context
         ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1
         reformatter = VideoReformatter()
+        sound = _AudioTrack(container, audio) if audio is not None else None
 
         def render() -> Iterator[av.VideoFrame]:
             active = 0
@@ -418,10 +479,14 @@ def render_recap(
 
         ahead = _ahead(render(), PREFETCH)
         for i, frame in enumerate(ahead):
+            if sound is not None:
+                sound.until((i + 1) / fps)  # interleaved: the muxer holds little in memory
             container.mux(stream.encode(frame))
             if progress is not None and (i % fps == 0 or i == frames - 1):
                 progress((i + 1) / frames)
         container.mux(stream.encode(None))
+        if sound is not None:
+            sound.until(None)
         ok = True
     finally:
         if ahead is not None:
@@ -432,7 +497,46 @@ def render_recap(
         container.close()
         if not ok:
             out.unlink(missing_ok=True)  # no half-written recap is left to be served
-    return RecapInfo(frames / fps, frames, width, height, "h264")
+    return RecapInfo(frames / fps, frames, width, height, "h264", mood.name if music else None)
+
+
+def _soundtrack(
+    slides: list[RecapSlide], segments: list[Segment], total: float, mood: Mood, seed: int
+) -> np.ndarray:
+    """The mood's music fitted to the recap, the clips' own sound over it, at -16 LUFS."""
+    voices = []
+    for seg in segments:
+        slide = slides[seg.index] if seg.kind == "clip" else None
+        if isinstance(slide, ClipSlide):
+            pcm = clip_audio(slide.path, slide.start_s, seg.duration_s)
+            if pcm is not None:
+                voices.append((seg.start_s, pcm))
+    music = render_score(mood, total, seed)
+    return normalise(mix(music, total, voices))
+
+
+class _AudioTrack:
+    """AAC in the MP4, fed in 1024-sample frames up to the video's time."""
+
+    def __init__(self, container: av.container.OutputContainer, pcm: np.ndarray) -> None:
+        self.container = container
+        self.stream = container.add_stream("aac", rate=RATE, layout="stereo")
+        self.stream.bit_rate = AUDIO_BITRATE
+        self.planar = np.ascontiguousarray(pcm.T.astype(np.float32))
+        self.done = 0
+
+    def until(self, t: float | None) -> None:
+        n = self.planar.shape[1]
+        end = n if t is None else min(n, int(t * RATE))
+        while self.done + 1024 <= end or (t is None and self.done < n):
+            chunk = self.planar[:, self.done : self.done + 1024]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp",
+                                               layout="stereo")  # fmt: skip
+            frame.sample_rate, frame.pts = RATE, self.done
+            self.container.mux(self.stream.encode(frame))
+            self.done += chunk.shape[1]
+        if t is None:
+            self.container.mux(self.stream.encode(None))
 
 
 def _ahead(frames: Iterator[av.VideoFrame], depth: int) -> Generator[av.VideoFrame]:

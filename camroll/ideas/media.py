@@ -58,6 +58,11 @@ def creation_scope(
     scopes = {"creations", *(s for s in drew_on if s)}
     if kind in ("collage", "recap") and faces_in(session, assets):
         scopes.add("faces")
+    if kind == "recap":
+        from camroll.ideas.recap_inputs import recap_inputs
+
+        # Its music's mood and title card drew on tags, expressions and places.
+        scopes |= recap_inputs(session, assets).scopes
     return "+".join(sorted(scopes))
 
 
@@ -96,22 +101,39 @@ def render_collage_for(
 
 
 def render_recap_for(
-    session: Session, photos: list[Asset], clips: list[Asset], title: str, subtitle: str
+    session: Session,
+    photos: list[Asset],
+    clips: list[Asset],
+    title: str,
+    subtitle: str,
+    fmt: str = "9:16",
 ) -> bytes:
-    from camroll.create.recap import ClipSlide, PhotoSlide, render_recap
+    """A recap in `fmt` (9:16, 16:9 or 1:1): music in the moment's mood, each clip's best
+    scene, photos and clips in the order they were taken; `subtitle` defaults to the dates
+    and places."""
+    from camroll.create.clips import best_segment
+    from camroll.create.recap import FORMATS, ClipSlide, PhotoSlide, render_recap
+    from camroll.create.soundtrack import choose_mood
+    from camroll.ideas.recap_inputs import recap_inputs
     from camroll.ingest.process import plaintext_copy
 
+    chosen = photos[:MAX_RECAP_PHOTOS] + clips[:MAX_RECAP_CLIPS]
+    inputs = recap_inputs(session, chosen)
     with ExitStack() as stack:
         slides: list[PhotoSlide | ClipSlide] = []
-        for a in photos[:MAX_RECAP_PHOTOS]:
+        for a in sorted(chosen, key=lambda a: a.sort_at):  # the moment's story, in time
+            if a.kind == "video":
+                path = stack.enter_context(plaintext_copy(session, a))
+                start, length = best_segment(path, 3.0)
+                slides.append(ClipSlide(path, start, length))
+                continue
             image = preview_image(session, a)
             if image is not None:
                 slides.append(PhotoSlide(image, _faces_px(session, a.id, image.size)))
-        for a in clips[:MAX_RECAP_CLIPS]:
-            slides.append(ClipSlide(stack.enter_context(plaintext_copy(session, a)), 0.0, 3.0))
         workdir = stack.enter_context(private_dir("camroll-recap-"))
         out = workdir / "recap.mp4"
-        render_recap(slides, out, title, subtitle)
+        render_recap(slides, out, title, subtitle or inputs.subtitle, size=FORMATS[fmt],
+                     mood=choose_mood(inputs.feel), seed=inputs.seed)  # fmt: skip
         return out.read_bytes()
 
 
