@@ -280,6 +280,8 @@ def test_purge_shreds_the_backup_and_leaves_no_trace(in_env: Library, tmp_path: 
         ]
     assert len(stored) == len(FILES) and not any(b"DSCN" in v or b"img" in v for v in stored)
     assert {fields.open_sealed("str", v) for v in stored} == set(FILES)  # readable until now
+    touched = ("users", "assets", "asset_metadata", "people", "face_embeddings")
+    files_before = _pg_filenodes(touched) if lib.backend == "postgresql" else {}
 
     r = lib.client.delete("/api/me")
     assert r.status_code in (200, 202), r.text
@@ -293,6 +295,10 @@ def test_purge_shreds_the_backup_and_leaves_no_trace(in_env: Library, tmp_path: 
     if lib.backend == "sqlite":
         wal = lib.data / "camroll.db-wal"
         assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
+    else:
+        # VACUUM FULL wrote each touched table to a new file: the old pages are gone with it.
+        after = _pg_filenodes(touched)
+        assert all(after[t] != files_before[t] for t in touched), (files_before, after)
 
     # The backup's ciphertext is unreadable: this process cached the key when it made the
     # user; a fresh reader (as after a restore) has only the database, and the key is gone.
@@ -300,6 +306,15 @@ def test_purge_shreds_the_backup_and_leaves_no_trace(in_env: Library, tmp_path: 
     for v in stored:
         with pytest.raises(KeyDestroyed):
             fields.open_sealed("str", v)
+
+
+def _pg_filenodes(tables: tuple[str, ...]) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from camroll.db.engine import session_scope
+
+    with session_scope() as s:
+        return {t: s.scalar(text("SELECT pg_relation_filenode(:t)"), {"t": t}) for t in tables}
 
 
 def test_rows_stored_before_encryption_are_encrypted_by_the_migration(
