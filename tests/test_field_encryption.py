@@ -212,6 +212,9 @@ def test_database_copy_holds_no_plaintext_while_the_account_lives(lib: Library) 
     raw = raw_database(lib)
     assert EMAIL.encode() in raw  # the login stays in the clear: the scan does see the data
     assert leaks(raw, lib) == {}
+    # The job queue's database beside it holds task arguments: ids only.
+    queue = b"".join(p.read_bytes() for p in lib.data.glob("queue.db*"))
+    assert queue and leaks(queue, lib) == {}
 
 
 def test_encrypted_columns_refuse_sql_comparisons(in_env: Library) -> None:
