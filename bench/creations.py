@@ -133,14 +133,34 @@ def drawing_only() -> Iterator[None]:
         av.open = real  # type: ignore[assignment]
 
 
-def _encoder(width: int, height: int, fps: int) -> av.VideoCodecContext:
+# The last commit with the previous renderer (silent 16:9, RGB drawing + swscale, veryfast).
+PREVIOUS_RENDERER = "2cbc612"
+PRESETS = ["veryfast", "superfast", "ultrafast"]
+
+
+def previous_renderer() -> Any:
+    """camroll/create/recap.py as it was at PREVIOUS_RENDERER, loaded as its own module."""
+    import importlib.util
+
+    src = subprocess.run(["git", "show", f"{PREVIOUS_RENDERER}:camroll/create/recap.py"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    path = WORK / "recap_previous.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("recap_previous", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["recap_previous"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _encoder(width: int, height: int, fps: int, preset: str | None = None) -> av.VideoCodecContext:
     from camroll.create import recap
 
     ctx = av.CodecContext.create("libx264", "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     ctx.time_base = Fraction(1, fps)
     ctx.framerate = Fraction(fps)
-    ctx.options = {"preset": recap.PRESET, "crf": str(recap.CRF), "profile": "high",
+    ctx.options = {"preset": preset or recap.PRESET, "crf": str(recap.CRF), "profile": "high",
                    "g": str(fps * 2)}  # fmt: skip
     return ctx  # type: ignore[return-value]
 
@@ -153,24 +173,47 @@ def decode_frames(path: Path) -> Iterator[av.VideoFrame]:
 
 
 def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
-    from camroll.create.recap import ClipSlide, PhotoSlide, plan_timeline, render_recap
+    from camroll.create.clips import best_segment
+    from camroll.create.recap import PRESET, ClipSlide, PhotoSlide, plan_timeline, render_recap
+    from camroll.create.soundtrack import MOODS
 
+    mood = MOODS["sunny"]
     slides: list[PhotoSlide | ClipSlide] = [PhotoSlide(img, faces) for _, img, faces in photos]
-    # Clips spread through the recap, as a moment's videos fall among its photos.
+    # Clips spread through the recap, as a moment's videos fall among its photos; each shows
+    # its best scene (chosen before timing, as the server does before render_recap).
     for k, clip in enumerate(CLIPS):
-        slides.insert((k + 1) * len(slides) // (len(CLIPS) + 1), ClipSlide(clip, 0.0, 3.0))
-    segments, total = plan_timeline(slides, seconds)
+        at = (k + 1) * len(slides) // (len(CLIPS) + 1)
+        slides.insert(at, ClipSlide(clip, *best_segment(clip, 3.0)))
+    segments, total = plan_timeline(slides, seconds, beat=mood.beat)
     out = WORK / "recap.mp4"
     res: dict[str, Any] = {"load_before": loadavg(), "segments": len(segments),
-                           "photos": len(photos), "clips": len(CLIPS)}  # fmt: skip
+                           "photos": len(photos), "clips": len(CLIPS), "preset": PRESET,
+                           "mood": mood.name}  # fmt: skip
     res["clip_lengths"] = [s.duration_s for s in segments if s.kind == "clip"]
-    log(f"recap: render {total:.1f} s, {len(photos)} photos + {len(CLIPS)} clips")
-    t, info = timed(lambda: render_recap(slides, out, "Road trip to Yosemite", "bench", seconds))
+    log(f"recap: render {total:.1f} s, {len(photos)} photos + {len(CLIPS)} clips, 1080x1920")
+    cpu0 = os.times()
+    t, info = timed(lambda: render_recap(slides, out, "Road trip to Yosemite", "bench", seconds,
+                                         mood=mood))  # fmt: skip
+    cpu1 = os.times()
+    res["render_cpu_s"] = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     res.update(render_s=t, duration=info.duration_s, frames=info.frames, bytes=out.stat().st_size)
-    log(f"recap: {t:.1f} s; drawing only")
+    res["load_mid"] = loadavg()
+    log(f"recap: {t:.1f} s; silent (music off)")
+    res["silent_s"] = timed(lambda: render_recap(slides, WORK / "silent.mp4", "Road trip to "
+                                                 "Yosemite", "bench", seconds, mood=mood,
+                                                 music=False))[0]  # fmt: skip
+    log("recap: previous renderer (16:9, silent) in the same run")
+    old = previous_renderer()
+    old_slides = [old.PhotoSlide(s.image, s.faces) if isinstance(s, PhotoSlide)
+                  else old.ClipSlide(s.path, 0.0, 3.0) for s in slides]  # fmt: skip
+    res["previous_s"] = timed(lambda: old.render_recap(old_slides, WORK / "previous.mp4",
+                                                       "Road trip to Yosemite", "bench",
+                                                       seconds))[0]  # fmt: skip
+    log("recap: drawing only")
     with drawing_only():
         res["draw_s"] = timed(lambda: render_recap(slides, WORK / "null.mp4", "Road trip to "
-                                                   "Yosemite", "bench", seconds))[0]  # fmt: skip
+                                                   "Yosemite", "bench", seconds, mood=mood,
+                                                   music=False))[0]  # fmt: skip
     log("recap: decode only")
     res["decode_s"] = timed(lambda: sum(1 for _ in decode_frames(out)))[0]
     log("recap: decode + x264 encode of the same frames")
@@ -185,6 +228,22 @@ def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
 
     res["decode_encode_s"] = timed(reencode)[0]
     res["encode_s"] = max(1e-9, res["decode_encode_s"] - res["decode_s"])
+    # Picking the preset: the x264-only floor of the same frames at each candidate.
+    res["presets"] = {}
+    for preset in PRESETS:
+        log(f"recap: x264 {preset} alone")
+
+        def encode_all(enc_p: av.VideoCodecContext) -> int:
+            size = 0
+            for i, frame in enumerate(decode_frames(out)):
+                frame.pts, frame.time_base = i, Fraction(1, 30)
+                size += sum(p.size for p in enc_p.encode(frame))
+            return size + sum(p.size for p in enc_p.encode(None))
+
+        enc_p = _encoder(info.width, info.height, 30, preset)
+        t_p, size = timed(lambda enc_p=enc_p: encode_all(enc_p))
+        t_p -= res["decode_s"]
+        res["presets"][preset] = {"encode_s": max(1e-9, t_p), "bytes": size}
     res["load_after"] = loadavg()
     return res
 
@@ -433,7 +492,7 @@ def ms(s: float) -> str:
     return f"{s * 1000:,.0f} ms" if s < 10 else f"{s:,.1f} s"
 
 
-def report(m: dict[str, str], args: argparse.Namespace, rc: dict, co: dict, rs: dict,
+def report(m: dict[str, str], args: argparse.Namespace, rc: dict, co: dict | None, rs: dict | None,
            ideas: dict | None, wall: float) -> str:  # fmt: skip
     L = ["# Creations: recap, collage, restyle, upload to first idea", ""]
     L.append(f"- date: {m['date']}")
@@ -449,27 +508,34 @@ def report(m: dict[str, str], args: argparse.Namespace, rc: dict, co: dict, rs: 
 
     # recap
     video = rc["duration"]
-    L.append(f"## Recap: {video:.0f}-second 1080p30 MP4")
+    L.append(f"## Recap: {video:.0f}-second 1080x1920 (9:16) 30 fps MP4 with music")
     L.append("")
     L.append(f"{rc['photos']} photos (Ken Burns towards faces) and {rc['clips']} clips "
              f"({', '.join(f'{c:.2f} s' for c in rc['clip_lengths'])}: the clips are as short as "
-             f"the files), title and end cards, crossfades; {rc['frames']} frames, "
-             f"{rc['bytes'] / 1e6:.1f} MB; H.264 High, x264 `veryfast` CRF 21, in the benchmark "
-             f"process (`render_recap` draws on a second thread while x264 encodes with its own "
-             f"threads). Load average before / after: {rc['load_before']} / "
-             f"{rc['load_after']}.")  # fmt: skip
+             f"the files), title and end cards, crossfades on the beat, the `{rc['mood']}` "
+             f"soundtrack (FluidSynth, -16 LUFS, AAC); {rc['frames']} frames, "
+             f"{rc['bytes'] / 1e6:.1f} MB; H.264 High, x264 `{rc['preset']}` CRF 21, in the "
+             f"benchmark process (`render_recap` draws yuv420p planes on a second thread while "
+             f"x264 encodes with its own threads); render CPU time {rc['render_cpu_s']:.1f} s. "
+             f"Load average before / after the render / at the end: {rc['load_before']} / "
+             f"{rc['load_mid']} / {rc['load_after']}.")  # fmt: skip
     L.append("")
     L.append("| step | time | fps | ÷ video length | render ÷ this |")
     L.append("|---|---:|---:|---:|---:|")
     rows = [
-        ("**`render_recap`** (draw + convert + x264 + mux)", rc["render_s"]),
+        ("**`render_recap`** (score + mix + draw + x264 + AAC + mux)", rc["render_s"]),
+        ("`render_recap`, music off", rc["silent_s"]),
+        (f"previous renderer ({PREVIOUS_RENDERER}: 16:9, silent, RGB + swscale, veryfast)",
+         rc["previous_s"]),
         ("floor: x264 encode alone of the same frames (decode+encode − decode)", rc["encode_s"]),
         (
-            "floor: drawing alone (`render_recap` into a null sink: draw, blend, RGB→YUV)",
+            "floor: drawing alone (`render_recap` into a null sink, music off)",
             rc["draw_s"],
         ),
         ("(for the encode floor) decoding the recap alone", rc["decode_s"]),
     ]
+    rows += [(f"x264 `{p}` alone ({v['bytes'] / 1e6:.1f} MB)", v["encode_s"])
+             for p, v in rc["presets"].items()]  # fmt: skip
     for name, t in rows:
         L.append(f"| {name} | {t:.1f} s | {rc['frames'] / t:.1f} | {t / video:.2f}× | "
                  f"{rc['render_s'] / t:.2f}× |")  # fmt: skip
@@ -481,6 +547,8 @@ def report(m: dict[str, str], args: argparse.Namespace, rc: dict, co: dict, rs: 
              f"{rc['draw_s'] + rc['encode_s']:.1f} s; the overlap of the two threads brings "
              f"render to {rc['render_s'] / (rc['draw_s'] + rc['encode_s']):.0%} of that.")  # fmt: skip
     L.append("")
+    if co is None or rs is None:  # --recap-only
+        return "\n".join(L)
 
     # collage
     L.append("## Collage: 2048 px JPEG, per collage")
@@ -576,6 +644,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="20 s recap, fewer sizes and styles")
     ap.add_argument("--skip-server", action="store_true", help="leave out upload-to-first-idea")
+    ap.add_argument("--recap-only", action="store_true", help="the recap section alone")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "work" / "creations.md")
     args = ap.parse_args()
     args.repeat = 1 if args.quick else 3
@@ -585,11 +654,12 @@ def main() -> None:
     photos = load_photos(18)
     log(f"{len(photos)} photos, {sum(len(f) for _, _, f in photos)} faces")
     rc = bench_recap(photos, 20.0 if args.quick else 60.0)
-    co = bench_collage(photos, args.repeat)
-    styles = ["style-03", "from-image", "sketch", "cartoon"]
-    rs = bench_restyle(photos, [640] if args.quick else [1440, 640], styles)
-    ideas = None
-    if not args.skip_server:
+    co = rs = ideas = None
+    if not args.recap_only:
+        co = bench_collage(photos, args.repeat)
+        styles = ["style-03", "from-image", "sketch", "cartoon"]
+        rs = bench_restyle(photos, [640] if args.quick else [1440, 640], styles)
+    if not args.skip_server and not args.recap_only:
         try:
             ideas = bench_ideas(timeout=420)
         except Exception as e:  # the other sections are still worth reporting

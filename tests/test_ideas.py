@@ -63,7 +63,9 @@ def test_the_road_trip_becomes_a_recap_and_a_collage(trip: tuple, tmp_path: Path
     with av.open(str(mp4)) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
-        assert (stream.width, stream.height) == (1920, 1080)
+        assert (stream.width, stream.height) == (1080, 1920)  # phone portrait by default
+        audio = container.streams.audio[0]  # the soundtrack, in the moment's mood
+        assert audio.codec_context.name == "aac" and audio.sample_rate == 48000
         frames = sum(1 for _ in container.decode(stream))
         declared = float(container.duration / 1_000_000)
     assert 15 <= declared <= 60 and abs(frames / 30 - declared) < 0.1

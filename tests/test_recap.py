@@ -192,14 +192,15 @@ def test_long_recap_with_two_clips(tmp_path: Path) -> None:
 
 
 def test_ken_burns_moves_towards_the_faces() -> None:
-    from camroll.create.recap import _KenBurns  # the per-slide motion, checked on its frames
+    # The per-slide motion, checked on its frames (drawn as yuv420p planes).
+    from camroll.create.recap import _KenBurns, planes_to_rgb
 
     faces_dir = ROLL.parent / "faces" / "face_recognition" / "examples"
     image = ImageOps.exif_transpose(Image.open(faces_dir / "two_people.jpg")).convert("RGB")
     slide = PhotoSlide(image, [f.box for f in analyze_faces(image)])
     assert len(slide.faces) == 2
     motion = _KenBurns(slide, (1920, 1080), zoom_in=True)
-    first, last = motion.frame(0.0), motion.frame(1.0)
+    first, last = planes_to_rgb(motion.frame(0.0)), planes_to_rgb(motion.frame(1.0))
     assert first.shape == last.shape == (1080, 1920, 3)
 
     def faces_centre(frame: np.ndarray) -> tuple[float, float, int]:
@@ -219,7 +220,7 @@ def test_ken_burns_moves_towards_the_faces() -> None:
     for size in [(1080, 1920), (1080, 1080)]:
         motion = _KenBurns(slide, size, zoom_in=True)
         for p in (0.0, 0.5, 1.0):
-            frame = motion.frame(p)
+            frame = planes_to_rgb(motion.frame(p))
             top = (size[1] - size[0]) // 2
             assert faces_centre(frame[top : top + size[0]])[2] == 2, (size, p)
 

@@ -6,8 +6,9 @@ to music (camroll.create.soundtrack) and encoded as a browser-playable MP4 (H.26
 Cuts fall on the music's beat: every segment starts a whole number of beats after the last.
 Crops are face-aware: the moving window never leaves a face half out of the frame.
 
-Speed on a small CPU: each photo is scaled once to just above the output size, and every frame
-is then one affine warp of that copy (OpenCV), a blend during crossfades, and x264 `veryfast`.
+Speed on a small CPU: each photo is scaled once to just above the output size and converted to
+yuv420p planes once; every frame is then one affine warp per plane (OpenCV, half the bytes of
+RGB and no per-frame colour conversion), a blend during crossfades, and x264.
 Clips are decoded lazily, one frame ahead, so memory stays flat whatever their length.
 """
 
@@ -25,7 +26,6 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageDraw
 
 from camroll.create.collage import fit_text
@@ -180,6 +180,37 @@ def _smooth(x: float) -> float:
     return x * x * (3 - 2 * x)
 
 
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, U, V of yuv420p (chroma at half size)
+
+# RGB -> BT.709 limited-range YCbCr (HD's standard, as the stream is tagged), with offsets.
+_BT709 = np.array([[0.1826, 0.6142, 0.0620, 16.0],
+                   [-0.1006, -0.3386, 0.4392, 128.0],
+                   [0.4392, -0.3989, -0.0403, 128.0]], dtype=np.float32)  # fmt: skip
+
+
+def _planes(rgb: np.ndarray) -> Planes:
+    """yuv420p planes of an RGB picture (even sides): drawing in YUV skips a per-frame
+    RGB->YUV conversion and warps half the bytes."""
+    h, w = rgb.shape[:2]
+    yuv = cv2.transform(rgb, _BT709)
+    uv = cv2.resize(yuv[:, :, 1:], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return (np.ascontiguousarray(yuv[:, :, 0]), np.ascontiguousarray(uv[:, :, 0]),
+            np.ascontiguousarray(uv[:, :, 1]))  # fmt: skip
+
+
+def planes_to_rgb(planes: Planes) -> np.ndarray:
+    """RGB of yuv420p planes (for checks and tests), through FFmpeg's BT.709 conversion."""
+    return _frame(planes).to_ndarray(format="rgb24", src_colorspace="ITU709",
+                                     src_color_range="MPEG")  # fmt: skip
+
+
+def _frame(planes: Planes) -> av.VideoFrame:
+    y, u, v = planes
+    h, w = y.shape
+    packed = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(h * 3 // 2, w)
+    return av.VideoFrame.from_ndarray(packed, format="yuv420p")
+
+
 def _blurred_fill(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     """The picture itself, tiny, blurred and stretched to cover the frame: cheap and calm."""
     h, w = rgb.shape[:2]
@@ -239,6 +270,9 @@ class _KenBurns:
             rgb = np.asarray(image)
             self.src, scale, ox, oy = _contain(rgb, sw, sh)
         h, w = self.src.shape[:2]
+        h, w = h - h % 2, w - w % 2
+        self.src = self.src[:h, :w]
+        self.planes = _planes(self.src)
         faces = [(x * scale + ox, y * scale + oy, fw * scale, fh * scale)
                  for x, y, fw, fh in slide.faces]  # fmt: skip
         # Window sizes in source pixels at zoom 1 (whole cover) and at the end zoom.
@@ -266,7 +300,7 @@ class _KenBurns:
         self.zooms = (1.0, end_zoom) if zoom_in else (end_zoom, 1.0)
         self.zoom_in = zoom_in
 
-    def frame(self, progress: float) -> np.ndarray:
+    def frame(self, progress: float) -> Planes:
         width, height = self.size
         h, w = self.src.shape[:2]
         p = _smooth(progress)
@@ -287,9 +321,17 @@ class _KenBurns:
         x0 = min(max(x0, 0.0), w - ww)
         y0 = min(max(y0, 0.0), h - wh)
         k = width / ww
-        matrix = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float32)
-        return cv2.warpAffine(self.src, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        luma = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float32)
+        chroma = np.array([[k, 0, -x0 * k / 2], [0, k, -y0 * k / 2]], dtype=np.float32)
+        y, u, v = self.planes
+        return (
+            cv2.warpAffine(y, luma, (width, height), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE),
+            cv2.warpAffine(u, chroma, (width // 2, height // 2), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE),
+            cv2.warpAffine(v, chroma, (width // 2, height // 2), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE),
+        )  # fmt: skip
 
 
 class _Clip:
@@ -304,7 +346,7 @@ class _Clip:
         if slide.start_s > 0:
             self.container.seek(int(slide.start_s / stream.time_base), stream=stream)
         self.frames: Iterator[av.VideoFrame] = self.container.decode(stream)
-        self.current: np.ndarray | None = None
+        self.current: Planes | None = None
         self.pending: av.VideoFrame | None = None
 
     def _fit(self, frame: av.VideoFrame) -> np.ndarray:
@@ -327,7 +369,7 @@ class _Clip:
         out[y0 : y0 + th, x0 : x0 + tw] = rgb
         return out
 
-    def frame(self, local_s: float) -> np.ndarray:
+    def frame(self, local_s: float) -> Planes:
         """The clip's frame showing at `local_s` seconds into the slide (monotonic calls)."""
         want = self.start + min(local_s, self.length)
         while True:
@@ -339,10 +381,10 @@ class _Clip:
             if t > want + 1e-3 and self.current is not None:
                 break
             if t >= self.start - 1e-3 or self.current is None:
-                self.current = self._fit(self.pending)
+                self.current = _planes(self._fit(self.pending))
             self.pending = None
         if self.current is None:
-            self.current = np.full((self.size[1], self.size[0], 3), BACKGROUND, np.uint8)
+            self.current = _planes(np.full((self.size[1], self.size[0], 3), BACKGROUND, np.uint8))
         return self.current
 
     def close(self) -> None:
@@ -403,8 +445,8 @@ def render_recap(
     # The sound is made first (a second or two): the timeline says where clips speak.
     audio = _soundtrack(slides, segments, total, mood, seed) if music else None
     first_photo = next((s.image for s in slides if isinstance(s, PhotoSlide)), None)
-    title_card = _card(size, [(title, 0.075, True), (subtitle, 0.04, False)], first_photo)
-    end_card = _card(size, [(title, 0.05, True), (subtitle, 0.032, False)], None)
+    title_card = _planes(_card(size, [(title, 0.075, True), (subtitle, 0.04, False)], first_photo))
+    end_card = _planes(_card(size, [(title, 0.05, True), (subtitle, 0.032, False)], None))
     sources: dict[int, _KenBurns | _Clip] = {}
 
     def source(n: int, seg: Segment) -> _KenBurns | _Clip:
@@ -416,7 +458,7 @@ def render_recap(
                 sources[n] = _Clip(slide, seg.duration_s, size)
         return sources[n]
 
-    def picture(n: int, seg: Segment, t: float) -> np.ndarray:
+    def picture(n: int, seg: Segment, t: float) -> Planes:
         if seg.kind == "title":
             return title_card
         if seg.kind == "end":
@@ -447,7 +489,6 @@ def render_recap(
         # Tag BT.709 limited range (HD's standard), matching the conversion below.
         ctx = stream.codec_context
         ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1
-        reformatter = VideoReformatter()
         sound = _AudioTrack(container, audio) if audio is not None else None
 
         def render() -> Iterator[av.VideoFrame]:
@@ -464,15 +505,15 @@ def render_recap(
                         done.close()
                     active += 1
                 seg = segments[active]
-                rgb = picture(active, seg, t)
+                yuv = picture(active, seg, t)
                 nxt = segments[active + 1] if active + 1 < len(segments) else None
                 if nxt is not None and t >= nxt.start_s:
                     alpha = (t - nxt.start_s) / FADE
-                    rgb = cv2.addWeighted(rgb, 1 - alpha, picture(active + 1, nxt, t), alpha, 0)
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                # RGB -> BT.709 limited-range YUV, matching the colour tags written above.
-                frame = reformatter.reformat(frame, format="yuv420p", dst_colorspace="ITU709",
-                                             dst_color_range="MPEG")  # fmt: skip
+                    other = picture(active + 1, nxt, t)
+                    yuv = tuple(cv2.addWeighted(a, 1 - alpha, b, alpha, 0)
+                                for a, b in zip(yuv, other, strict=True))  # type: ignore[assignment]  # fmt: skip
+                # Drawn in BT.709 limited-range YUV, matching the colour tags written above.
+                frame = _frame(yuv)
                 frame.pts = i
                 frame.time_base = Fraction(1, fps)
                 yield frame
