@@ -74,3 +74,10 @@ def message(wait: int) -> str:
     minutes = max(1, math.ceil(wait / 60))
     unit = "minute" if minutes == 1 else "minutes"
     return f"Too many failed sign-ins. Try again in {minutes} {unit}."
+
+
+def forget_old(session: Session) -> int:
+    """Failures older than the window count for nothing: deleted (housekeeping, every 10 min)."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().login_window_seconds)
+    result = session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -229,10 +229,12 @@ def requeue_unfinished(stale_after: timedelta | None) -> int:
 def housekeeping() -> None:
     """Expire abandoned uploads; resend jobs a crashed worker took with it; sweep the work
     files of crashed processes and abandoned half-written blobs."""
+    from camroll.api.throttle import forget_old
     from camroll.storage.workfiles import sweep
 
     with session_scope() as s:
         n = expire_uploads(s)
+        forget_old(s)  # old wrong-password records (hashed keys) go too
     if n:
         log.info("expired %d abandoned uploads", n)
     swept = sweep()
