@@ -345,3 +345,13 @@ def test_an_8x8_image_never_becomes_the_best_shot_to_paint(app_client: httpx.Cli
         assert restyles[0].blob_key  # rendered
     jobs = app_client.get("/api/jobs", headers=auth(token)).json()
     assert jobs["failed"] == 0, jobs["failures"]
+    # Made by hand (rendered before its row is written): the real photo works, the tiny one
+    # is a clear 422 and leaves no idea behind.
+    body = {"kind": "restyle", "asset_ids": [real], "style": "sketch", "title": "Mine"}
+    r = app_client.post("/api/ideas", json=body, headers=auth(token))
+    assert r.status_code == 201, r.text
+    assert app_client.get(r.json()["media_url"], headers=auth(token)).status_code == 200
+    before = len(app_client.get("/api/ideas?state=accepted", headers=auth(token)).json())
+    r = app_client.post("/api/ideas", json={**body, "asset_ids": [tiny]}, headers=auth(token))
+    assert r.status_code == 422 and "too small" in r.text
+    assert len(app_client.get("/api/ideas?state=accepted", headers=auth(token)).json()) == before
