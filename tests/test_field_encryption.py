@@ -230,6 +230,20 @@ def test_encrypted_columns_refuse_sql_comparisons(in_env: Library) -> None:
     assert isinstance(e.value.orig, FieldEncryptionError)
 
 
+def test_demo_summary_counts_places_after_decrypting(
+    in_env: Library, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`camroll demo` prints the commonest places: counted in memory, since each stored
+    name is a different ciphertext (GROUP BY would count every photo once)."""
+    from camroll.cli import _analysis_summary
+
+    _analysis_summary(EMAIL)
+    out = " ".join(capsys.readouterr().out.split())
+    city = in_env.assets["DSCN0010.jpg"]["place"]["city"]
+    located = sum(1 for a in in_env.assets.values() if a["place"])
+    assert located == 3 and re.search(rf"{re.escape(city)}[^;(]*\({located}\)", out), out
+
+
 def test_a_failed_write_leaves_plain_values_behind(in_env: Library) -> None:
     """A duplicate upload fails on the unique checksum; the object must still read plainly."""
     from sqlalchemy.exc import IntegrityError

@@ -22,11 +22,13 @@ PG_LOCK_TIMEOUT = "10s"
 
 def scrub(engine: Engine, tables: list[str]) -> dict[str, str]:
     """Checkpoint (SQLite) or rewrite `tables` (PostgreSQL); returns what was done per target."""
+    done: dict[str, str] = {}
     if engine.dialect.name == "sqlite":
-        return {"wal": _checkpoint(engine)}
-    if engine.dialect.name == "postgresql":
-        return _vacuum(engine, tables)
-    return {}
+        done = {"wal": _checkpoint(engine)}
+    elif engine.dialect.name == "postgresql":
+        done = _vacuum(engine, tables)
+    log.info("after the purge: %s", done)
+    return done
 
 
 def _checkpoint(engine: Engine) -> str:
