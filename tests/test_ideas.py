@@ -54,6 +54,7 @@ def test_the_road_trip_becomes_a_recap_and_a_collage(trip: tuple, tmp_path: Path
     from camroll.create.ai_label import read_ai_labels
 
     painted = next(i for i in ideas if i["kind"] == "restyle")
+    assert "bold expressionist" in painted["reason"] and "style-" not in painted["reason"]
     assert read_ai_labels(client.get(painted["media_url"]).content).c2pa_valid
 
     mp4 = tmp_path / "recap.mp4"

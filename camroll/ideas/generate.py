@@ -445,7 +445,12 @@ def restyle_ideas(session: Session, lib: Library, user_id: str) -> list[Suggesti
         return []
     best = max(candidates, key=lambda a: lib.quality[a.id])
     title = "Your best shot, painted"
-    reason = f"the sharpest, best exposed photo without people, in painted style {RESTYLE_STYLE}"
+    from camroll.create.style_names import style_name
+
+    reason = (
+        "the sharpest, best exposed photo without people, painted "
+        f"{style_name(RESTYLE_STYLE)} style"
+    )
 
     def render(session: Session, assets: list[Asset]) -> tuple[bytes, str]:
         return media.render_restyle_for(session, assets[0], RESTYLE_STYLE, title), "image/jpeg"

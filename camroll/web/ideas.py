@@ -57,11 +57,12 @@ def ideas_page(
             q = q.where(Idea.state == "accepted")
         ideas = list(session.scalars(q.order_by(Idea.score.desc(), Idea.id)))
         record(session, who, "ideas.list")
-    styles: list[str] = []
+    styles: list[tuple[str, str]] = []  # (id, human name)
     if any(json.loads(i.params or "{}").get("style") for i in ideas):
         from camroll.create.restyle import FROM_IMAGE, STYLES
+        from camroll.create.style_names import style_name
 
-        styles = [s for s in STYLES if s != FROM_IMAGE]
+        styles = [(s, style_name(s)) for s in STYLES if s != FROM_IMAGE]
     return templates.TemplateResponse(
         request,
         "ideas.html",
