@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from camroll.media.metadata import read_metadata
-from camroll.moments.events import find_events, items_from_metadata
+from camroll.moments.events import MomentItem, find_events, items_from_metadata
 from camroll.moments.trips import find_trips, periods_from_items
 from camroll.places.geocode import reverse_geocode
 from camroll.places.home import haversine_km
@@ -211,3 +211,57 @@ def test_home_periods_stored_reported_and_trips_served(
     assert app_client.get("/api/me/report", headers=headers).json()["where_you_lived"] == []
     r = app_client.get("/api/moments", params={"kind": "trip"}, headers=headers)
     assert r.status_code == 403
+
+
+def _items(stays: list[tuple[tuple[float, float], date, date, int]]) -> list[MomentItem]:
+    """A sparse roll from (place, first day, last day, every n-th day) stays: one evening shot
+    per photo day, at UTC+1."""
+    out = []
+    for (lat, lon), first, last, every in stays:
+        for n, day in enumerate(_days(first, last)):
+            if n % every:
+                continue
+            local = datetime(day.year, day.month, day.day, 21, 0)
+            out.append(
+                MomentItem(f"{day}-{lat}", local - timedelta(hours=1), local, lat, lon, None)
+            )
+    for it in out:
+        it.taken_utc = it.taken_utc.replace(tzinfo=UTC)  # type: ignore[union-attr]
+    return out
+
+
+ROME = (41.9028, 12.4964)
+
+
+def test_four_weeks_away_is_a_home_period_two_weeks_is_a_trip() -> None:
+    """A month living in Rome in the middle of a Berlin half-year is a home period (Berlin's is
+    cut around it), not a 28-day "trip to Rome"; a fortnight's holiday there is a trip."""
+    month = _items(
+        [
+            (BERLIN, date(2024, 1, 1), date(2024, 2, 29), 2),
+            (ROME, date(2024, 3, 1), date(2024, 3, 28), 2),
+            (BERLIN, date(2024, 3, 29), date(2024, 6, 30), 2),
+        ]
+    )
+    periods = periods_from_items(month)
+    assert [(p.start, p.end) for p in periods] == [
+        (date(2024, 1, 1), date(2024, 2, 28)),
+        (date(2024, 3, 1), date(2024, 3, 27)),
+        (date(2024, 3, 29), date(2024, 6, 29)),
+    ]
+    assert haversine_km(periods[1].latitude, periods[1].longitude, *ROME) < 1
+    assert find_trips(find_events(month)) == []
+
+    holiday = _items(
+        [
+            (BERLIN, date(2024, 1, 1), date(2024, 2, 29), 2),
+            (ROME, date(2024, 3, 1), date(2024, 3, 14), 1),
+            (BERLIN, date(2024, 3, 15), date(2024, 6, 30), 2),
+        ]
+    )
+    (berlin,) = periods_from_items(holiday)
+    assert (berlin.start, berlin.end) == (date(2024, 1, 1), date(2024, 6, 29))
+    trips = find_trips(find_events(holiday))
+    assert [(t.title, t.start_local_day, t.end_local_day) for t in trips] == [
+        ("Trip to Rome", date(2024, 3, 1), date(2024, 3, 14))
+    ]
