@@ -355,3 +355,20 @@ def test_an_8x8_image_never_becomes_the_best_shot_to_paint(app_client: httpx.Cli
     r = app_client.post("/api/ideas", json={**body, "asset_ids": [tiny]}, headers=auth(token))
     assert r.status_code == 422 and "too small" in r.text
     assert len(app_client.get("/api/ideas?state=accepted", headers=auth(token)).json()) == before
+
+
+def test_exiftool_past_its_time_limit_is_a_timeout_and_recovers() -> None:
+    """What ingest quarantines as too costly (process_asset catches ExifToolTimeout): a read
+    that passes the limit kills ExifTool, and the next read works."""
+    from camroll.media.exiftool import ExifTool, ExifToolTimeout
+    from tests.conftest import ROLL
+
+    photo = ROLL / "exif-samples" / "jpg" / "Canon_40D.jpg"
+    tool = ExifTool(timeout_s=0.0001)
+    try:
+        with pytest.raises(ExifToolTimeout):
+            tool.read([photo])
+        tool.timeout_s = 60
+        assert tool.read([photo])[0]["File:FileType"] == "JPEG"
+    finally:
+        tool.close()

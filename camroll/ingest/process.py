@@ -23,7 +23,7 @@ from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, Rendition, Upload
 from camroll.ingest.uploads import staging_for
 from camroll.media.budget import check_costs
-from camroll.media.exiftool import exiftool_version
+from camroll.media.exiftool import ExifToolTimeout, exiftool_version
 from camroll.media.metadata import MediaMetadata, read_metadata
 from camroll.media.previews import render_previews
 from camroll.media.probe import video_size
@@ -33,6 +33,7 @@ from camroll.storage.workfiles import private_dir
 
 log = logging.getLogger(__name__)
 PREVIEWS_MODEL = ("pillow", PIL.__version__)
+TOO_SLOW_TO_READ = "too costly to decode: reading its metadata passed ExifTool's time limit"
 
 
 @contextmanager
@@ -181,7 +182,11 @@ def process_asset(asset_id: str) -> str:
             except Quarantined as q:
                 _quarantine(session, asset, q)
                 return asset.status
-            meta = read_metadata([path])[0]
+            try:
+                meta = read_metadata([path])[0]
+            except ExifToolTimeout:  # killed after its time limit: the same file would hang again
+                _quarantine(session, asset, Quarantined("too_costly", TOO_SLOW_TO_READ))
+                return asset.status
             meta_row = _save_metadata(session, asset, meta)
             # The type is what the content says, never what the client or extension claimed.
             asset.mime = meta.mime

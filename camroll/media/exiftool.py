@@ -80,6 +80,10 @@ class ExifToolError(RuntimeError):
     """ExifTool died, hung, or answered something we could not parse."""
 
 
+class ExifToolTimeout(ExifToolError):
+    """ExifTool gave no answer in time (it was killed): the file is too costly to read."""
+
+
 def _arg(path: Path | str) -> str:
     # A relative name starting with "-" would be read as an option.
     s = str(path)
@@ -203,7 +207,7 @@ class ExifTool:
                     return bytes(buf[:end])
                 if not sel.select(self.timeout_s):
                     self._kill()
-                    raise ExifToolError(f"exiftool gave no answer within {self.timeout_s:.0f} s")
+                    raise ExifToolTimeout(f"exiftool gave no answer within {self.timeout_s:g} s")
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     raise EOFError("exiftool closed its output")
