@@ -22,7 +22,7 @@ from camroll.media.metadata import read_metadata
 from camroll.moments.events import MomentItem, find_events, items_from_metadata
 from camroll.moments.trips import find_trips, periods_from_items
 from camroll.places.geocode import reverse_geocode
-from camroll.places.home import haversine_km
+from camroll.places.home import GeoPoint, haversine_km, infer_home_periods
 from tests.conftest import make_user
 
 DEMO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camera-roll"
@@ -265,3 +265,19 @@ def test_four_weeks_away_is_a_home_period_two_weeks_is_a_trip() -> None:
     assert [(t.title, t.start_local_day, t.end_local_day) for t in trips] == [
         ("Trip to Rome", date(2024, 3, 1), date(2024, 3, 14))
     ]
+
+
+def test_the_night_says_where_home_is() -> None:
+    """Two midday shots at work in Potsdam (30 km out) and one late-evening shot in Berlin every
+    day for six weeks: the owner sleeps in Berlin, so Berlin is home."""
+    potsdam = (52.3906, 13.0645)
+    points = []
+    for day in _days(date(2024, 1, 1), date(2024, 2, 11)):
+        points += [
+            GeoPoint(*potsdam, day, 12),
+            GeoPoint(*potsdam, day, 14),
+            GeoPoint(*BERLIN, day, 23),
+        ]
+    (home,) = infer_home_periods(points)
+    assert haversine_km(home.latitude, home.longitude, *BERLIN) < 1
+    assert (home.start, home.end, home.days) == (date(2024, 1, 1), date(2024, 2, 11), 42)
