@@ -239,9 +239,14 @@ def test_desktop_confirms_a_suggestion_and_the_merge_survives_a_recluster(site: 
     ctx, page = site.page(DESKTOP)
     try:
         page.goto(site.server.url + "/people")
-        _card(page, a, b).get_by_role("button", name="the same person").click()
-        page.wait_for_url("**/people?done=same")
+        assert _card(page, a, b).count() == 1
+        # Answered from one of the two people's own page: "Also them?"
+        page.goto(site.server.url + f"/people/{a}")
+        _card(page, a, b).get_by_role("button", name="Same:").click()
+        page.wait_for_url("**/people/*?done=same")
         assert "one person now" in page.inner_text("[role=status]")
+        assert "3 photos" in page.inner_text(".person-head")
+        page.goto(site.server.url + "/people")
         assert _card(page, a, b).count() == 0
     finally:
         ctx.close()
@@ -357,7 +362,9 @@ def test_desktop_requests_an_export_and_downloads_it(site: Site) -> None:
             names = z.namelist()
         assert any(n.endswith("img3.jpg") for n in names), names
         assert any(n.endswith(".json") for n in names), names
-        assert page.locator("#log td").count() > 0  # the access log lists reads
+        page.reload()
+        log = page.inner_text("#log")  # the access log, in words
+        assert "asked for an export" in log and "downloaded an export" in log, log
     finally:
         ctx.close()
 
@@ -412,3 +419,79 @@ def test_desktop_deletes_the_account_then_keeps_it(site: Site) -> None:
     account = site.client.get("/api/me/report", params={"asset_limit": 1}).json()["account"]
     assert account.get("deletion_due_at") is None
     assert site.client.get("/api/consent").json()["scopes"]["cloud_processing"] is True
+
+
+@pytest.mark.slow
+def test_phone_watches_and_seeks_the_road_trip_recap(site: Site, tmp_path: Path) -> None:
+    """The 2015 road trip becomes a recap video; on a phone it loads, plays and seeks (Range)."""
+    from camroll.config import get_settings
+    from camroll.db.engine import _factory
+    from camroll.db.migrate import upgrade
+    from camroll.storage import _cached
+
+    demo = SHARED / "camera-roll" / "pigallery2" / "demo"
+    roll = tmp_path / "roll"
+    roll.mkdir()
+    for photo in sorted(demo.glob("IMG_*.jpg")):
+        shutil.copy(photo, roll / photo.name)
+    (tmp_path / "data").mkdir()
+    env = {
+        "CAMROLL_DATA_DIR": str(tmp_path / "data"),
+        "CAMROLL_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'camroll.db'}",
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        for cache in (get_settings, _factory, _cached):
+            cache.cache_clear()
+        upgrade()
+        server = Server(env).start()
+        try:
+            from camroll.accounts import set_password
+            from camroll.db.engine import session_scope
+            from camroll.db.models import User
+
+            token = make_user(EMAIL)
+            with session_scope() as s:
+                set_password(s.query(User).filter_by(email=EMAIL).one(), PASSWORD)
+            client = server.client(token)
+            scopes = {"cloud_processing": True, "places": True, "creations": True}
+            assert client.put("/api/consent", json={"scopes": scopes}).status_code == 200
+            assert sync(server, token, env, roll)["failed"] == []
+            _wait_jobs(client, timeout=1200)
+            recaps = [i for i in client.get("/api/ideas").json() if i["media_type"] == "video/mp4"]
+            assert recaps, "the road trip made no recap"
+            # The module's browser (one Playwright per process), this library's server.
+            trip = Site(server, client, env, {}, site.browser)
+            ctx, page = trip.page(PHONE)
+            try:
+                statuses: list[int] = []
+                page.on(
+                    "response",
+                    lambda r: statuses.append(r.status) if "/media" in r.url else None,
+                )
+                page.goto(server.url + "/ideas")
+                video = page.locator(f"#idea-{recaps[0]['id']} video")
+                state = video.evaluate(
+                    """async v => {
+                      if (v.readyState < 1) await new Promise(ok => v.onloadedmetadata = ok);
+                      const d = v.duration;
+                      v.muted = true;
+                      await v.play();
+                      v.currentTime = d / 2;
+                      await new Promise(ok => v.onseeked = ok);
+                      v.pause();
+                      return {duration: d, at: v.currentTime, w: v.videoWidth, h: v.videoHeight};
+                    }"""
+                )
+            finally:
+                ctx.close()
+            assert 15 <= state["duration"] <= 60, state
+            assert max(state["w"], state["h"]) == 1920, state  # 1080p, landscape or portrait
+            assert abs(state["at"] - state["duration"] / 2) < 1.5, state
+            assert 206 in statuses, statuses  # seeking asked for a byte range
+        finally:
+            server.stop()
+            for cache in (get_settings, _factory, _cached):
+                cache.cache_clear()

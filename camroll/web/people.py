@@ -115,24 +115,32 @@ def answer_suggestion(
     request: Request,
     person_a: str = Form(..., max_length=32),
     person_b: str = Form(..., max_length=32),
+    from_person: bool = Form(False),
     who: Caller | None = Depends(optional_caller),
     session: Session = Depends(db, scope="function"),
 ) -> Response:
-    """The owner's answer to "is this the same person?": same (merge) or different (remember)."""
+    """The owner's answer to "is this the same person?": same (merge) or different (remember).
+    Asked on a person's page (`from_person`), the answer goes back to that person (or, after a
+    merge, to the person they are now part of)."""
     refuse_cross_site(request)
     if (stop := _gate(who, session)) is not None:
         return stop
     assert who is not None
     if answer not in ("same", "different"):
         return _back("/people", error="unknown")
-    act = confirm if answer == "same" else reject
     try:
-        result = act(session, who.user.id, person_a, person_b)
+        if answer == "same":
+            merged = confirm(session, who.user.id, person_a, person_b)
+            result = merged
+            here = f"/people/{merged.id}" if merged else "/people"
+        else:
+            result = reject(session, who.user.id, person_a, person_b)
+            here = f"/people/{person_a}"
     except EditError:
         return _back("/people", error="self")
     if result is None:
         return _back("/people", error="gone")
-    return _back("/people", answer)
+    return _back(here if from_person else "/people", answer)
 
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)
@@ -177,6 +185,12 @@ def person_page(
         )
     ]
     others.sort(key=lambda p: (p.name is None, -p.face_count, p.name or "", p.id))
+    # "Is this also them?": the suggestions that involve this person, the other one first.
+    maybe = [
+        (s.b if s.a.id == person.id else s.a, s.confidence)
+        for s in suggestions(session, who.user.id, limit=500)
+        if person.id in (s.a.id, s.b.id)
+    ][:4]
     record(session, who, "person.read", person.id)
     return templates.TemplateResponse(
         request,
@@ -186,6 +200,7 @@ def person_page(
             "person": person,
             "photos": rows,
             "others": others,
+            "maybe": maybe,
             "notice": MESSAGES.get(done or ""),
             "error": ERRORS.get(error or ""),
         },

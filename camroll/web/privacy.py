@@ -47,6 +47,33 @@ def _actor(actor: str) -> str:
     return actor
 
 
+# The access log in words; an action not listed shows as its code.
+ACTIONS = {
+    "asset.list": "listed your photos",
+    "asset.read": "looked at a photo's details",
+    "asset.original": "downloaded an original",
+    "asset.trash": "moved a photo to the trash",
+    "asset.restore": "restored a photo from the trash",
+    "trash.list": "listed the trash",
+    "trash.empty": "emptied the trash",
+    "search": "searched your photos",
+    "people.list": "listed the people in your photos",
+    "people.suggestions": "looked for people who may be one",
+    "person.read": "opened a person",
+    "person.cover": "showed a person's face",
+    "ideas.list": "listed your ideas",
+    "idea.read": "opened an idea",
+    "idea.media": "showed a collage, video or painting",
+    "moments.list": "listed your trips and events",
+    "moment.read": "opened a trip or event",
+    "report.read": "read what camroll holds about you",
+    "analysis.read": "read the summary of what analysis found",
+    "consent.read": "read your permissions",
+    "export.request": "asked for an export",
+    "export.download": "downloaded an export",
+}
+
+
 def _export_context(session: Session, user_id: str) -> dict[str, Any]:
     items = exports.listing(session, user_id)
     return {"exports": list(reversed(items)), "busy": any(e["status"] != "done" for e in items)}
@@ -77,7 +104,7 @@ def privacy_page(
             **consent_view(session, user.id),
             "report": report,
             "held": {k: c for k, c in report["categories"].items() if c.get("count")},
-            "log": [(e, _actor(e.actor)) for e in log],
+            "log": [(e, _actor(e.actor), ACTIONS.get(e.action)) for e in log],
             "next_before": next_before,
             "first_log_page": before is None,
             "due": due,
