@@ -52,6 +52,8 @@ ACTIONS = {
     "asset.list": "listed your photos",
     "asset.read": "looked at a photo's details",
     "asset.original": "downloaded an original",
+    "asset.preview": "showed a photo",
+    "asset.thumbnail": "showed a thumbnail",
     "asset.trash": "moved a photo to the trash",
     "asset.restore": "restored a photo from the trash",
     "trash.list": "listed the trash",
@@ -72,6 +74,31 @@ ACTIONS = {
     "export.request": "asked for an export",
     "export.download": "downloaded an export",
 }
+
+
+def _runs(log: list[Any]) -> list[dict[str, Any]]:
+    """Consecutive events of one kind by one actor become one line with a count: a page of
+    thumbnails is one "showed a thumbnail x40", not forty lines."""
+    out: list[dict[str, Any]] = []
+    for e in log:
+        last = out[-1] if out else None
+        if last and last["action"] == e.action and last["actor"] == e.actor:
+            last["count"] += 1
+            last["first"] = e.at
+            continue
+        words = ACTIONS.get(e.action) or e.action
+        out.append(
+            {
+                "action": e.action,
+                "actor": e.actor,
+                "who": _actor(e.actor),
+                "words": words,
+                "count": 1,
+                "last": e.at,
+                "first": e.at,
+            }
+        )
+    return out
 
 
 def _export_context(session: Session, user_id: str) -> dict[str, Any]:
@@ -104,7 +131,7 @@ def privacy_page(
             **consent_view(session, user.id),
             "report": report,
             "held": {k: c for k, c in report["categories"].items() if c.get("count")},
-            "log": [(e, _actor(e.actor), ACTIONS.get(e.action)) for e in log],
+            "log": _runs(log),
             "next_before": next_before,
             "first_log_page": before is None,
             "due": due,
