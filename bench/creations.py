@@ -59,9 +59,14 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+CPU: dict[str, float] = {}  # CPU seconds (all threads of this process) of the last timed call
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t = time.perf_counter()
+    t, c = time.perf_counter(), os.times()
     out = fn()
+    d = os.times()
+    CPU["last"] = (d.user - c.user) + (d.system - c.system)
     return time.perf_counter() - t, out
 
 
@@ -191,17 +196,16 @@ def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
                            "mood": mood.name}  # fmt: skip
     res["clip_lengths"] = [s.duration_s for s in segments if s.kind == "clip"]
     log(f"recap: render {total:.1f} s, {len(photos)} photos + {len(CLIPS)} clips, 1080x1920")
-    cpu0 = os.times()
     t, info = timed(lambda: render_recap(slides, out, "Road trip to Yosemite", "bench", seconds,
                                          mood=mood))  # fmt: skip
-    cpu1 = os.times()
-    res["render_cpu_s"] = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    res["render_cpu_s"] = CPU["last"]
     res.update(render_s=t, duration=info.duration_s, frames=info.frames, bytes=out.stat().st_size)
     res["load_mid"] = loadavg()
     log(f"recap: {t:.1f} s; silent (music off)")
     res["silent_s"] = timed(lambda: render_recap(slides, WORK / "silent.mp4", "Road trip to "
                                                  "Yosemite", "bench", seconds, mood=mood,
                                                  music=False))[0]  # fmt: skip
+    res["silent_cpu_s"] = CPU["last"]
     log("recap: previous renderer (16:9, silent) in the same run")
     old = previous_renderer()
     old_slides = [old.PhotoSlide(s.image, s.faces) if isinstance(s, PhotoSlide)
@@ -209,13 +213,16 @@ def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
     res["previous_s"] = timed(lambda: old.render_recap(old_slides, WORK / "previous.mp4",
                                                        "Road trip to Yosemite", "bench",
                                                        seconds))[0]  # fmt: skip
+    res["previous_cpu_s"] = CPU["last"]
     log("recap: drawing only")
     with drawing_only():
         res["draw_s"] = timed(lambda: render_recap(slides, WORK / "null.mp4", "Road trip to "
                                                    "Yosemite", "bench", seconds, mood=mood,
                                                    music=False))[0]  # fmt: skip
+    res["draw_cpu_s"] = CPU["last"]
     log("recap: decode only")
     res["decode_s"] = timed(lambda: sum(1 for _ in decode_frames(out)))[0]
+    res["decode_cpu_s"] = CPU["last"]
     log("recap: decode + x264 encode of the same frames")
     enc = _encoder(info.width, info.height, 30)
 
@@ -228,6 +235,7 @@ def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
 
     res["decode_encode_s"] = timed(reencode)[0]
     res["encode_s"] = max(1e-9, res["decode_encode_s"] - res["decode_s"])
+    res["encode_cpu_s"] = max(1e-9, CPU["last"] - res["decode_cpu_s"])
     # Picking the preset: the x264-only floor of the same frames at each candidate.
     res["presets"] = {}
     for preset in PRESETS:
@@ -243,7 +251,8 @@ def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
         enc_p = _encoder(info.width, info.height, 30, preset)
         t_p, size = timed(lambda enc_p=enc_p: encode_all(enc_p))
         t_p -= res["decode_s"]
-        res["presets"][preset] = {"encode_s": max(1e-9, t_p), "bytes": size}
+        res["presets"][preset] = {"encode_s": max(1e-9, t_p), "bytes": size,
+                                  "cpu_s": max(1e-9, CPU["last"] - res["decode_cpu_s"])}  # fmt: skip
     res["load_after"] = loadavg()
     return res
 
@@ -520,25 +529,27 @@ def report(m: dict[str, str], args: argparse.Namespace, rc: dict, co: dict | Non
              f"Load average before / after the render / at the end: {rc['load_before']} / "
              f"{rc['load_mid']} / {rc['load_after']}.")  # fmt: skip
     L.append("")
-    L.append("| step | time | fps | ÷ video length | render ÷ this |")
-    L.append("|---|---:|---:|---:|---:|")
+    L.append("| step | wall time | fps | wall ÷ video length | render ÷ this | CPU time | "
+             "CPU ÷ video length | render CPU ÷ this CPU |")  # fmt: skip
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = [
-        ("**`render_recap`** (score + mix + draw + x264 + AAC + mux)", rc["render_s"]),
-        ("`render_recap`, music off", rc["silent_s"]),
+        ("**`render_recap`** (score + mix + draw + x264 + AAC + mux)", rc["render_s"],
+         rc["render_cpu_s"]),
+        ("`render_recap`, music off", rc["silent_s"], rc["silent_cpu_s"]),
         (f"previous renderer ({PREVIOUS_RENDERER}: 16:9, silent, RGB + swscale, veryfast)",
-         rc["previous_s"]),
-        ("floor: x264 encode alone of the same frames (decode+encode − decode)", rc["encode_s"]),
-        (
-            "floor: drawing alone (`render_recap` into a null sink, music off)",
-            rc["draw_s"],
-        ),
-        ("(for the encode floor) decoding the recap alone", rc["decode_s"]),
-    ]
-    rows += [(f"x264 `{p}` alone ({v['bytes'] / 1e6:.1f} MB)", v["encode_s"])
+         rc["previous_s"], rc["previous_cpu_s"]),
+        ("floor: x264 encode alone of the same frames (decode+encode − decode)", rc["encode_s"],
+         rc["encode_cpu_s"]),
+        ("floor: drawing alone (`render_recap` into a null sink, music off)", rc["draw_s"],
+         rc["draw_cpu_s"]),
+        ("(for the encode floor) decoding the recap alone", rc["decode_s"], rc["decode_cpu_s"]),
+    ]  # fmt: skip
+    rows += [(f"x264 `{p}` alone ({v['bytes'] / 1e6:.1f} MB)", v["encode_s"], v["cpu_s"])
              for p, v in rc["presets"].items()]  # fmt: skip
-    for name, t in rows:
+    for name, t, cpu in rows:
         L.append(f"| {name} | {t:.1f} s | {rc['frames'] / t:.1f} | {t / video:.2f}× | "
-                 f"{rc['render_s'] / t:.2f}× |")  # fmt: skip
+                 f"{rc['render_s'] / t:.2f}× | {cpu:.1f} s | {cpu / video:.2f}× | "
+                 f"{rc['render_cpu_s'] / cpu:.2f}× |")  # fmt: skip
     L.append("")
     L.append(f"In words: a {video:.0f} s recap renders in **{rc['render_s']:.1f} s = "
              f"{rc['render_s'] / video:.2f}× its own length**, {rc['render_s'] / rc['encode_s']:.2f}× "

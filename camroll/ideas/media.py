@@ -23,6 +23,7 @@ from camroll.storage.workfiles import private_dir
 MIN_COLLAGE, MAX_COLLAGE = 4, 9
 MAX_RECAP_PHOTOS = 16
 MAX_RECAP_CLIPS = 2
+MAX_LIVE_MOTION = 4  # Live Photos shown as their motion clip in one recap
 
 
 def idea_blob_key(user_id: str, idea_id: str) -> str:
@@ -119,11 +120,22 @@ def render_recap_for(
 
     chosen = photos[:MAX_RECAP_PHOTOS] + clips[:MAX_RECAP_CLIPS]
     inputs = recap_inputs(session, chosen)
+    # Live Photos contribute their motion clip (a few of them: each is decoded while encoding).
+    ids = {a.id for a in chosen}
+    motion: dict[str, Asset] = {}
+    for a in chosen:
+        if a.kind != "video" and a.live_pair_id and a.live_pair_id not in ids:
+            partner = session.get(Asset, a.live_pair_id)
+            if partner and partner.user_id == a.user_id and partner.status == "ready":
+                motion[a.id] = partner
+        if len(motion) == MAX_LIVE_MOTION:
+            break
     with ExitStack() as stack:
         slides: list[PhotoSlide | ClipSlide] = []
         for a in sorted(chosen, key=lambda a: a.sort_at):  # the moment's story, in time
-            if a.kind == "video":
-                path = stack.enter_context(plaintext_copy(session, a))
+            if a.kind == "video" or a.id in motion:
+                video = motion.get(a.id, a)
+                path = stack.enter_context(plaintext_copy(session, video))
                 start, length = best_segment(path, 3.0)
                 slides.append(ClipSlide(path, start, length))
                 continue
