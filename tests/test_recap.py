@@ -315,3 +315,25 @@ def test_a_clips_chosen_segment_is_its_most_active_scene() -> None:
     assert activity(start, start + length) > max(
         activity(s.start_s, s.end_s) for s in scenes if s != most
     )
+
+
+def test_portrait_title_card_breaks_a_long_title_instead_of_cutting_it() -> None:
+    from PIL import ImageDraw
+
+    from camroll.create.collage import fit_text
+    from camroll.create.recap import _lines
+
+    title = "Road trip: Yosemite Valley, Moab and Williams"
+    lines = _lines(
+        title, "12 June to 3 July 2015 · Yosemite Valley, Moab", 0.075, 0.04, (1080, 1920)
+    )
+    assert " ".join(t for t, _, bold in lines if bold) == title
+    assert [t for t, _, bold in lines if not bold] == [
+        "12 June to 3 July 2015",
+        "Yosemite Valley, Moab",
+    ]
+    draw = ImageDraw.Draw(Image.new("RGB", (1080, 1920)))
+    for text, frac, bold in lines:  # every line fits the width whole: no ellipsis
+        assert not fit_text(draw, text, round(1080 * 0.86), round(1920 * frac), bold)[1].endswith(
+            "…"
+        )

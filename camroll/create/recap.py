@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from camroll.create.collage import fit_text
+from camroll.create.collage import fit_text, load_font
 from camroll.create.soundtrack import MOODS, RATE, Mood, clip_audio, mix, normalise, render_score
 
 __all__ = [
@@ -407,13 +407,45 @@ def _card(
     draw = ImageDraw.Draw(image)
     fonts = [fit_text(draw, text, round(width * 0.86), round(height * frac), bold)
              for text, frac, bold in lines]  # fmt: skip
-    gaps = [round(height * frac * 1.45) for _, frac, _ in lines]
+    # The lines of one broken title share the size of its longest line.
+    smallest: dict[tuple[float, bool], int] = {}
+    for (font, _), (_, frac, bold) in zip(fonts, lines, strict=True):
+        size_px = int(getattr(font, "size", 0))
+        smallest[frac, bold] = min(smallest.get((frac, bold), size_px), size_px)
+    fonts = [(load_font(smallest[frac, bold], bold), text) if "…" not in text else (font, text)
+             for (font, text), (_, frac, bold) in zip(fonts, lines, strict=True)]  # fmt: skip
+    gaps = [round(int(getattr(font, "size", height * 0.04)) * 1.45) for font, _ in fonts]
     y = height / 2 - sum(gaps) / 2
     for (font, text), gap, (_, _, bold) in zip(fonts, gaps, lines, strict=True):
         fill = (250, 250, 250) if bold else (205, 205, 210)
         draw.text((width / 2, y + gap / 2), text, font=font, fill=fill, anchor="mm")
         y += gap
     return np.asarray(image)
+
+
+def _lines(
+    title: str, subtitle: str, big: float, small: float, size: tuple[int, int]
+) -> list[tuple[str, float, bool]]:
+    """The card's lines. A narrow (portrait or square) frame breaks a long title over two or
+    three lines and the subtitle at its " · ", rather than shrinking them to an ellipsis."""
+    width, height = size
+    if width >= height * 1.2:
+        return [(title, big, True), (subtitle, small, False)]
+    scale = width / height * 1.6  # sizes are fractions of the height
+    words, parts = title.split(), max(1, min(3, round(len(title) / 18)))
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        full = current and len(current) + 1 + len(word) > len(title) / parts * 1.15
+        if full and len(lines) < parts - 1:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    lines.append(current)
+    out = [(line, big * scale, True) for line in lines]
+    out += [(part, small * scale, False) for part in subtitle.split(" · ") if part]
+    return out or [("", small, False)]
 
 
 # --- encoding -----------------------------------------------------------------------------------
@@ -451,8 +483,9 @@ def render_recap(
     if music:
         audio = pool.submit(_soundtrack, slides, segments, total, mood, seed)
     first_photo = next((s.image for s in slides if isinstance(s, PhotoSlide)), None)
-    title_card = _planes(_card(size, [(title, 0.075, True), (subtitle, 0.04, False)], first_photo))
-    end_card = _planes(_card(size, [(title, 0.05, True), (subtitle, 0.032, False)], None))
+    opening = _lines(title, subtitle, 0.075, 0.04, size)
+    title_card = _planes(_card(size, opening, first_photo))
+    end_card = _planes(_card(size, _lines(title, subtitle, 0.05, 0.032, size), None))
     sources: dict[int, _KenBurns | _Clip] = {}
 
     def source(n: int, seg: Segment) -> _KenBurns | _Clip:
