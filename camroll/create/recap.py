@@ -319,20 +319,20 @@ class _KenBurns:
                 x0 = min(max(x0, kx1 - ww), kx0)
             if ky1 - ky0 <= wh:
                 y0 = min(max(y0, ky1 - wh), ky0)
-        x0 = min(max(x0, 0.0), w - ww)
-        y0 = min(max(y0, 0.0), h - wh)
+        # One source pixel of margin on the far sides: no sample ever reaches past the picture,
+        # so the border mode never shows and OpenCV's faster constant-border path is used.
+        x0 = max(min(x0, w - ww - 1.0), 0.0)
+        y0 = max(min(y0, h - wh - 1.0), 0.0)
         k = width / ww
         luma = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float32)
         chroma = np.array([[k, 0, -x0 * k / 2], [0, k, -y0 * k / 2]], dtype=np.float32)
         y, u, v = self.planes
+        half = (width // 2, height // 2)
         return (
-            cv2.warpAffine(y, luma, (width, height), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE),
-            cv2.warpAffine(u, chroma, (width // 2, height // 2), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE),
-            cv2.warpAffine(v, chroma, (width // 2, height // 2), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE),
-        )  # fmt: skip
+            cv2.warpAffine(y, luma, (width, height), flags=cv2.INTER_LINEAR),
+            cv2.warpAffine(u, chroma, half, flags=cv2.INTER_LINEAR),
+            cv2.warpAffine(v, chroma, half, flags=cv2.INTER_LINEAR),
+        )
 
 
 class _Clip:
