@@ -125,7 +125,6 @@ class ExportReport(BaseModel):
     url: str
 
 
-
 class ClearItem(BaseModel):
     what: str
     why: str
