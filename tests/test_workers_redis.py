@@ -176,7 +176,8 @@ def test_two_workers_drain_one_redis_queue(queue_env: dict, tmp_path: Path) -> N
             return j["pending"] + j["running"] == 0
 
         _wait_for("the queue to drain", drained, 120, every)
-        assert _jobs(http) == {"pending": 0, "running": 0, "done": n, "failed": 0}
+        done = {"pending": 0, "running": 0, "done": n, "failed": 0, "failures": []}
+        assert _jobs(http) == done
 
         snap = _snapshot()
         _check_processed_once_each(snap, n)
