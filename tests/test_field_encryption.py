@@ -156,7 +156,8 @@ def needles(lib: Library) -> dict[str, list[bytes]]:
         if a["latitude"] is not None:
             for v in (a["latitude"], a["longitude"]):
                 found["coordinates"] += [struct.pack("<d", v), struct.pack(">d", v)]
-                found["coordinates"].append(f"{v:.4f}".encode())  # "43.4674"
+                # As text inside a bytea value, which a dump shows as hex.
+                found["coordinates"].append(f"{v:.4f}".encode().hex().encode())
     place = lib.assets["DSCN0010.jpg"]["place"]
     found["names"] += [NAME.encode(), b"COOLPIX", place["city"].encode()]
     for key in list(found):
@@ -166,8 +167,13 @@ def needles(lib: Library) -> dict[str, list[bytes]]:
 
 def leaks(raw: bytes, lib: Library) -> dict[str, list[bytes]]:
     out = {k: [n for n in ns if n in raw] for k, ns in needles(lib).items()}
-    # Any Tuscan coordinate as text, not just the photos' own (homes are averages of them).
-    out["coordinates"] += re.findall(rb"43\.46\d\d|11\.88\d\d", raw)
+    # Any coordinate as text ("43.4674"): the photos' own and any near them (homes are averages
+    # of them), but not a timestamp's seconds ("12:57:43.4676") or the tail of a longer number.
+    for a in lib.assets.values():
+        if a["latitude"] is not None:
+            for v in (a["latitude"], a["longitude"]):
+                near = re.escape(f"{v:.2f}".encode()) + rb"\d\d"
+                out["coordinates"] += re.findall(rb"(?<![\d:.])" + near, raw)
     return {k: v for k, v in out.items() if v}
 
 
