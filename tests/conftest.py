@@ -32,6 +32,12 @@ ROLL = SHARED / "camera-roll"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Tests fail, never skip, for missing data: CI always has ../shared beside the clone.
+    if not ROLL.is_dir() or not (SHARED / "faces").is_dir():
+        raise pytest.UsageError(f"the shared test data is missing: expected {SHARED}")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="run long variants too")
     parser.addoption(

@@ -23,8 +23,6 @@ BIDEN = FR / "tests" / "test_images" / "biden.jpg"
 CLIP = FR / "examples" / "short_hamilton_clip.mp4"
 LANDSCAPE = DATA / "camera-roll" / "pigallery2" / "demo" / "IMG_1252.jpg"  # Golden Gate Bridge
 
-pytestmark = pytest.mark.skipif(not DEEPFACE.is_dir(), reason="shared test data not present")
-
 
 @cache
 def preview(path: Path) -> Image.Image:

@@ -45,7 +45,7 @@ FLOORS = {
 @pytest.fixture(scope="module")
 def data() -> dict[str, Dataset]:
     if not FACES.is_dir():
-        pytest.skip("shared face data missing")
+        pytest.fail("shared face data missing: ../shared/data/faces")
     return {name: load_dataset(name, FACES) for name in DATASETS}
 
 

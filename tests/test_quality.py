@@ -16,7 +16,6 @@ from camroll.analyze.quality import QUALITY_MODEL, assess
 from camroll.analyze.similar import SimilarItem, group_near_duplicates, hamming, phash
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared data not present")
 pillow_heif.register_heif_opener()
 
 OBAMA = [

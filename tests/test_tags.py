@@ -25,7 +25,6 @@ from camroll.analyze.tags import (
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ROLL = DATA / "camera-roll"
-pytestmark = pytest.mark.skipif(not ROLL.is_dir(), reason="shared camera roll not present")
 pillow_heif.register_heif_opener()
 
 # name -> (path under shared/data, faces the caller would pass, metadata hints)
