@@ -510,6 +510,43 @@ class Idea(Derived, Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RecapTrack(Derived, Base):
+    """A piece of music the owner uploaded to set their recaps to, stored encrypted like a photo.
+
+    Not derived from one photo: `asset_id` is empty; it is the owner's media under `creations`."""
+
+    __tablename__ = "recap_tracks"
+    __category__ = "recap_tracks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    name: Mapped[str] = mapped_column(Encrypted("str"))  # the file's name, as uploaded
+    blob_key: Mapped[str] = mapped_column(String(200))
+    codec: Mapped[str] = mapped_column(String(40))
+    duration_s: Mapped[float] = mapped_column(Float)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecapAnalysis(Derived, Base):
+    """What a recap of a set of photos and clips is cut from (each clip's chosen segment and
+    interest score, the music's mood): computed once, shared by every format of that moment.
+
+    `asset_id` is the first member's; the key hashes all members and the analysis version."""
+
+    __tablename__ = "recap_analyses"
+    __category__ = "recap_analyses"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_recap_analyses_user_key"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    asset_id: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
+        String(32), ForeignKey("assets.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Encrypted("str"))  # JSON
+
+
 class Export(Base):
     """An export zip the owner asked for: it holds everything, so it lives only until
     `expires_at` and is deleted at once when any scope is revoked or the account is deleted.
