@@ -150,13 +150,20 @@ class Upload(Base):
     filetype: Mapped[str] = mapped_column(String(200), default="")
     device_path: Mapped[str | None] = mapped_column(Encrypted("str"))
     length: Mapped[int] = mapped_column(BigInteger)
+    # Plaintext bytes safely staged: moved only by a compare-and-set from the lease holder.
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     # The SHA-256 the client announced; checked against what arrived.
     checksum: Mapped[str | None] = mapped_column(String(64))
+    # The blob-store prefix of its staged segments (camroll.ingest.staging).
     staging_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     asset_id: Mapped[str | None] = mapped_column(String(32))
+    # The single-writer lease (camroll.ingest.uploads.claim_writer): a generation that fences
+    # out a writer whose lease lapsed, until when it holds, and which process holds it.
+    writer_gen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    writer_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    writer_tag: Mapped[str | None] = mapped_column(String(120))
 
 
 class Asset(Base):
