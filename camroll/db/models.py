@@ -411,6 +411,22 @@ class AssetQuality(Derived, Base):
     is_best: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class SearchTerm(Derived, Base):
+    """What search finds an asset by, as blind tokens: keyed hashes (HMAC under a key derived
+    from the owner's data key) of the words of its tags or place names, one row per source and
+    scope, so the full-text index (SQLite FTS5, PostgreSQL tsvector + GIN; made by migration
+    0012) holds no plaintext and dies with the key. `day` is the capture day, for date filters."""
+
+    __tablename__ = "search_terms"
+    __category__ = "search_index"
+    __table_args__ = (Index("ix_search_terms_user_day", "user_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(10))  # date | tags | places
+    tokens: Mapped[str] = mapped_column(Text)  # space-separated, letters only
+    day: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD
+
+
 class AssetEmbedding(Derived, Base):
     """The photo as a vector from an optional CLIP model the operator placed, used for search
     by description; absent unless such a model is installed."""
