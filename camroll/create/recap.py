@@ -30,10 +30,20 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from camroll.create.collage import fit_text, load_font
-from camroll.create.soundtrack import MOODS, RATE, Mood, clip_audio, mix, normalise, render_score
+from camroll.create.soundtrack import (
+    MOODS,
+    RATE,
+    Mood,
+    clip_audio,
+    fit_track,
+    mix,
+    normalise,
+    render_score,
+)
 
 __all__ = [
     "FORMATS",
+    "CardSlide",
     "ClipSlide",
     "PhotoSlide",
     "RecapInfo",
@@ -50,6 +60,7 @@ PHOTO_SECONDS = 3.0  # default time per photo
 MIN_PHOTO_SECONDS = 1.5  # below this a photo is a flicker: later slides are dropped instead
 MAX_CLIP_SECONDS = 3.0
 TITLE_SECONDS = 2.5
+CARD_SECONDS = 1.8  # a place caption between slides, when the place changes
 END_SECONDS = 2.0
 FADE = 0.5  # crossfade between consecutive segments
 ZOOM = 1.12  # Ken Burns: the most a photo is magnified over its slide
@@ -79,7 +90,19 @@ class ClipSlide:
     duration_s: float = MAX_CLIP_SECONDS  # trimmed to MAX_CLIP_SECONDS and to the clip's end
 
 
-RecapSlide = PhotoSlide | ClipSlide
+# --- place captions (helper C) ---
+@dataclass(frozen=True)
+class CardSlide:
+    """A caption in the story's order: the place's name (and day) where the place changes,
+    over the next photo, darkened and blurred."""
+
+    text: str
+    detail: str = ""
+    backdrop: Image.Image | None = None
+
+
+RecapSlide = PhotoSlide | ClipSlide | CardSlide
+# --- end place captions ---
 
 
 @dataclass(frozen=True)
@@ -134,13 +157,18 @@ def plan_timeline(
         raise ValueError("A recap needs at least one photo or clip.")
     lengths = clip_lengths or [_clip_length(s) if isinstance(s, ClipSlide) else 0.0 for s in slides]
     lengths = [_on_beats(x, beat) if x >= 0.5 else 0.0 for x in lengths]
+    # Captions take a fixed few beats, as clips take their own length.
+    lengths = [_on_beats(CARD_SECONDS, beat) if isinstance(s, CardSlide) else x
+               for s, x in zip(slides, lengths, strict=True)]  # fmt: skip
     kept = [i for i, s in enumerate(slides) if isinstance(s, PhotoSlide) or lengths[i] >= 0.5]
-    if not kept:
+    if not any(not isinstance(slides[i], CardSlide) for i in kept):
         raise ValueError("None of the recap's clips has half a second of video to show.")
     title_s = _on_beats(TITLE_SECONDS, beat)
     while True:
+        while isinstance(slides[kept[-1]], CardSlide):
+            kept.pop()  # a caption with nothing after it
         photos = sum(isinstance(slides[i], PhotoSlide) for i in kept)
-        clips = sum(lengths[i] for i in kept if isinstance(slides[i], ClipSlide))
+        clips = sum(lengths[i] for i in kept if not isinstance(slides[i], PhotoSlide))
         segments = len(kept) + 2
         wanted = title_s + END_SECONDS + clips + PHOTO_SECONDS * photos
         total = wanted - FADE * (segments - 1) if seconds is None else seconds
@@ -159,7 +187,8 @@ def plan_timeline(
     for i in kept:
         photo = isinstance(slides[i], PhotoSlide)
         length = share.pop(0) * beat + FADE if photo else lengths[i]
-        out.append(Segment("photo" if isinstance(slides[i], PhotoSlide) else "clip", i, t, length))
+        kind = {PhotoSlide: "photo", ClipSlide: "clip", CardSlide: "card"}[type(slides[i])]
+        out.append(Segment(kind, i, t, length))
         t += length - FADE
     # The end card (and the title, for clips alone) takes what is left of the total.
     end = max(END_SECONDS if photos else FADE * 2, total - t)
@@ -392,6 +421,24 @@ class _Clip:
         self.container.close()
 
 
+# --- place captions (helper C) ---
+class _Still:
+    """A card that holds still for its whole segment."""
+
+    def __init__(self, planes: Planes) -> None:
+        self.planes = planes
+
+    def frame(self, local_s: float) -> Planes:
+        return self.planes
+
+
+def _place_card(slide: CardSlide, size: tuple[int, int]) -> Planes:
+    return _planes(_card(size, _lines(slide.text, slide.detail, 0.06, 0.032, size), slide.backdrop))
+
+
+# --- end place captions ---
+
+
 def _card(
     size: tuple[int, int], lines: list[tuple[str, float, bool]], backdrop: Image.Image | None
 ) -> np.ndarray:
@@ -464,16 +511,19 @@ def render_recap(
     music: bool = True,
     seed: int = 0,
     preset: str = PRESET,
+    track: np.ndarray | None = None,
+    beat: float | None = None,
 ) -> RecapInfo:
     """Render the recap to `out` (MP4). `subtitle` is the dates and place line of the title card.
     `seconds` defaults to about 3 s per photo plus the clips and cards, clamped to 15-60 s.
     `mood` picks the music (camroll.create.soundtrack.choose_mood); `music=False` makes the
-    silent video alone (the benchmark's previous-renderer comparison)."""
+    silent video alone (the benchmark's previous-renderer comparison). `track` is the owner's
+    own music (float32 stereo at RATE) instead of the mood's score, `beat` its beat in seconds."""
     mood = mood or MOODS["tender"]
     width, height = size
     if width % 2 or height % 2:
         raise ValueError("H.264 in yuv420p needs even frame dimensions.")
-    segments, total = plan_timeline(slides, seconds, beat=mood.beat)
+    segments, total = plan_timeline(slides, seconds, beat=beat or mood.beat)
     frames = round(total * fps)
     # The sound is made first (a second or two): the timeline says where clips speak.
     # The sound is made on its own thread while the first frames are drawn and encoded (the
@@ -481,18 +531,20 @@ def render_recap(
     audio: concurrent.futures.Future[np.ndarray] | None = None
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recap-sound")
     if music:
-        audio = pool.submit(_soundtrack, slides, segments, total, mood, seed)
+        audio = pool.submit(_soundtrack, slides, segments, total, mood, seed, track)
     first_photo = next((s.image for s in slides if isinstance(s, PhotoSlide)), None)
     opening = _lines(title, subtitle, 0.075, 0.04, size)
     title_card = _planes(_card(size, opening, first_photo))
     end_card = _planes(_card(size, _lines(title, subtitle, 0.05, 0.032, size), None))
-    sources: dict[int, _KenBurns | _Clip] = {}
+    sources: dict[int, _KenBurns | _Clip | _Still] = {}
 
-    def source(n: int, seg: Segment) -> _KenBurns | _Clip:
+    def source(n: int, seg: Segment) -> _KenBurns | _Clip | _Still:
         if n not in sources:
             slide = slides[seg.index]
             if isinstance(slide, PhotoSlide):
                 sources[n] = _KenBurns(slide, size, zoom_in=n % 2 == 1)
+            elif isinstance(slide, CardSlide):
+                sources[n] = _Still(_place_card(slide, size))
             else:
                 sources[n] = _Clip(slide, seg.duration_s, size)
         return sources[n]
@@ -583,9 +635,15 @@ def render_recap(
 
 
 def _soundtrack(
-    slides: list[RecapSlide], segments: list[Segment], total: float, mood: Mood, seed: int
+    slides: list[RecapSlide],
+    segments: list[Segment],
+    total: float,
+    mood: Mood,
+    seed: int,
+    track: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The mood's music fitted to the recap, the clips' own sound over it, at -16 LUFS."""
+    """The mood's music (or the owner's track) fitted to the recap, the clips' own sound over
+    it, at -16 LUFS."""
     voices = []
     for seg in segments:
         slide = slides[seg.index] if seg.kind == "clip" else None
@@ -593,7 +651,7 @@ def _soundtrack(
             pcm = clip_audio(slide.path, slide.start_s, seg.duration_s)
             if pcm is not None:
                 voices.append((seg.start_s, pcm))
-    music = render_score(mood, total, seed)
+    music = fit_track(track, total) if track is not None else render_score(mood, total, seed)
     return normalise(mix(music, total, voices))
 
 

@@ -20,13 +20,19 @@ from scipy.signal import lfilter
 __all__ = [
     "MOODS",
     "RATE",
+    "BadTrack",
     "MomentFeel",
     "Mood",
+    "TrackInfo",
     "choose_mood",
     "clip_audio",
+    "estimate_beat",
+    "fit_track",
     "integrated_loudness",
+    "load_track",
     "mix",
     "normalise",
+    "probe_track",
     "render_score",
 ]
 
@@ -251,6 +257,98 @@ def render_score(mood: Mood, seconds: float, seed: int = 0) -> np.ndarray:
         synth.delete()
     pcm = np.concatenate(chunks).astype(np.float32) / 32768.0
     return pcm.reshape(-1, 2)[: round(seconds * RATE)]
+
+
+# --- the owner's own track ---------------------------------------------------------------------
+
+MIN_TRACK_S, MAX_TRACK_S = 5.0, 20 * 60.0
+LOOP_FADE_S = 1.5  # a track shorter than the recap comes round again through a crossfade
+
+
+class BadTrack(ValueError):
+    """An uploaded file that cannot be a recap's music; the message says why, for the owner."""
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    codec: str
+    duration_s: float
+
+
+def probe_track(path: Path) -> TrackInfo:
+    """What PyAV finds in an uploaded track, after decoding its first seconds: an audio stream
+    that really plays, 5 s to 20 min long. Anything else raises BadTrack."""
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise BadTrack("this file is not audio that can be read") from e
+    with container:
+        if not container.streams.audio:
+            raise BadTrack("this file has no sound in it")
+        stream = container.streams.audio[0]
+        codec = stream.codec_context.name
+        if stream.duration and stream.time_base:
+            length = float(stream.duration * stream.time_base)
+        else:
+            length = (container.duration or 0) / 1_000_000
+        heard = 0.0
+        try:
+            for frame in container.decode(stream):
+                heard += frame.samples / (frame.sample_rate or RATE)
+                if heard >= MIN_TRACK_S:
+                    break
+        except av.error.FFmpegError as e:
+            raise BadTrack("this track is damaged: its sound does not decode") from e
+    if heard < min(MIN_TRACK_S, length) or heard == 0:
+        raise BadTrack("this track is damaged: its sound does not decode")
+    if length < MIN_TRACK_S:
+        raise BadTrack(f"this track is too short: {length:.1f} s (at least {MIN_TRACK_S:.0f} s)")
+    if length > MAX_TRACK_S:
+        raise BadTrack(f"this track is too long: at most {MAX_TRACK_S / 60:.0f} minutes")
+    return TrackInfo(codec, round(length, 3))
+
+
+def load_track(path: Path, seconds: float) -> np.ndarray:
+    """The track's first `seconds` (all of it when shorter), float32 (n, 2) at RATE."""
+    pcm = clip_audio(path, 0.0, seconds)
+    if pcm is None:
+        raise BadTrack("this track is damaged: its sound does not decode")
+    return pcm
+
+
+def fit_track(pcm: np.ndarray, seconds: float) -> np.ndarray:
+    """The track cut to `seconds`, or looped to it through a crossfade when shorter (the
+    recap's fades and loudness are applied by `mix` and `normalise`, as for the score)."""
+    n = round(seconds * RATE)
+    if len(pcm) >= n:
+        return pcm[:n]
+    fade = min(round(LOOP_FADE_S * RATE), len(pcm) // 4)
+    out = pcm[: len(pcm)].copy()
+    ramp = np.linspace(0, 1, fade, dtype=np.float32)[:, None]
+    while len(out) < n:
+        joined = out[len(out) - fade :] * (1 - ramp) + pcm[:fade] * ramp
+        out = np.concatenate([out[: len(out) - fade], joined, pcm[fade:]])
+    return out[:n].astype(np.float32)
+
+
+def estimate_beat(pcm: np.ndarray) -> float:
+    """The track's beat in seconds (60-180 bpm), from the autocorrelation of its onset
+    strength (rises in 10 ms band energy), so the recap's cuts fall on its beat too."""
+    hop = RATE // 100
+    mono = pcm.mean(axis=1)[: (len(pcm) // hop) * hop]
+    if len(mono) < hop * 300:
+        return 0.5
+    energy = np.log1p(1000 * (mono.reshape(-1, hop) ** 2).mean(axis=1))
+    onset = np.maximum(np.diff(energy), 0)
+    onset = onset - onset.mean()
+    spectrum = np.fft.rfft(onset, 2 * len(onset))
+    corr = np.fft.irfft(spectrum * np.conj(spectrum))[: len(onset)]
+    lags = np.arange(len(corr))
+    usable = (lags >= 100 * 60 / 180) & (lags <= 100 * 60 / 60)
+    # Prefer tempos near 120 bpm a little: an autocorrelation peaks at twice the beat too.
+    weight = np.exp(-0.5 * (np.log2(np.maximum(lags, 1) / 50.0) / 1.0) ** 2)
+    best = int(np.argmax(np.where(usable, corr * weight, -np.inf)))
+    return best / 100.0
 
 
 # --- fitting, ducking and loudness --------------------------------------------------------------
