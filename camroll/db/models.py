@@ -216,7 +216,11 @@ class JobRun(Base):
     """What the queue is doing for a user; `GET /api/jobs` and `sync --wait` read it."""
 
     __tablename__ = "job_runs"
-    __table_args__ = (UniqueConstraint("task", "subject_id", name="uq_job_task_subject"),)
+    __table_args__ = (
+        UniqueConstraint("task", "subject_id", name="uq_job_task_subject"),
+        # The library refresh finds the batch analysed since its last run (analyze/library.py).
+        Index("ix_job_runs_user_task_updated", "user_id", "task", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     user_id: Mapped[str] = _user_fk()
@@ -226,6 +230,23 @@ class JobRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class LibraryState(Base):
+    """How far the incremental library refresh and ideas have got for an owner: the batch is
+    what was analysed since `*_until`; a full pass runs at most daily (or when the library grew
+    by a tenth since the last one)."""
+
+    __tablename__ = "library_state"
+
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    refreshed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    full_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    full_size: Mapped[int] = mapped_column(Integer, default=0)
+    ideas_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ideas_full_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Derived:
@@ -398,6 +419,9 @@ class AssetQuality(Derived, Base):
 
     __tablename__ = "asset_quality"
     __category__ = "quality"
+    __table_args__ = tuple(
+        Index(f"ix_asset_quality_band{k}", "user_id", f"phash_b{k}") for k in range(4)
+    )
 
     asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
@@ -406,6 +430,13 @@ class AssetQuality(Derived, Base):
     exposure: Mapped[float] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float)
     phash: Mapped[str] = mapped_column(String(16))
+    # The pHash's four 16-bit bands, each indexed with the owner: two hashes within 10 bits agree
+    # within 2 bits on some band, so near-duplicate candidates are index lookups, not a scan
+    # (multi-index hashing, camroll.analyze.similar.band_variants).
+    phash_b0: Mapped[int | None] = mapped_column(Integer)
+    phash_b1: Mapped[int | None] = mapped_column(Integer)
+    phash_b2: Mapped[int | None] = mapped_column(Integer)
+    phash_b3: Mapped[int | None] = mapped_column(Integer)
     # Near-duplicates and bursts share a group id; the best shot of the group has is_best.
     duplicate_group: Mapped[str | None] = mapped_column(String(32), index=True)
     is_best: Mapped[bool] = mapped_column(Boolean, default=True)
