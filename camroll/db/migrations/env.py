@@ -1,13 +1,27 @@
 """Alembic environment: migrations run on the same engine setup as the app (WAL on SQLite)."""
 
 from alembic import context
+from alembic.operations import Operations
 
+from camroll.db.edited_revisions import ENCRYPTION, repair
 from camroll.db.engine import make_engine
 from camroll.db.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
 assert url
+
+
+def _repair_before_chain() -> None:
+    """A database stamped below 0005 by an earlier text of 0001/0002 lacks tables that 0005
+    reads: replay the revisions it is stamped at first (the rest waits for revision 0013)."""
+    migration = context.get_context()
+    stamped = migration.get_current_revision()
+    target = context.get_revision_argument()
+    upgrading = target in ("head", "heads") or (isinstance(target, str) and target > str(stamped))
+    if stamped is not None and stamped < ENCRYPTION and upgrading:
+        repair(Operations(migration), context.script, upto=stamped)
+
 
 engine = make_engine(url)
 with engine.connect() as connection:
@@ -25,6 +39,7 @@ with engine.connect() as connection:
         compare_type=True,
     )
     with context.begin_transaction():
+        _repair_before_chain()
         context.run_migrations()
     if url.startswith("sqlite"):
         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
