@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = 10
     login_max_failures_per_address: int = 50
 
+    # The pixel decode of one file runs in a helper process killed after this many seconds;
+    # the file is then quarantined as too costly to decode.
+    decode_seconds: float = Field(default=30.0, gt=0)
+
     # Previews.
     thumbnail_px: int = 256
     preview_px: int = 1440

@@ -372,3 +372,25 @@ def test_exiftool_past_its_time_limit_is_a_timeout_and_recovers() -> None:
         assert tool.read([photo])[0]["File:FileType"] == "JPEG"
     finally:
         tool.close()
+
+
+def test_a_decode_past_its_deadline_is_killed_and_the_next_one_works(tmp_path: Path) -> None:
+    """What ingest quarantines as too costly when nothing in the headers gave it away: a scan
+    bomb that would keep libjpeg busy for about 30 s is stopped at a 0.5 s deadline."""
+    import time
+
+    from camroll.media.deadline import render_within
+    from camroll.media.validate import Quarantined
+    from tests.conftest import ROLL
+    from tests.hostile.make_corpus import _scan_bomb
+
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(_scan_bomb(4000, 3000))
+    t = time.monotonic()
+    with pytest.raises(Quarantined) as stopped:
+        render_within(bomb, "image", seconds=0.5)
+    assert stopped.value.reason == "too_costly"
+    assert "time limit of 0.5 s" in stopped.value.detail
+    assert time.monotonic() - t < 10  # not the half minute the decode would take
+    made = render_within(ROLL / "exif-samples" / "jpg" / "Canon_40D.jpg", "image")
+    assert (made.width, made.height) == (100, 68) and made.preview[:2] == b"\xff\xd8"

@@ -24,6 +24,7 @@ from tests.hostile.make_corpus import Entry, make_corpus
 from tests.test_privacy_promises import _clear_caches, _isolated_env
 
 FILE_BUDGET_S = 20.0  # the longest any one file may hold the queue (2 loaded cores, 2 workers)
+DECODE_S = 3  # the decode deadline here: the 36 MP scan bomb needs ~9 s, a corpus photo < 1 s
 WRITE_BUDGET_S = 1.0  # another user's API write while the corpus is processed (p95)
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -92,6 +93,7 @@ def _writer(server: Server, token: str, stop: threading.Event, out: list[float])
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     values = _isolated_env(tmp_path_factory.mktemp("hostile"))
+    values["CAMROLL_DECODE_SECONDS"] = str(DECODE_S)
     with pytest.MonkeyPatch.context() as mp:
         for k, v in values.items():
             mp.setenv(k, v)
@@ -210,6 +212,18 @@ def test_dates_out_of_range_are_flagged_and_names_are_clean(run: Run) -> None:
         assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
         assert r.headers["content-type"] == "image/jpeg"
         assert all(32 <= ord(c) < 127 for c in r.headers["content-disposition"])
+
+
+def test_decoding_stops_at_its_deadline(run: Run) -> None:
+    """Scan bombs: counted from the file (6,000 scans) or, where nothing announces the cost,
+    stopped by the decode's deadline; the worker and the queue go on."""
+    detail = {
+        e.group: run.assets[run.asset_of[i]]["quarantine_detail"]
+        for i, e in enumerate(run.entries)
+        if e.group.startswith("jpeg-scans")
+    }
+    assert "more than 256 scans" in detail["jpeg-scans-6000"], detail
+    assert f"time limit of {DECODE_S} s" in detail["jpeg-scans-250-36mp"], detail
 
 
 def test_videos_report_their_real_size(run: Run) -> None:

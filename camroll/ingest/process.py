@@ -23,9 +23,9 @@ from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, Rendition, Upload
 from camroll.ingest.uploads import staging_for
 from camroll.media.budget import check_costs
+from camroll.media.deadline import render_within
 from camroll.media.exiftool import ExifToolTimeout, exiftool_version
 from camroll.media.metadata import MediaMetadata, read_metadata
-from camroll.media.previews import render_previews
 from camroll.media.probe import video_size
 from camroll.media.validate import Quarantined, classify
 from camroll.storage.blobs import blob_key, put_encrypted, read_decrypted
@@ -177,6 +177,7 @@ def process_asset(asset_id: str) -> str:
         if asset.status in ("ready", "quarantined") and asset.original_key:
             return asset.status
         with plaintext_copy(session, asset) as path:
+            session.commit()  # no transaction (not even a read) stays open while tools run
             try:  # headers only: a metadata flood never reaches ExifTool or Pillow
                 check_costs(path)
             except Quarantined as q:
@@ -199,9 +200,10 @@ def process_asset(asset_id: str) -> str:
                 if kind == "video":
                     _use_coded_size(meta_row, path, meta.rotation)
                 # The one full decode runs with no transaction open: what is known so far is
-                # committed (the rerun after a crash redoes it all anyway).
+                # committed (the rerun after a crash redoes it all anyway). It runs in a helper
+                # process killed at CAMROLL_DECODE_SECONDS (quarantined too_costly).
                 session.commit()
-                renditions = render_previews(path, kind, meta.orientation)
+                renditions = render_within(path, kind, meta.orientation)
             except Quarantined as q:
                 _quarantine(session, asset, q)
                 return asset.status

@@ -3,7 +3,9 @@
 A 78 MB JPEG of 1,200 EXIF segments took Pillow 39 s and 758 MB to open; a PNG can declare a
 million animation frames in a few bytes. Such files are quarantined as `too_costly` after a
 walk over their segment headers, which reads a few bytes per segment: the check's cost grows
-with the number of segments (so with the size), never with what they claim to hold.
+with the number of segments (so with the size), never with what they claim to hold. A JPEG's
+scans are counted in one sequential read (linear in the size). What headers cannot announce is
+bounded by the decode's deadline (`deadline.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from camroll.media.validate import Quarantined
 MAX_METADATA_SEGMENTS = 512  # APPn + COM segments of one JPEG (phones write under 40)
 MAX_METADATA_BYTES = 32 * 1024**2  # their total size
 MAX_FRAMES = 10_000  # animation frames an APNG declares
+# Scans of one JPEG: baseline has 1, progressive about 10; each scan is a pass over every
+# block, so 6,000 repeated scans make a 280 KB file cost a minute of decoding.
+MAX_SCANS = 256
+_CHUNK = 1024**2
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
 
 
@@ -48,7 +54,10 @@ def _check_jpeg(f: BinaryIO) -> None:
             if not nxt:
                 return
             code = nxt[0]
-        if code in (_JPEG_SOS, _JPEG_EOI) or 0xD0 <= code <= 0xD7 or code == 0x01:
+        if code == _JPEG_SOS:
+            _check_scans(f, f.tell() - 2)
+            return
+        if code == _JPEG_EOI or 0xD0 <= code <= 0xD7 or code == 0x01:
             return  # entropy-coded data starts: the headers are behind us
         raw = f.read(2)
         if len(raw) < 2:
@@ -62,6 +71,20 @@ def _check_jpeg(f: BinaryIO) -> None:
             if total > MAX_METADATA_BYTES:
                 raise _too_costly(f"over {MAX_METADATA_BYTES // 1024**2} MiB of metadata")
         f.seek(length - 2, 1)
+
+
+def _check_scans(f: BinaryIO, first_sos: int) -> None:
+    """Count SOS markers from the first scan on: entropy-coded data stuffs every 0xFF with
+    0x00, so a 0xFF 0xDA there is always a marker. One sequential read, counted in C."""
+    f.seek(first_sos)
+    scans, carry = 0, b""
+    while chunk := f.read(_CHUNK):
+        data = carry + chunk
+        scans += data.count(b"\xff\xda")
+        if scans > MAX_SCANS:
+            raise _too_costly(f"more than {MAX_SCANS} scans (each a full pass over the image)")
+        # A marker split over two reads is counted once, with the next read.
+        carry = data[-1:] if data[-1:] == b"\xff" else b""
 
 
 def _check_png(f: BinaryIO) -> None:

@@ -38,8 +38,14 @@ class Renditions:
     poster: bool  # True when made from a video frame
 
 
-def render_previews(path: Path, kind: str, orientation: int | None = None) -> Renditions:
+def render_previews(
+    path: Path, kind: str, orientation: int | None = None, *, raw_jpeg: bytes | None = None
+) -> Renditions:
     """Render both renditions; raise `Quarantined` when the pixels cannot be decoded.
+
+    This decodes in the calling process; ingest goes through `camroll.media.deadline`, which
+    runs it in a child process with a time limit. `raw_jpeg` is a RAW file's embedded preview
+    when already extracted (`raw_preview`), so the child never needs ExifTool.
 
     `orientation` (EXIF 1-8, e.g. from ExifTool) is applied to RAW previews, whose embedded JPEG
     carries no reliable orientation of its own. Other images use the orientation in their own
@@ -52,7 +58,10 @@ def render_previews(path: Path, kind: str, orientation: int | None = None) -> Re
         image = decode_video_frame(path)
         poster = True
     elif kind == "raw":
-        image = _decode_raw(path, settings.preview_px, orientation)
+        if raw_jpeg is None:
+            raw_jpeg, orientation = raw_preview(path, orientation)
+        with decode_image(io.BytesIO(raw_jpeg), "image/jpeg", settings.preview_px) as im:
+            image = apply_orientation(im, orientation)
         poster = False
     elif kind == "image":
         mime = sniff(path) or "image/jpeg"
@@ -91,8 +100,9 @@ def apply_orientation(im: Image.Image, orientation: int | None) -> Image.Image:
     return im.transpose(method) if method is not None else im
 
 
-def _decode_raw(path: Path, max_side: int, orientation: int | None) -> Image.Image:
-    """Decode the largest embedded JPEG of a RAW file, upright by the RAW's own orientation."""
+def raw_preview(path: Path, orientation: int | None) -> tuple[bytes, int | None]:
+    """The largest embedded JPEG of a RAW file and the orientation to show it upright (the
+    RAW's own when `orientation` is None). ExifTool reads both, under its own time limit."""
     from camroll.media.exiftool import shared_exiftool
 
     et = shared_exiftool()
@@ -110,8 +120,7 @@ def _decode_raw(path: Path, max_side: int, orientation: int | None) -> Image.Ima
         orientation = next(
             (v for k, v in info.items() if k.endswith(":Orientation") and isinstance(v, int)), None
         )
-    with decode_image(io.BytesIO(best), "image/jpeg", max_side) as im:
-        return apply_orientation(im, orientation)
+    return best, orientation
 
 
 def _eight_bit(im: Image.Image) -> Image.Image:

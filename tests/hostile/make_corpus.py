@@ -71,6 +71,16 @@ def _jpeg(seed: int, size: tuple[int, int] = (64, 48), exif: Image.Exif | None =
     return out.getvalue()
 
 
+def _scan_bomb(side: int, repeats: int) -> bytes:
+    """A grey progressive JPEG whose last scan is repeated: libjpeg makes a full pass over the
+    image for each (it only warns), so a few hundred KB cost minutes of decoding."""
+    out = io.BytesIO()
+    Image.new("L", (side, side), 128).save(out, "JPEG", progressive=True, quality=90)
+    data = out.getvalue()
+    last = data.rindex(b"\xff\xda")
+    return data[:-2] + data[last:-2] * repeats + b"\xff\xd9"
+
+
 def _png(seed: int, size: tuple[int, int] = (32, 32)) -> bytes:
     im = Image.new("RGB", size, (seed % 256, (seed * 7) % 256, 50))
     out = io.BytesIO()
@@ -253,6 +263,10 @@ def make_corpus(folder: Path, flood_mb: int = 0) -> list[Entry]:
         "quarantined",
         reason="too_costly",
     )
+    # Scan bombs: cost that headers only show by counting (6,000 scans), and cost no header
+    # shows (250 scans of 36 MP, ~9 s of decoding): the decode's deadline stops that one.
+    c.add("jpeg-scans-6000", _scan_bomb(4000, 6000), "quarantined", reason="too_costly")
+    c.add("jpeg-scans-250-36mp", _scan_bomb(6000, 250), "quarantined", reason="too_costly")
     comments = [_segment(0xFE, f"comment {i}".encode() * 10) for i in range(300)]
     c.add("com-300", _with_segments(_jpeg(next(seed)), comments), "ready")
     app_mix = [_segment(0xE0 + (i % 16), bytes(200)) for i in range(200)]
