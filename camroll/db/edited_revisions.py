@@ -80,7 +80,7 @@ class _IfAbsent:
         if missing:
             with self._ops.batch_alter_table(name) as real:
                 for column in missing:
-                    real.add_column(column.copy())
+                    real.add_column(column)  # never attached: create_table was skipped
                     self.added_columns.add((name, column.name))
 
     @contextmanager
