@@ -646,7 +646,8 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))  # "token:<name>", "web", "admin-cli"
     action: Mapped[str] = mapped_column(String(40))  # "asset.read", "report.read", …
     target: Mapped[str | None] = mapped_column(String(64))  # an asset id, or None
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: the hourly purge deletes events older than CAMROLL_AUDIT_DAYS.
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class LoginFailure(Base):
