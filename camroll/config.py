@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     export_days: int = 7
     # Deleted photos wait in the trash this many days, then are removed for good.
     trash_days: int = 30
+    # The access log (audit_events) is kept this many days, then pruned by the hourly purge;
+    # while kept it is in the report and the export.
+    audit_days: int = Field(default=365, ge=1)
+    # Finished job bookkeeping (job_runs done or failed) is kept this many days.
+    job_days: int = Field(default=30, ge=1)
     # Tiles per timeline page (each scroll to the end loads the next page).
     timeline_page: int = Field(default=60, ge=1, le=500)
 

@@ -152,6 +152,16 @@ class HomePeriodReport(BaseModel):
     created_at: datetime
 
 
+class AccessLogReport(BaseModel):
+    """The access log kept (for `kept_days`, then pruned); its entries are at `url`."""
+
+    entries: int
+    first_at: datetime | None
+    last_at: datetime | None
+    kept_days: int
+    url: str
+
+
 class Report(BaseModel):
     generated_at: datetime
     user_id: str
@@ -163,6 +173,7 @@ class Report(BaseModel):
     creations: list[CreationReport]
     where_you_lived: list[HomePeriodReport] = []
     exports: list[ExportReport]
+    access_log: AccessLogReport
     assets: AssetSection
 
 

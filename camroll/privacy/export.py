@@ -33,7 +33,7 @@ from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, AssetTag, Face, Idea, Person, utcnow
 from camroll.media.exiftool import ExifToolError, shared_exiftool
 from camroll.privacy import exports
-from camroll.privacy.audit import record
+from camroll.privacy.audit import MAX_PAGE, events, record
 from camroll.privacy.exports import export_key
 from camroll.privacy.report import MAX_ASSET_LIMIT, build_report
 from camroll.storage import BlobNotFound
@@ -162,7 +162,18 @@ def full_report(session: Session, user_id: str) -> dict[str, Any]:
         )["assets"]
         items += page["items"]
     report["assets"] = {"total": len(items), "items": items}
+    report["access_log"]["items"] = _access_log(session, user_id)
     return report
+
+
+def _access_log(session: Session, user_id: str) -> list[dict[str, Any]]:
+    """Every access-log entry still kept (CAMROLL_AUDIT_DAYS), oldest first."""
+    rows, before = events(session, user_id, MAX_PAGE)
+    while before is not None:
+        more, before = events(session, user_id, MAX_PAGE, before)
+        rows += more
+    keys = ("at", "actor", "action", "target")
+    return [{k: getattr(r, k) for k in keys} for r in reversed(rows)]
 
 
 def _zipinfo(name: str, compress: int) -> zipfile.ZipInfo:

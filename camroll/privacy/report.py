@@ -18,11 +18,13 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from camroll.config import get_settings
 from camroll.consent.gate import current_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
 from camroll.db.models import (
     ApiToken,
     Asset,
+    AuditEvent,
     ConsentEvent,
     Derived,
     JobRun,
@@ -212,6 +214,23 @@ def _account(session: Session, user: User) -> dict[str, Any]:
     }
 
 
+def _access_log(session: Session, user_id: str) -> dict[str, Any]:
+    """How much of the access log is kept and for how long; the entries are at `url` (and all
+    of them in the export)."""
+    entries, first, last = session.execute(
+        select(func.count(), func.min(AuditEvent.at), func.max(AuditEvent.at)).where(
+            AuditEvent.user_id == user_id
+        )
+    ).one()
+    return {
+        "entries": entries,
+        "first_at": first,
+        "last_at": last,
+        "kept_days": get_settings().audit_days,
+        "url": "/api/me/audit",
+    }
+
+
 def encode_cursor(asset: Asset) -> str:
     raw = json.dumps([asset.sort_at.isoformat(), asset.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -309,5 +328,7 @@ def build_report(
         # Where the owner lived when (places): trips are measured from it.
         "where_you_lived": where_you_lived(session, user_id),
         "exports": exports.listing(session, user_id),
+        # Who read what, kept for CAMROLL_AUDIT_DAYS.
+        "access_log": _access_log(session, user_id),
         "assets": _assets(session, user_id, limit, asset_cursor),
     }

@@ -175,6 +175,10 @@ def purge_due(as_of: datetime | None = None) -> list[DeletionReceipt]:
     from camroll.trash import purge_expired_trash
 
     purge_expired_trash(now)
+    # The access log and finished jobs past their windows (CAMROLL_AUDIT_DAYS, CAMROLL_JOB_DAYS).
+    from camroll.privacy.operational import prune_operational
+
+    prune_operational(now)
     return receipts
 
 
