@@ -35,7 +35,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from camroll.people.evaluate import Dataset  # noqa: E402  (light: no models are loaded here)
+from labelled_faces import Dataset  # noqa: E402  (light: no models are loaded here)
 
 SHARED = REPO.parent / "shared" / "data"
 ROLL = SHARED / "camera-roll"
@@ -365,8 +365,9 @@ def dataset_from(
 ) -> Dataset:
     """`camroll.people.evaluate.load_dataset`'s scoring rule applied to any pipeline's faces: all
     faces are clustered, only the largest face of each single-identity photo is scored."""
+    from labelled_faces import LabelledFace
+
     from camroll.people.cluster import FaceVec
-    from camroll.people.evaluate import LabelledFace
 
     faces: list[LabelledFace] = []
     truth: dict[str, str] = {}
@@ -397,8 +398,9 @@ class Scored:
 def score(
     data: Dataset, pipeline: str, threshold: float, labels: dict[str, tuple[str, ...]]
 ) -> Scored:
+    from labelled_faces import pairwise_scores
+
     from camroll.people.cluster import recluster
-    from camroll.people.evaluate import pairwise_scores
 
     predicted = recluster([lf.face for lf in data.faces], threshold)
     by_photo_truth = {p: ids[0] for p, ids in labels.items() if len(ids) == 1}
@@ -417,8 +419,9 @@ def compare_faces(datasets: tuple[str, ...], switch: IntraOp) -> dict[str, Any]:
     """Both pipelines (ours twice: with the models' own intra-op threads and with 1) on every
     image of the labelled sets, interleaved image by image with the order rotating, so load on
     the shared machine hits all alike. Wall and process CPU time are both recorded."""
+    from labelled_faces import FACES_DIR, load_for_analysis, photo_labels
+
     from camroll.people.cluster import THRESHOLD
-    from camroll.people.evaluate import FACES_DIR, load_for_analysis, photo_labels
 
     wall = dict.fromkeys(("ours", "ours1", "fr"), 0.0)
     cpu = dict.fromkeys(wall, 0.0)

@@ -80,9 +80,10 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
 def load_photos(n: int) -> list[tuple[str, Image.Image, list[tuple[int, int, int, int]]]]:
     """The demo trip's photos (long side >= 800 px), upright, <= 1440 px, with retinaface boxes
     (detection is not timed: the server reads faces from its database)."""
+    from labelled_faces import load_for_analysis
+
     from camroll.analyze.base import shared
     from camroll.analyze.faces import RetinaFaceDetector
-    from camroll.people.evaluate import load_for_analysis
 
     out = []
     for p in sorted(DEMO.glob("*.jpg")):

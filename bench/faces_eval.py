@@ -25,8 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from camroll.people.cluster import THRESHOLD, FaceVec, recluster
-from camroll.people.evaluate import (
+from labelled_faces import (
     DATASETS,
     Dataset,
     LabelledFace,
@@ -36,6 +35,8 @@ from camroll.people.evaluate import (
     multi_identity_hits,
     pairwise_scores,
 )
+
+from camroll.people.cluster import THRESHOLD, FaceVec, recluster
 
 THRESHOLDS = (0.40, 0.45, 0.50, 0.55, 0.60)
 

@@ -25,8 +25,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from labelled_faces import FACES_DIR, Dataset, LabelledFace, load_dataset
+
 from camroll.people.cluster import THRESHOLD, FaceVec, recluster
-from camroll.people.evaluate import FACES_DIR, Dataset, LabelledFace, load_dataset
 from camroll.people.suggest import fit_logistic, linkage_distances
 
 LINKAGES = ("rms", "single", "average")

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from labelled_faces import Dataset, PairwiseScores, pairwise_scores  # noqa: E402
+
 from camroll.people.cluster import (  # noqa: E402
     THRESHOLD,
     FaceVec,
@@ -46,7 +48,6 @@ from camroll.people.cluster import (  # noqa: E402
     is_fresh,
     recluster,
 )
-from camroll.people.evaluate import Dataset, PairwiseScores, pairwise_scores  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "bench" / "work" / "faces-emb.pkl"
@@ -62,9 +63,8 @@ def face_sets() -> list[Dataset]:
     """The three labelled sets with their embeddings, from the cache or analysed now."""
     if CACHE.exists():
         return pickle.loads(CACHE.read_bytes())
+    from labelled_faces import load_dataset
     from people_suggestions import load_glint  # the same padding as the suggestions bench
-
-    from camroll.people.evaluate import load_dataset
 
     sets = [load_dataset("deepface"), load_dataset("face_recognition"), load_glint()]
     CACHE.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.labelled_faces import (
+    DATASETS,
+    Dataset,
+    incremental_labels,
+    load_dataset,
+    pairwise_scores,
+)
 from camroll.people.cluster import (
     FaceVec,
     assign_batch,
@@ -22,13 +29,6 @@ from camroll.people.cluster import (
     labels_to_members,
     recluster,
     stable_labels,
-)
-from camroll.people.evaluate import (
-    DATASETS,
-    Dataset,
-    incremental_labels,
-    load_dataset,
-    pairwise_scores,
 )
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"

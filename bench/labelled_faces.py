@@ -28,7 +28,7 @@ from PIL import Image, ImageOps
 
 from camroll.people.cluster import THRESHOLD, FaceVec, assign_incremental, recluster
 
-FACES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
 DATASETS = ("deepface", "face_recognition")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 # The server analyses the preview rendition, whose longest side is this (camroll.media.previews).
