@@ -363,7 +363,7 @@ def our_faces(image: Image.Image) -> tuple[list[FoundFace], int]:
 def dataset_from(
     name: str, labels: dict[str, tuple[str, ...]], found: dict[str, list[FoundFace]]
 ) -> Dataset:
-    """`camroll.people.evaluate.load_dataset`'s scoring rule applied to any pipeline's faces: all
+    """`labelled_faces.load_dataset`'s scoring rule applied to any pipeline's faces: all
     faces are clustered, only the largest face of each single-identity photo is scored."""
     from labelled_faces import LabelledFace
 
@@ -629,7 +629,7 @@ def report(m: dict[str, str], args: argparse.Namespace, prep: dict[str, Any], fc
     L.append("")
     L.append(
         f"Every image of the labelled sets ({', '.join(args.face_sets)}: {n} images), upright and "
-        "at most 1440 px on the long side (`camroll.people.evaluate.load_for_analysis`, as the "
+        "at most 1440 px on the long side (`labelled_faces.load_for_analysis`, as the "
         "server's preview), given to each pipeline back to back in one process, the order "
         f"rotating per image; one calling thread; models warm. Load average before / after: "
         f"{fc['load'][0]} / {fc['load'][1]}."
@@ -671,7 +671,7 @@ def report(m: dict[str, str], args: argparse.Namespace, prep: dict[str, Any], fc
         "Clustering: the same `camroll.people.cluster.recluster` (average linkage, same-photo "
         "cannot-link) on each pipeline's embeddings (camroll: usable faces only, as the server; "
         "face_recognition: every face it found, as LibrePhotos), scored by "
-        "`camroll.people.evaluate.pairwise_scores`. **found faces**: evaluate.py's rule, the "
+        "`labelled_faces.pairwise_scores`. **found faces**: labelled_faces.py's rule, the "
         "largest face of each single-identity photo, so a photo where a pipeline found no face is "
         "not scored for it. **all photos**: every single-identity photo is scored, a photo "
         "with no face counting as a person of its own, so missed faces cost recall."

@@ -4,7 +4,7 @@
 
 Detection and embedding use `camroll.analyze.faces.analyze_faces` on each image as the server sees
 it (upright, longest side 1440 px); only usable faces are clustered. What is scored is explained in
-`camroll.people.evaluate`: the largest face of each single-identity photo, pairwise, with every
+`labelled_faces`: the largest face of each single-identity photo, pairwise, with every
 other face (bystanders, two-people photos, unlabelled photos) clustered as a distractor.
 
 Tables: what was detected; pairwise P/R/F1 over a few thresholds for the full recluster and for

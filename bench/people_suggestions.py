@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/people_suggestions.py [--cache /tmp/faces-emb.pkl]
 
-Each set is analysed as the server does (`camroll.people.evaluate.load_dataset`; glint-24's
+Each set is analysed as the server does (`labelled_faces.load_dataset`; glint-24's
 aligned crops are padded first so the detector sees a whole head), clustered with the product's
 `recluster`, and then every pair of resulting people that could be one person (no shared photo)
 is a candidate. A candidate is truly one person when the majority identities of the two clusters'
