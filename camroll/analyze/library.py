@@ -1,13 +1,22 @@
 """The library-wide part of analysis: what needs all of an owner's photos at once (home areas,
-near-duplicate groups, people's covers), run after each batch of per-asset analysis."""
+near-duplicate groups, people's covers), run after each batch of per-asset analysis.
+
+After a batch the work is incremental: only the batch's photos are looked up against the
+library (near-duplicates through the indexed pHash bands and a capture-time window), only their
+place rows get a distance from home, and only the people whose faces they hold are refreshed.
+A full pass (home areas re-inferred, every group and distance rewritten) runs at most daily, or
+when the library has grown by a tenth since the last one: amortised O(1) per photo.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from collections import Counter
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from camroll.consent.gate import is_granted
@@ -18,30 +27,105 @@ from camroll.db.models import (
     AssetPlace,
     AssetQuality,
     ConsentState,
+    Face,
     HomeLocation,
     HomePeriodRow,
+    JobRun,
+    LibraryState,
     new_id,
+    utcnow,
 )
 from camroll.people.assign import recluster_user, refresh_people
 
 if TYPE_CHECKING:
-    from camroll.places.home import HomePeriod
+    from camroll.analyze.similar import SimilarItem
+    from camroll.places.home import Home, HomePeriod
 
 log = logging.getLogger(__name__)
 HOMES_MODEL = ("camroll-home-inference", "1")
 HOME_PERIODS_MODEL = ("camroll-home-periods", "1")
+# A full pass at most this often, or when the library grew by this share since the last one.
+FULL_EVERY = timedelta(days=1)
+FULL_GROWTH = 0.1
+# Jobs finish on several workers: a batch is read from a little before the last refresh began,
+# so work that ended while it ran is taken next time (doing it twice changes nothing).
+WATERMARK_SLACK = timedelta(seconds=30)
 
 
-def refresh_library(user_id: str) -> None:
+def library_state(session: Session, user_id: str) -> LibraryState:
+    state = session.get(LibraryState, user_id)
+    if state is None:
+        try:
+            with session.begin_nested():  # another worker may insert it first: then use theirs
+                session.add(LibraryState(user_id=user_id, full_size=0))
+        except IntegrityError:
+            pass
+        state = session.get(LibraryState, user_id)
+    assert state is not None
+    return state
+
+
+def analysed_since(session: Session, user_id: str, since: datetime | None) -> list[str] | None:
+    """The assets whose analysis ended after `since` (None: no watermark yet)."""
+    if since is None:
+        return None
+    return list(
+        session.scalars(
+            select(JobRun.subject_id).where(
+                JobRun.user_id == user_id,
+                JobRun.task == "analyze",
+                JobRun.updated_at >= since - WATERMARK_SLACK,
+                JobRun.state.in_(("done", "failed")),
+            )
+        )
+    )
+
+
+def library_size(session: Session, user_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(Asset.user_id == user_id, Asset.status == "ready")
+        )
+        or 0
+    )
+
+
+def needs_full(state: LibraryState, batch: list[str] | None, size: int, now: datetime) -> bool:
+    if batch is None or state.full_at is None or now - state.full_at >= FULL_EVERY:
+        return True
+    grown = size - state.full_size
+    return max(grown, len(batch)) >= FULL_GROWTH * max(state.full_size, 1)
+
+
+def refresh_library(user_id: str, full: bool | None = None) -> str:
+    """The library refresh after a batch: "batch" (incremental), "full", or "skipped" without
+    consent. `full` forces one or the other; by default a full pass runs when due."""
     with session_scope() as session:
         if not is_granted(session, user_id, "cloud_processing"):
-            return
-        if is_granted(session, user_id, "places"):
-            refresh_homes(session, user_id)
-        if is_granted(session, user_id, "content"):
-            refresh_duplicates(session, user_id)
-        if is_granted(session, user_id, "faces"):
-            refresh_people(session, user_id, None)
+            return "skipped"
+        state = library_state(session, user_id)
+        started = utcnow()
+        batch = analysed_since(session, user_id, state.refreshed_until)
+        size = library_size(session, user_id)
+        if full is None:
+            full = needs_full(state, batch, size, started)
+        if full or batch is None:
+            if is_granted(session, user_id, "places"):
+                refresh_homes(session, user_id)
+            if is_granted(session, user_id, "content"):
+                refresh_duplicates(session, user_id)
+            if is_granted(session, user_id, "faces"):
+                refresh_people(session, user_id, None)
+            state.full_at, state.full_size = started, size
+        else:
+            if is_granted(session, user_id, "places"):
+                place_distances(session, user_id, batch)
+            if is_granted(session, user_id, "content"):
+                add_to_duplicates(session, user_id, batch)
+            if is_granted(session, user_id, "faces"):
+                refresh_people(session, user_id, people_of(session, user_id, batch))
+        state.refreshed_until = started
+        return "full" if full or batch is None else "batch"
 
 
 def _local_date(meta: AssetMetadata) -> date | None:
@@ -138,14 +222,64 @@ def _home_label(lat: float, lon: float) -> str | None:
     return place.label() if place else None
 
 
+def _homes(session: Session, user_id: str) -> list[Home]:
+    from camroll.places.home import Home
+
+    return [
+        Home(h.latitude, h.longitude, h.days, h.photos, h.share)
+        for h in session.scalars(select(HomeLocation).where(HomeLocation.user_id == user_id))
+    ]
+
+
+def place_distances(session: Session, user_id: str, asset_ids: list[str]) -> None:
+    """Distance from the current homes for these photos' places only."""
+    from camroll.places.home import distance_from_home
+
+    homes = _homes(session, user_id)
+    if not asset_ids:
+        return
+    rows = session.execute(
+        select(AssetPlace, AssetMetadata)
+        .join(AssetMetadata, AssetMetadata.asset_id == AssetPlace.asset_id)
+        .where(AssetPlace.user_id == user_id, AssetPlace.asset_id.in_(asset_ids))
+    ).all()
+    for place, m in rows:
+        d = (
+            distance_from_home(m.latitude, m.longitude, homes)
+            if homes and m.latitude is not None and m.longitude is not None
+            else None
+        )
+        place.distance_from_home_km = round(d, 2) if d is not None else None
+    session.flush()
+
+
+def people_of(session: Session, user_id: str, asset_ids: list[str]) -> set[str]:
+    """The people whose faces are in these photos."""
+    if not asset_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Face.person_id)
+            .where(
+                Face.user_id == user_id,
+                Face.asset_id.in_(asset_ids),
+                Face.person_id.is_not(None),
+            )
+            .distinct()
+        )
+    )
+
+
 def refresh_duplicates(session: Session, user_id: str) -> None:
-    """Group near-duplicates and bursts; the best shot of each group is marked."""
+    """Group near-duplicates and bursts over the whole library; the best shot of each group is
+    marked (the full pass)."""
     from camroll.analyze.similar import SimilarItem, group_near_duplicates
 
     rows = session.execute(
         select(AssetQuality, Asset.sort_at)
         .join(Asset, Asset.id == AssetQuality.asset_id)
         .where(AssetQuality.user_id == user_id)
+        .order_by(AssetQuality.asset_id)
     ).all()
     items = [SimilarItem(q.asset_id, q.phash, at, q.score) for q, at in rows]
     session.execute(
@@ -159,6 +293,113 @@ def refresh_duplicates(session: Session, user_id: str) -> None:
         for member in group.members:
             q = by_asset[member]
             q.duplicate_group, q.is_best = gid, member == group.best
+    session.flush()
+
+
+def _candidates(
+    session: Session, user_id: str, q: AssetQuality, at: datetime
+) -> list[tuple[AssetQuality, datetime]]:
+    """Rows that may join `q`: a band within BAND_RADIUS bits (all within DUPLICATE_DISTANCE
+    are among them) or a capture time within BURST_SECONDS (bursts)."""
+    from camroll.analyze.similar import BURST_SECONDS, band_variants, phash_bands
+
+    bands = phash_bands(q.phash)
+    cols = (
+        AssetQuality.phash_b0,
+        AssetQuality.phash_b1,
+        AssetQuality.phash_b2,
+        AssetQuality.phash_b3,
+    )
+    near = or_(*(col.in_(band_variants(b)) for col, b in zip(cols, bands, strict=True)))
+    window = timedelta(seconds=BURST_SECONDS + 1)
+    by_hash = select(AssetQuality, Asset.sort_at).join(Asset, Asset.id == AssetQuality.asset_id)
+    rows = (
+        session.execute(by_hash.where(AssetQuality.user_id == user_id, near)).all()
+        + session.execute(
+            by_hash.where(
+                Asset.user_id == user_id,
+                Asset.sort_at >= at - window,
+                Asset.sort_at <= at + window,
+            )
+        ).all()
+    )
+    return [(c, c_at) for c, c_at in rows]
+
+
+def add_to_duplicates(session: Session, user_id: str, asset_ids: list[str]) -> None:
+    """Join these photos to the groups of the library: each is looked up against the library
+    (indexed bands and a time window, not a scan), and the groups it touches are merged with
+    it. Gives the grouping a full pass would, except that a removed photo does not split its
+    group until the next full pass."""
+    from camroll.analyze.similar import SimilarItem, best_of, edge_kind
+
+    if not asset_ids:
+        return
+    new = session.execute(
+        select(AssetQuality, Asset.sort_at)
+        .join(Asset, Asset.id == AssetQuality.asset_id)
+        .where(AssetQuality.user_id == user_id, AssetQuality.asset_id.in_(asset_ids))
+    ).all()
+    rows: dict[str, tuple[AssetQuality, datetime]] = {}
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(a: str, b: str) -> None:
+        parent[find(b)] = find(a)
+
+    def item(aid: str) -> SimilarItem:
+        q, at = rows[aid]
+        return SimilarItem(q.asset_id, q.phash, at, q.score)
+
+    for q, at in new:
+        rows[q.asset_id] = (q, at)
+        parent.setdefault(q.asset_id, q.asset_id)
+        for c, c_at in _candidates(session, user_id, q, at):
+            if c.asset_id == q.asset_id:
+                continue
+            rows.setdefault(c.asset_id, (c, c_at))
+            parent.setdefault(c.asset_id, c.asset_id)
+            if edge_kind(item(q.asset_id), item(c.asset_id)) is not None:
+                union(q.asset_id, c.asset_id)
+    # Every group a joined photo belonged to comes along whole.
+    sizes = Counter(find(a) for a in rows)
+    touched = {
+        q.duplicate_group for a, (q, _) in rows.items() if q.duplicate_group and sizes[find(a)] > 1
+    }
+    if touched:
+        for q, at in session.execute(
+            select(AssetQuality, Asset.sort_at)
+            .join(Asset, Asset.id == AssetQuality.asset_id)
+            .where(AssetQuality.user_id == user_id, AssetQuality.duplicate_group.in_(touched))
+        ).all():
+            rows.setdefault(q.asset_id, (q, at))
+            parent.setdefault(q.asset_id, q.asset_id)
+        first: dict[str, str] = {}
+        for aid, (q, _) in rows.items():
+            if q.duplicate_group in touched:
+                g = q.duplicate_group
+                if g in first:
+                    union(first[g], aid)
+                else:
+                    first[g] = aid
+    components: dict[str, list[str]] = {}
+    for aid in rows:
+        components.setdefault(find(aid), []).append(aid)
+    for members in components.values():
+        if len(members) < 2:
+            continue
+        groups = sorted({rows[m][0].duplicate_group for m in members if rows[m][0].duplicate_group})
+        gid = groups[0] if groups else new_id()  # keep an existing id: fewer rows change
+        best = best_of([item(m) for m in members]).asset_id
+        for m in members:
+            q = rows[m][0]
+            if q.duplicate_group != gid or q.is_best != (m == best):
+                q.duplicate_group, q.is_best = gid, m == best
     session.flush()
 
 

@@ -21,9 +21,13 @@ __all__ = [
     "PHASH_MODEL",
     "DuplicateGroup",
     "SimilarItem",
+    "band_variants",
+    "best_of",
+    "edge_kind",
     "group_near_duplicates",
     "hamming",
     "phash",
+    "phash_bands",
 ]
 
 PHASH_MODEL: tuple[str, str] = ("phash-dct64", imagehash.__version__)
@@ -50,6 +54,36 @@ def phash(image: Image.Image) -> str:
 def hamming(a: str, b: str) -> int:
     """Number of differing bits between two hex hashes."""
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+# Multi-index hashing (Norouzi et al.): the 64 bits in BANDS bands of 16. Two hashes within
+# DUPLICATE_DISTANCE (10) bits differ by at most 10 // 4 = 2 bits on some band, so the candidates
+# for a query are the rows whose band k is one of the 137 values within 2 bits of the query's
+# band k, for some k: indexed lookups that find about 550 / 65536 of a library of random hashes.
+BANDS = 4
+BAND_RADIUS = DUPLICATE_DISTANCE // BANDS
+
+
+def phash_bands(h: str) -> tuple[int, int, int, int]:
+    """The four 16-bit bands of a hex pHash, most significant first (stored beside the hash)."""
+    value = int(h, 16)
+    b0, b1, b2, b3 = ((value >> (48 - 16 * k)) & 0xFFFF for k in range(BANDS))
+    return b0, b1, b2, b3
+
+
+def band_variants(band: int, radius: int = BAND_RADIUS) -> list[int]:
+    """Every 16-bit value within `radius` bits of `band`, itself first."""
+    out = [band]
+    frontier = [(band, -1)]
+    for _ in range(radius):
+        nxt = []
+        for value, last in frontier:
+            for bit in range(last + 1, 16):
+                flipped = value ^ (1 << bit)
+                out.append(flipped)
+                nxt.append((flipped, bit))
+        frontier = nxt
+    return out
 
 
 @dataclass(frozen=True)
@@ -96,6 +130,24 @@ def _seconds_apart(a: datetime | None, b: datetime | None) -> float | None:
     return abs((a - b).total_seconds())
 
 
+def edge_kind(a: SimilarItem, b: SimilarItem) -> str | None:
+    """Whether two photos join one group: "burst" (within BURST_DISTANCE bits and taken
+    1..BURST_SECONDS apart), "duplicate" (within DUPLICATE_DISTANCE bits), or None."""
+    d = hamming(a.phash, b.phash)
+    if d > BURST_DISTANCE:
+        return None
+    apart = _seconds_apart(a.taken_at, b.taken_at)
+    if apart is not None and 0 < apart <= BURST_SECONDS:
+        return "burst"
+    return "duplicate" if d <= DUPLICATE_DISTANCE else None
+
+
+def best_of(items: list[SimilarItem]) -> SimilarItem:
+    """A group's best shot: the highest quality; of equals, the smallest asset id (so a full
+    and an incremental grouping name the same one)."""
+    return min(items, key=lambda it: (-it.quality, it.asset_id))
+
+
 def group_near_duplicates(items: list[SimilarItem]) -> list[DuplicateGroup]:
     """Groups of two or more near-identical photos, each naming its highest-quality member.
 
@@ -113,12 +165,9 @@ def group_near_duplicates(items: list[SimilarItem]) -> list[DuplicateGroup]:
         dist = np.bitwise_count(hashes[i + 1 :] ^ hashes[i])
         for off in np.nonzero(dist <= BURST_DISTANCE)[0]:
             j = i + 1 + int(off)
-            d = int(dist[off])
-            apart = _seconds_apart(items[i].taken_at, items[j].taken_at)
-            if apart is not None and 0 < apart <= BURST_SECONDS:
-                uf.union(i, j, burst=True)
-            elif d <= DUPLICATE_DISTANCE:
-                uf.union(i, j, burst=False)
+            kind = edge_kind(items[i], items[j])
+            if kind is not None:
+                uf.union(i, j, burst=kind == "burst")
 
     groups: dict[int, list[int]] = {}
     for i in range(n):
@@ -127,7 +176,7 @@ def group_near_duplicates(items: list[SimilarItem]) -> list[DuplicateGroup]:
     for root, idx in groups.items():
         if len(idx) < 2:
             continue
-        best = max(idx, key=lambda k: items[k].quality)  # first of equals wins: stable
+        best = best_of([items[k] for k in idx])
         kind = "burst" if uf.burst[root] else "duplicate"
-        out.append(DuplicateGroup(items[best].asset_id, [items[k].asset_id for k in idx], kind))
+        out.append(DuplicateGroup(best.asset_id, [items[k].asset_id for k in idx], kind))
     return out

@@ -13,11 +13,11 @@ import hashlib
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from camroll.consent.gate import is_granted
@@ -90,32 +90,67 @@ class Library:
                 return None
         return None
 
+    def update(self, other: Library) -> None:
+        self.assets.update(other.assets)
+        self.metas.update(other.metas)
+        self.places.update(other.places)
+        self.tags.update(other.tags)
+        self.quality.update(other.quality)
+
     def ranked_by_quality(self, assets: list[Asset]) -> set[str]:
         """`content` when quality scores (a content-scope result) ranked these photos."""
         return {"content"} if any(a.id in self.quality for a in assets) else set()
 
 
-def load_library(session: Session, user_id: str) -> Library:
+def load_library(session: Session, user_id: str, asset_ids: Iterable[str] | None = None) -> Library:
+    """The owner's ready photos with what analysis found; only `asset_ids` when given (the
+    part of the library a batch touched)."""
+    if asset_ids is None:
+        return _load(session, user_id, None)
+    ids = sorted(set(asset_ids))
+    lib = Library({}, {}, {}, defaultdict(dict), {})
+    for i in range(0, len(ids), _CHUNK):
+        lib.update(_load(session, user_id, ids[i : i + _CHUNK]))
+    return lib
+
+
+_CHUNK = 2000  # ids per IN list
+
+
+def _load(session: Session, user_id: str, ids: list[str] | None) -> Library:
+    def only(col):  # type: ignore[no-untyped-def]
+        return col.in_(ids) if ids is not None else True
+
     assets = {
         a.id: a
         for a in session.scalars(
-            select(Asset).where(Asset.user_id == user_id, Asset.status == "ready")
+            select(Asset).where(Asset.user_id == user_id, Asset.status == "ready", only(Asset.id))
         )
     }
     metas = {
         m.asset_id: m
-        for m in session.scalars(select(AssetMetadata).where(AssetMetadata.user_id == user_id))
+        for m in session.scalars(
+            select(AssetMetadata).where(
+                AssetMetadata.user_id == user_id, only(AssetMetadata.asset_id)
+            )
+        )
     }
     places = {
         p.asset_id: p
-        for p in session.scalars(select(AssetPlace).where(AssetPlace.user_id == user_id))
+        for p in session.scalars(
+            select(AssetPlace).where(AssetPlace.user_id == user_id, only(AssetPlace.asset_id))
+        )
     }
     tags: dict[str, dict[str, float]] = defaultdict(dict)
-    for t in session.scalars(select(AssetTag).where(AssetTag.user_id == user_id)):
+    for t in session.scalars(
+        select(AssetTag).where(AssetTag.user_id == user_id, only(AssetTag.asset_id))
+    ):
         tags[t.asset_id][t.label] = max(t.score, tags[t.asset_id].get(t.label, 0.0))
     quality = {
         q.asset_id: q.score
-        for q in session.scalars(select(AssetQuality).where(AssetQuality.user_id == user_id))
+        for q in session.scalars(
+            select(AssetQuality).where(AssetQuality.user_id == user_id, only(AssetQuality.asset_id))
+        )
     }
     return Library(assets, metas, places, tags, quality)
 
@@ -241,11 +276,17 @@ def theme_ideas(session: Session, lib: Library) -> list[Suggestion]:
     return out
 
 
-def birthday_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+def birthday_ideas(
+    session: Session, lib: Library, user_id: str, person_ids: set[str] | None = None
+) -> list[Suggestion]:
     """A named person's birthday (as the owner set it), or cake and candles with people."""
     out = []
     people = session.scalars(
-        select(Person).where(Person.user_id == user_id, Person.birthday.is_not(None))
+        select(Person).where(
+            Person.user_id == user_id,
+            Person.birthday.is_not(None),
+            Person.id.in_(person_ids) if person_ids is not None else True,
+        )
     )
     for person in people:
         born = date.fromisoformat(person.birthday)  # type: ignore[arg-type]
@@ -388,11 +429,17 @@ def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion
     ]
 
 
-def over_the_years_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+def over_the_years_ideas(
+    session: Session, lib: Library, user_id: str, person_ids: set[str] | None = None
+) -> list[Suggestion]:
     """ "Maya over the years": a named person seen in several different years."""
     out = []
     for person in session.scalars(
-        select(Person).where(Person.user_id == user_id, Person.name.is_not(None))
+        select(Person).where(
+            Person.user_id == user_id,
+            Person.name.is_not(None),
+            Person.id.in_(person_ids) if person_ids is not None else True,
+        )
     ):
         by_year: dict[int, Asset] = {}
         for (asset_id,) in session.execute(
@@ -427,12 +474,18 @@ def over_the_years_ideas(session: Session, lib: Library, user_id: str) -> list[S
     return out
 
 
-def restyle_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+def restyle_ideas(
+    session: Session, lib: Library, user_id: str, partial: bool = False
+) -> list[Suggestion]:
     """One painterly version of the library's best landscape (no faces: a restyled face is
-    a likeness the owner did not ask for)."""
-    with_faces = {
-        a for (a,) in session.execute(select(Face.asset_id).where(Face.user_id == user_id))
-    }
+    a likeness the owner did not ask for). `partial`: `lib` holds only the candidates."""
+    faces = select(Face.asset_id).where(Face.user_id == user_id)
+    if partial:
+        faces = faces.where(Face.asset_id.in_(list(lib.assets)))
+        any_faces = session.scalar(select(Face.id).where(Face.user_id == user_id).limit(1))
+    with_faces = {a for (a,) in session.execute(faces)}
+    if not partial:
+        any_faces = bool(with_faces)
     candidates = [
         a
         for a in lib.assets.values()
@@ -466,7 +519,7 @@ def restyle_ideas(session: Session, lib: Library, user_id: str) -> list[Suggesti
             render,
             {"style": RESTYLE_STYLE},
             # Chosen by quality among the photos that faces found to have no people in them.
-            drew_on={"content"} | ({"faces"} if with_faces else set()),
+            drew_on={"content"} | ({"faces"} if any_faces else set()),
         )
     ]
 
@@ -487,8 +540,11 @@ def _score(s: Suggestion, lib: Library, named: set[str], dismissed: Counter[str]
     return round((s.confidence + 0.5 * recency + 0.5 * quality + 0.3 * people) * novelty, 4)
 
 
-def suggestions(session: Session, user_id: str, today: date | None = None) -> list[Suggestion]:
-    lib = load_library(session, user_id)
+def suggestions(
+    session: Session, user_id: str, today: date | None = None, lib: Library | None = None
+) -> list[Suggestion]:
+    """Every idea the whole library suggests today (the full pass)."""
+    lib = lib if lib is not None else load_library(session, user_id)
     if not lib.assets:
         return []
     today = today or datetime.now(UTC).date()
@@ -504,6 +560,135 @@ def suggestions(session: Session, user_id: str, today: date | None = None) -> li
     ]
 
 
+def batch_suggestions(
+    session: Session, user_id: str, batch: list[str], today: date | None = None
+) -> tuple[Library, list[Suggestion]]:
+    """The ideas a batch of new photos touched, each made exactly as the full pass makes it:
+    the themes of its tags, the people of its faces, best smiles, "on this day" for today's
+    date, the best shot to paint; trips and holidays when it has a photo away from home, on a
+    trip's dates or on a holiday. Each generator sees only the part of the library it needs.
+    Returns the union of what was loaded (for scoring) and the suggestions."""
+    from camroll.analyze.library import people_of
+    from camroll.moments.trips import AT_HOME_KM, SPLIT_SILENCE
+
+    today = today or datetime.now(UTC).date()
+    batch_lib = load_library(session, user_id, batch)
+    seen = Library({}, {}, {}, defaultdict(dict), {})
+    seen.update(batch_lib)
+    if not batch_lib.assets:
+        return seen, []
+    out: list[Suggestion] = []
+
+    def part(ids: Iterable[str]) -> Library:
+        lib = load_library(session, user_id, ids)
+        seen.update(lib)
+        return lib
+
+    labels = {
+        label
+        for tags in batch_lib.tags.values()
+        for label, score in tags.items()
+        if label in THEMES and score >= THEME_MIN_SCORE
+    }
+    if labels:
+        ids = session.scalars(
+            select(AssetTag.asset_id).where(
+                AssetTag.user_id == user_id,
+                AssetTag.label.in_(labels),
+                AssetTag.score >= THEME_MIN_SCORE,
+            )
+        )
+        found = theme_ideas(session, part(ids))
+        out += [s for s in found if s.fingerprint.split(":", 1)[1] in labels]
+
+    people = people_of(session, user_id, list(batch_lib.assets))
+    if people:
+        ids = session.scalars(
+            select(Face.asset_id).where(Face.user_id == user_id, Face.person_id.in_(people))
+        )
+        lib = part(ids)
+        out += birthday_ideas(session, lib, user_id, people)
+        out += over_the_years_ideas(session, lib, user_id, people)
+
+    smiling = select(FaceExpression.asset_id).where(
+        FaceExpression.user_id == user_id, FaceExpression.smile >= SMILE_MIN
+    )
+    if session.scalar(smiling.where(FaceExpression.asset_id.in_(list(batch_lib.assets))).limit(1)):
+        out += smile_ideas(session, part(session.scalars(smiling)), user_id)
+
+    days = {d for a in batch_lib.assets if (d := batch_lib.local_day(a))}
+    if any((d.month, d.day) == (today.month, today.day) and d.year < today.year for d in days):
+        ids = session.scalars(
+            select(AssetMetadata.asset_id).where(
+                AssetMetadata.user_id == user_id,
+                func.substr(AssetMetadata.taken_at_local, 5, 6) == f"-{today:%m-%d}",
+            )
+        )
+        out += on_this_day_ideas(session, part(ids), today)
+
+    if restyle_ideas(session, batch_lib, user_id, partial=True):  # a candidate in the batch
+        previous = session.scalars(
+            select(Idea.asset_id)
+            .where(Idea.user_id == user_id, Idea.kind == "restyle")
+            .order_by(Idea.updated_at.desc())
+            .limit(1)
+        ).first()
+        lib = part([*batch_lib.assets, *([previous] if previous else [])])
+        out += restyle_ideas(session, lib, user_id, partial=True)
+
+    existing = [
+        f
+        for (f,) in session.execute(
+            select(Idea.fingerprint).where(
+                Idea.user_id == user_id,
+                or_(Idea.fingerprint.like("%:trip:%"), Idea.fingerprint.like("holiday:%")),
+            )
+        )
+    ]
+    spans = []
+    for f in existing:
+        if ":trip:" in f:
+            first, last = f.split(":trip:", 1)[1].split(":")
+            spans.append((date.fromisoformat(first), date.fromisoformat(last)))
+    away = any(
+        m.latitude is not None
+        and m.longitude is not None
+        and (
+            a not in batch_lib.places
+            or batch_lib.places[a].distance_from_home_km is None
+            or batch_lib.places[a].distance_from_home_km > AT_HOME_KM  # type: ignore[operator]
+        )
+        for a, m in batch_lib.metas.items()
+    )
+    slack = SPLIT_SILENCE + timedelta(days=1)
+    on_trip = any(first - slack <= d <= last + slack for d in days for first, last in spans)
+    countries = {p.country_code for p in batch_lib.places.values() if p.country_code}
+    countries |= {f.split(":")[1] for f in existing if f.startswith("holiday:")}
+    on_holiday = _any_holiday(countries, days)
+    if away or on_trip or on_holiday:
+        whole = load_library(session, user_id)  # moments span the library: the rare case
+        seen.update(whole)
+        if away or on_trip:
+            out += trip_ideas(session, whole, user_id)
+        if on_holiday:
+            out += holiday_ideas(session, whole)
+    return seen, out
+
+
+def _any_holiday(countries: set[str], days: set[date]) -> bool:
+    import holidays
+
+    years = sorted({d.year for d in days})
+    for code in countries:
+        try:
+            calendar = holidays.country_holidays(code, years=years)
+        except NotImplementedError:
+            continue
+        if any(d in calendar for d in days):
+            return True
+    return False
+
+
 def _render_kind(s: Suggestion) -> str | None:
     if s.render is None:
         return None
@@ -514,27 +699,50 @@ def _members_hash(assets: list[Asset]) -> str:
     return hashlib.sha256("|".join(sorted(a.id for a in assets)).encode()).hexdigest()[:16]
 
 
-def refresh_ideas(user_id: str, today: date | None = None) -> int:
-    """Create or update this owner's ideas; returns how many were (re)rendered."""
+def refresh_ideas(user_id: str, today: date | None = None, full: bool | None = None) -> int:
+    """Create or update this owner's ideas; returns how many were (re)rendered. After a batch
+    only the ideas it touched are made again (`batch_suggestions`); a full pass runs at most
+    daily, when the library grew by a tenth, or when `full` says so."""
+    from camroll.analyze.library import FULL_EVERY, FULL_GROWTH, analysed_since, library_state
+
     with session_scope() as session:
         if not is_granted(session, user_id, "creations"):
             return 0
+        state = library_state(session, user_id)
+        started = utcnow()
+        batch = analysed_since(session, user_id, state.ideas_until)
+        if full is None:
+            full = (
+                batch is None
+                or state.ideas_full_at is None
+                or started - state.ideas_full_at >= FULL_EVERY
+                or len(batch) >= FULL_GROWTH * max(state.full_size, 1)
+            )
         existing = {
             i.fingerprint: i for i in session.scalars(select(Idea).where(Idea.user_id == user_id))
         }
-        lib = load_library(session, user_id)
+        if full or batch is None:
+            lib = load_library(session, user_id)
+            found = suggestions(session, user_id, today, lib)
+        else:
+            lib, found = batch_suggestions(session, user_id, batch, today)
+        shown = {a.id for s in found for a in s.assets}
         named = {
             a
             for (a,) in session.execute(
                 select(Face.asset_id)
                 .join(Person, Person.id == Face.person_id)
-                .where(Face.user_id == user_id, Person.name.is_not(None))
+                .where(
+                    Face.user_id == user_id,
+                    Person.name.is_not(None),
+                    Face.asset_id.in_(shown),
+                )
             )
         }
         dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
         rendered = 0
         todo = []
-        for s in suggestions(session, user_id, today):
+        for s in found:
             idea = existing.get(s.fingerprint)
             members = _members_hash(s.assets)
             if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
@@ -589,5 +797,9 @@ def refresh_ideas(user_id: str, today: date | None = None) -> int:
                 rendered += 1
             session.commit()  # each rendered idea is kept even if a later one fails
             tracking.clear_failure("idea_render", user_id, s.fingerprint)
-        log.info("ideas for %s: %d rendered", user_id, rendered)
+        state = library_state(session, user_id)
+        state.ideas_until = started
+        if full or batch is None:
+            state.ideas_full_at = started
+        log.info("ideas for %s (%s): %d rendered", user_id, "full" if full else "batch", rendered)
         return rendered

@@ -112,19 +112,20 @@ def refresh_user_task(user_id: str, task=None) -> str:  # type: ignore[no-untype
 
 
 @huey.task(retries=1, retry_delay=5, context=True)
-def ideas_task(user_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
-    """Ideas from moments, themes and dates; renders collages and recaps (creations scope)."""
+def ideas_task(user_id: str, full: bool | None = None, task=None) -> str:  # type: ignore[no-untyped-def]
+    """Ideas from moments, themes and dates; renders collages and recaps (creations scope).
+    After a batch only the ideas it touched; `full` (daily, or on a grant) all of them."""
     from camroll.ideas.generate import refresh_ideas
 
     with tracking.running("ideas", user_id, user_id, task):
-        refresh_ideas(user_id)
+        refresh_ideas(user_id, full=full)
     tracking.mark("ideas", user_id, user_id, "done")
     return "done"
 
 
-def enqueue_ideas(user_id: str) -> None:
+def enqueue_ideas(user_id: str, full: bool | None = None) -> None:
     tracking.mark("ideas", user_id, user_id, "pending")
-    ideas_task(user_id)
+    ideas_task(user_id, full)
 
 
 def _granted(user_id: str, scope: str) -> bool:
@@ -151,7 +152,7 @@ def daily_ideas_task() -> None:
         )
     for user_id in users:
         if _granted(user_id, "creations"):
-            enqueue_ideas(user_id)
+            enqueue_ideas(user_id, full=True)
 
 
 def enqueue_refresh(user_id: str) -> None:
@@ -185,7 +186,7 @@ def reanalyze_if_granted(session: Session, user_id: str, changed: dict[str, bool
     if changed.get("creations"):
         session.commit()
         if is_granted(session, user_id, "creations"):
-            enqueue_ideas(user_id)
+            enqueue_ideas(user_id, full=True)  # ideas went with the revocation: all again
     if not granted:
         return
     session.commit()

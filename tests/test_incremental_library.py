@@ -1,0 +1,297 @@
+"""The library refresh and ideas after a batch are incremental, and give what a full pass gives.
+
+Near-duplicates on real photos (re-encoded copies, a pair stored twice, a real burst, unrelated
+shots): a library refreshed in full, then a batch joined incrementally through the pHash band
+index, groups exactly as a full refresh of the whole does, naming the same best shots. Ideas: the
+suggestions the batch pass makes are the full pass's, and every idea the batch changed is among
+them.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import make_user
+from tests.test_quality import BIG_BEN, BURST, DATA, OBAMA, OPERA, UNRELATED, load
+
+# Library first, then the batch: the batch holds copies of library photos, a new pair, the end
+# of a burst that began in the library, and unrelated shots.
+JPEGS = [u for u in UNRELATED if u.endswith(".jpg")]  # HEIC decodes cost seconds
+LIBRARY = [OBAMA[0], OBAMA[1], BIG_BEN[0], *JPEGS[:4]]
+BATCH = [OBAMA[2], OBAMA[3], BIG_BEN[1], *OPERA, *JPEGS[4:]]
+
+
+@pytest.fixture(scope="module")
+def hashes() -> dict[str, tuple[str, float]]:
+    """Each photo's pHash and quality score, as analysis computes them."""
+    from PIL import Image
+
+    from camroll.analyze.quality import assess
+    from camroll.analyze.similar import phash
+
+    images = {rel: load(rel) for rel in LIBRARY + BATCH}
+    with Image.open(DATA / BURST) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            images[f"burst-{i}"] = im.convert("RGB")
+    return {k: (phash(im), round(float(assess(im).score), 4)) for k, im in images.items()}
+
+
+def _user(email: str, scopes: dict[str, bool]) -> str:
+    from camroll.consent.gate import set_scopes
+    from camroll.db.engine import session_scope
+    from camroll.db.models import User
+
+    make_user(email)
+    with session_scope() as s:
+        user_id = s.scalars(select(User.id).where(User.email == email)).one()
+        set_scopes(s, user_id, scopes, client="test")
+    return user_id
+
+
+def _asset(s, user_id: str, name: str, at: datetime):  # type: ignore[no-untyped-def]
+    from camroll.db.models import Asset, AssetMetadata
+
+    asset = Asset(
+        user_id=user_id,
+        checksum=f"{random.getrandbits(256):064x}",
+        size=1,
+        filename=name,
+        mime="image/jpeg",
+        kind="image",
+        status="ready",
+        sort_at=at,
+    )
+    s.add(asset)
+    s.flush()
+    s.add(
+        AssetMetadata(
+            user_id=user_id,
+            asset_id=asset.id,
+            scope="cloud_processing",
+            model="test",
+            model_version="1",
+            width=1600,
+            height=1200,
+            taken_at_local=at.replace(tzinfo=None).isoformat(),
+            taken_at_utc=at,
+        )
+    )
+    return asset
+
+
+def _quality(s, asset, h: str, score: float) -> None:  # type: ignore[no-untyped-def]
+    from camroll.analyze.similar import phash_bands
+    from camroll.db.models import AssetQuality
+
+    b0, b1, b2, b3 = phash_bands(h)
+    s.add(
+        AssetQuality(
+            user_id=asset.user_id,
+            asset_id=asset.id,
+            scope="content",
+            model="test",
+            model_version="1",
+            sharpness=score,
+            exposure=score,
+            score=score,
+            phash=h,
+            phash_b0=b0,
+            phash_b1=b1,
+            phash_b2=b2,
+            phash_b3=b3,
+        )
+    )
+
+
+def _analysed(user_id: str, ids: list[str]) -> None:
+    from camroll.jobs import tracking
+
+    for asset_id in ids:
+        tracking.mark("analyze", asset_id, user_id, "done")
+
+
+def _groups(user_id: str) -> tuple[set[frozenset[str]], set[str]]:
+    """The groups (as sets of file names) and the best shot of each."""
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset, AssetQuality
+
+    with session_scope() as s:
+        rows = s.execute(
+            select(Asset.filename, AssetQuality.duplicate_group, AssetQuality.is_best)
+            .join(AssetQuality, AssetQuality.asset_id == Asset.id)
+            .where(Asset.user_id == user_id)
+        ).all()
+    by_group: dict[str, set[str]] = {}
+    for name, group, _ in rows:
+        if group:
+            by_group.setdefault(group, set()).add(name)
+    best = {name for name, group, is_best in rows if group and is_best}
+    return {frozenset(g) for g in by_group.values()}, best
+
+
+def test_a_batch_joins_the_duplicate_groups_a_full_refresh_finds(
+    env: dict, hashes: dict[str, tuple[str, float]]
+) -> None:
+    from camroll.analyze.library import refresh_library
+    from camroll.db.engine import session_scope
+
+    user_id = _user("dups@example.org", {"content": True})
+    t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+    def add(names: list[str], start: int) -> list[str]:
+        ids = []
+        with session_scope() as s:
+            for n, name in enumerate(names):
+                # Burst frames are a second apart; everything else days apart.
+                at = (
+                    t0 + timedelta(seconds=int(name.split("-")[1]))
+                    if name.startswith("burst-")
+                    else t0 + timedelta(days=start + n + 1)
+                )
+                asset = _asset(s, user_id, name, at)
+                _quality(s, asset, *hashes[name])
+                ids.append(asset.id)
+        _analysed(user_id, ids)
+        return ids
+
+    add([*LIBRARY, "burst-0", "burst-1"], 0)
+    assert refresh_library(user_id, full=True) == "full"
+    before, _ = _groups(user_id)
+    assert frozenset(OBAMA[:2]) in before and frozenset({"burst-0", "burst-1"}) in before
+
+    add([*BATCH, "burst-2", "burst-3"], 100)
+    assert refresh_library(user_id, full=False) == "batch"
+    incremental = _groups(user_id)
+    assert refresh_library(user_id, full=True) == "full"
+    full = _groups(user_id)
+
+    assert incremental == full
+    groups, best = full
+    assert frozenset(OBAMA) in groups  # the library's two copies joined by the batch's two
+    assert frozenset(BIG_BEN) in groups and frozenset(OPERA) in groups
+    assert frozenset(f"burst-{i}" for i in range(4)) in groups
+    assert len(groups) == 4  # unrelated photos stay apart
+    assert OBAMA[0] not in best  # never the 240p copy
+    assert len(best) == 4
+
+
+def _rows_for_ideas(s, user_id: str, name: str, at: datetime, tags: dict[str, float], q: float):  # type: ignore[no-untyped-def]
+    from camroll.db.models import AssetTag
+
+    asset = _asset(s, user_id, name, at)
+    _quality(s, asset, f"{random.getrandbits(64):016x}", q)
+    for label, score in tags.items():
+        s.add(
+            AssetTag(
+                user_id=user_id,
+                asset_id=asset.id,
+                scope="content",
+                model="test",
+                model_version="1",
+                label=label,
+                score=score,
+                sources="[]",
+            )
+        )
+    return asset
+
+
+def _face(s, asset, person_id: str, smile: float) -> None:  # type: ignore[no-untyped-def]
+    from camroll.db.models import Face, FaceExpression, new_id
+
+    face = Face(
+        id=new_id(),
+        user_id=asset.user_id,
+        asset_id=asset.id,
+        scope="faces",
+        model="test",
+        model_version="1",
+        box_x=0.4,
+        box_y=0.3,
+        box_w=0.2,
+        box_h=0.3,
+        landmarks="[]",
+        score=0.99,
+        sharpness=0.8,
+        usable=True,
+        person_id=person_id,
+    )
+    s.add(face)
+    s.flush()
+    s.add(
+        FaceExpression(
+            user_id=asset.user_id,
+            asset_id=asset.id,
+            face_id=face.id,
+            scope="faces",
+            model="test",
+            model_version="1",
+            expression="happy",
+            smile=smile,
+            scores="{}",
+        )
+    )
+
+
+def _by_fingerprint(found) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
+    return {
+        s.fingerprint: (s.title, s.reason, sorted(a.id for a in s.assets), sorted(s.drew_on))
+        for s in found
+    }
+
+
+def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> None:
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Person
+    from camroll.ideas.generate import batch_suggestions, suggestions
+
+    user_id = _user("ideas@example.org", {"content": True, "faces": True, "creations": True})
+    rng = random.Random(3)
+    today = date(2025, 6, 14)
+    with session_scope() as s:
+        maya = Person(
+            user_id=user_id,
+            scope="faces",
+            model="test",
+            model_version="1",
+            name="Maya",
+            birthday="2019-06-14",
+            face_count=0,
+        )
+        s.add(maya)
+        s.flush()
+        maya_id = maya.id
+        for n in range(60):  # two years of a library: dogs, the beach, Maya
+            at = datetime(2023, 1, 1, 10, tzinfo=UTC) + timedelta(days=11 * n)
+            tags = {"dog": 0.8} if n % 3 == 0 else {"beach": 0.7} if n % 3 == 1 else {}
+            a = _rows_for_ideas(s, user_id, f"old-{n}", at, tags, rng.uniform(0.3, 0.9))
+            if n % 4 == 0:
+                _face(s, a, maya_id, rng.uniform(0.5, 0.95))
+    with session_scope() as s:
+        before = _by_fingerprint(suggestions(s, user_id, today))
+    assert "theme:dog" in before and "theme:beach" in before
+
+    with session_scope() as s:  # the batch: dogs and Maya on her birthday, smiling
+        batch = []
+        for n in range(6):
+            at = datetime(2025, 6, 14, 9 + n, tzinfo=UTC)
+            a = _rows_for_ideas(s, user_id, f"new-{n}", at, {"dog": 0.9}, 0.95)
+            _face(s, a, maya_id, 0.97)
+            batch.append(a.id)
+    with session_scope() as s:
+        _, found = batch_suggestions(s, user_id, batch, today)
+        scoped = _by_fingerprint(found)
+        after = _by_fingerprint(suggestions(s, user_id, today))
+
+    changed = {f for f, v in after.items() if before.get(f) != v}
+    assert changed, "the batch changed some ideas"
+    assert changed <= set(scoped)  # every idea the batch changed is made again
+    for f, v in scoped.items():
+        assert after[f] == v  # ... exactly as the full pass makes it
+    assert "theme:beach" not in scoped  # untouched themes are left alone
+    assert {"theme:dog", "smiles", f"birthday:{maya_id}:2025"} <= set(scoped)
