@@ -13,7 +13,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from camroll import token_usage
 from camroll.db.models import ApiToken, User, utcnow
 
 KIND = "device"
@@ -58,13 +60,17 @@ def create_device(session: Session, user: User, name: str) -> tuple[ApiToken, st
 
 
 def list_devices(session: Session, user_id: str) -> list[ApiToken]:
-    return list(
+    devices = list(
         session.scalars(
             select(ApiToken)
             .where(ApiToken.user_id == user_id, ApiToken.kind == KIND)
             .order_by(ApiToken.created_at.desc(), ApiToken.id)
         )
     )
+    for d in devices:  # a use not yet written shows at once, without writing anything here
+        if (at := token_usage.noted(d.id)) is not None:
+            set_committed_value(d, "last_used_at", at)
+    return devices
 
 
 def get_device(session: Session, user_id: str, device_id: str) -> ApiToken | None:
@@ -99,6 +105,7 @@ def resolve_device(session: Session, secret: str) -> tuple[User, ApiToken] | Non
         return None
     now = utcnow()
     # A backup run makes hundreds of requests; a minute's precision is enough for "last used".
+    # Never written in the request's transaction (camroll.token_usage writes it apart).
     if device.last_used_at is None or now - device.last_used_at > timedelta(minutes=1):
-        device.last_used_at = now
+        token_usage.note(device.id, now)
     return user, device

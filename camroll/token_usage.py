@@ -1,4 +1,4 @@
-"""When each API token was last used, written off the request path.
+"""When each API token or device app password was last used, written off the request path.
 
 Setting `last_used_at` inside the request's session made the first read after it flush an
 UPDATE, so on SQLite every request that did so held the single write lock until it ended (a
@@ -32,6 +32,12 @@ def note(token_id: str, at: datetime) -> None:
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="camroll-token-usage", daemon=True)
             _thread.start()
+
+
+def noted(token_id: str) -> datetime | None:
+    """A use noted but not yet written (what lists of tokens show until the next flush)."""
+    with _lock:
+        return _pending.get(token_id)
 
 
 def flush(at_exit: bool = False) -> int:

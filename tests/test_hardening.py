@@ -347,7 +347,7 @@ def test_an_8x8_image_never_becomes_the_best_shot_to_paint(app_client: httpx.Cli
     assert jobs["failed"] == 0, jobs["failures"]
     # Made by hand (rendered before its row is written): the real photo works, the tiny one
     # is a clear 422 and leaves no idea behind.
-    body = {"kind": "restyle", "asset_ids": [real], "style": "sketch", "title": "Mine"}
+    body = {"kind": "restyle", "asset_ids": [real], "style": "pencil sketch", "title": "Mine"}
     r = app_client.post("/api/ideas", json=body, headers=auth(token))
     assert r.status_code == 201, r.text
     assert app_client.get(r.json()["media_url"], headers=auth(token)).status_code == 200
@@ -394,3 +394,60 @@ def test_a_decode_past_its_deadline_is_killed_and_the_next_one_works(tmp_path: P
     assert time.monotonic() - t < 10  # not the half minute the decode would take
     made = render_within(ROLL / "exif-samples" / "jpg" / "Canon_40D.jpg", "image")
     assert (made.width, made.height) == (100, 68) and made.preview[:2] == b"\xff\xd8"
+
+
+@pytest.mark.backends("sqlite")
+def test_reads_write_nothing_so_a_held_write_lock_never_stalls_them(
+    app_client: httpx.Client,
+) -> None:
+    """While another writer holds SQLite's write lock, reads still answer: token and device
+    use times and access-log rows are written apart, after the requests (a read that wrote
+    would wait out the 30 s busy timeout and fail with "database is locked")."""
+    import time
+
+    from camroll import token_usage
+    from camroll.db.engine import get_engine
+    from camroll.ingest.process import process_asset
+    from camroll.privacy import audit
+    from tests.conftest import ROLL
+    from tests.test_api import upload
+
+    token = make_user("reader@example.org")
+    aid = upload(app_client, token, (ROLL / "exif-samples" / "jpg" / "Canon_40D.jpg").read_bytes())
+    assert process_asset(aid) == "ready"
+    device = app_client.post("/api/devices", json={"name": "Pixel"}, headers=auth(token)).json()
+    audit.flush()
+    token_usage.flush()
+    reads = [
+        f"/api/assets/{aid}",
+        f"/api/assets/{aid}/original",
+        f"/api/assets/{aid}/thumbnail",
+        "/api/assets",
+        "/api/jobs",
+        "/api/me/report",
+    ]
+    with get_engine().connect() as holder:
+        holder.exec_driver_sql("BEGIN IMMEDIATE")  # another writer, holding the lock
+        t = time.monotonic()
+        for path in reads:
+            r = app_client.get(path, headers=auth(token))
+            assert r.status_code == 200, (path, r.status_code, r.text[:200])
+        dav = app_client.request(
+            "PROPFIND", "/dav/", headers={"Depth": "1"}, auth=("me", device["password"])
+        )
+        assert dav.status_code == 207, dav.text[:200]
+        waited = time.monotonic() - t
+        holder.exec_driver_sql("ROLLBACK")
+    assert waited < 15, waited  # one read that wrote would have waited 30 s
+    # Nothing was lost: the log holds every read in order, the device shows its use.
+    log = app_client.get("/api/me/audit", headers=auth(token)).json()["items"]
+    assert [(e["actor"], e["action"], e["target"]) for e in log][::-1] == [
+        ("token:test", "asset.read", aid),
+        ("token:test", "asset.original", aid),
+        ("token:test", "asset.thumbnail", aid),
+        ("token:test", "asset.list", None),
+        ("token:test", "report.read", None),
+        ("device:Pixel", "asset.list", None),
+    ]
+    (listed,) = app_client.get("/api/devices", headers=auth(token)).json()
+    assert listed["last_used_at"] is not None

@@ -1,18 +1,37 @@
 """The access audit log: every read of a user's originals or derived data, whoever reads it.
 
-`record` adds one row to the caller's session, so it commits (or rolls back) with the request
-that did the reading: one INSERT per request, and a request that fails leaves no trace.
+No write on the read path: `record` notes the event on the request's session, and only when
+that session commits (a request that fails leaves no trace) are its events queued in memory.
+A background thread writes the queue in one short transaction every `FLUSH_SECONDS`, in the
+order the requests committed; the log's readers (`events`) write what is queued first, and the
+process writes the rest on its way out. A crash loses at most the last `FLUSH_SECONDS` of
+events; a read never holds SQLite's write lock, and a busy writer never delays a read.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import atexit
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from camroll.db.models import AuditEvent, utcnow
+from camroll.db.models import AuditEvent, User, utcnow
 
+log = logging.getLogger(__name__)
 ADMIN_CLI = "admin-cli"
 MAX_PAGE = 500
+FLUSH_SECONDS = 2.0
+MAX_QUEUED = 100_000  # a database gone for long costs the oldest queued events, not memory
+_KEY = "camroll.audit"
+
+_queue: list[dict[str, Any]] = []
+_lock = threading.Lock()  # guards _queue
+_writing = threading.Lock()  # one flush at a time, so rows keep their commit order
+_wake = threading.Event()
+_thread: threading.Thread | None = None
 
 
 def record(session: Session, who: object, action: str, target: str | None = None) -> None:
@@ -24,13 +43,72 @@ def record(session: Session, who: object, action: str, target: str | None = None
         user_id, actor = who
     else:
         user_id, actor = who.user.id, who.client  # type: ignore[attr-defined]
-    session.add(AuditEvent(user_id=user_id, actor=actor, action=action, target=target, at=utcnow()))
+    row = {"user_id": user_id, "actor": actor, "action": action, "target": target, "at": utcnow()}
+    session.info.setdefault(_KEY, []).append(row)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    rows = session.info.pop(_KEY, None)
+    if rows:
+        _enqueue(rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_KEY, None)
+
+
+def _enqueue(rows: list[dict[str, Any]]) -> None:
+    global _thread
+    with _lock:
+        _queue.extend(rows)
+        del _queue[:-MAX_QUEUED]
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="camroll-audit", daemon=True)
+            _thread.start()
+
+
+def flush(at_exit: bool = False) -> int:
+    """Write the queued events now, in one transaction; returns how many were written."""
+    from camroll.db.engine import session_scope
+
+    with _writing:
+        with _lock:
+            rows = list(_queue)
+            _queue.clear()
+        if not rows:
+            return 0
+        try:
+            with session_scope() as s:
+                # An account purged meanwhile takes its events with it.
+                owners = {r["user_id"] for r in rows}
+                alive = set(s.scalars(select(User.id).where(User.id.in_(owners))))
+                rows = [r for r in rows if r["user_id"] in alive]
+                if rows:
+                    s.execute(insert(AuditEvent), rows)
+        except Exception:  # busy or gone: keep them, in order, for the next flush
+            with _lock:
+                _queue[:0] = rows
+            if not at_exit:
+                log.warning("could not write the access log", exc_info=True)
+            return 0
+    return len(rows)
+
+
+def _run() -> None:
+    while not _wake.wait(FLUSH_SECONDS):
+        flush()
+
+
+atexit.register(flush, at_exit=True)
 
 
 def events(
     session: Session, user_id: str, limit: int = 100, before: int | None = None
 ) -> tuple[list[AuditEvent], int | None]:
     """One user's events, newest first; the second value is the `before` of the next page."""
+    flush()  # what this reader's own earlier requests did is in the log it reads
     q = select(AuditEvent).where(AuditEvent.user_id == user_id)
     if before is not None:
         q = q.where(AuditEvent.id < before)
