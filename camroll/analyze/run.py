@@ -20,6 +20,7 @@ from camroll.analyze.steps import STEPS, Step, Subject
 from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, Rendition
+from camroll.search.index import index_asset
 from camroll.storage.blobs import read_decrypted
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
             return "skipped"
         steps = [s for s in steps_for(scopes) if s.able_to_run(session, asset)]
         if not steps:
+            if asset.status == "ready":  # still findable by its date
+                index_asset(session, asset)
             return "skipped"
         meta = session.scalars(
             select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)
@@ -79,6 +82,7 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
         for step in steps:
             step.run(session, subject)
             session.flush()
+        index_asset(session, asset)  # the search index follows what the steps wrote
         user_id = asset.user_id
     if subject.new_faces:
         from camroll.people.assign import assign_new_faces

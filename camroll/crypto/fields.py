@@ -67,14 +67,23 @@ _lock = threading.Lock()
 _keys: dict[str, tuple[AESGCM, float]] = {}
 
 
+def _derive(data_key: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(data_key)
+
+
 def field_key(data_key: bytes) -> AESGCM:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"camroll-fields-v1")
-    return AESGCM(hkdf.derive(data_key))
+    return AESGCM(_derive(data_key, b"camroll-fields-v1"))
+
+
+# The search index's HMAC key (camroll/search/blind.py): derived like the field key, so the
+# blind tokens die with the data key too.
+_blind: dict[str, bytes] = {}
 
 
 def remember(user_id: str, data_key: bytes) -> None:
     """Cache a user's field key (a new user's key is not yet visible to other connections)."""
     with _lock:
+        _blind[user_id] = _derive(data_key, b"camroll-search-v1")
         _keys[user_id] = (field_key(data_key), time.monotonic() + KEY_TTL_S)
 
 
@@ -82,6 +91,13 @@ def forget(user_id: str) -> None:
     """Drop the cached key: called when the user's data key is destroyed."""
     with _lock:
         _keys.pop(user_id, None)
+        _blind.pop(user_id, None)
+
+
+def blind_key(user_id: str, conn: Connection | None = None) -> bytes:
+    """The user's search-token key; raises KeyDestroyed once the data key is gone."""
+    _cipher(user_id, conn)  # loads (and remembers) the data key when not cached or expired
+    return _blind[user_id]
 
 
 def _cipher(user_id: str, conn: Connection | None = None) -> AESGCM:

@@ -3,14 +3,13 @@
 Keywords match tags, place names and people's names, case- and accent-insensitively, by whole word
 with light plural stemming ("beaches" finds "beach"); a prefix ("yos") counts only when the word
 matches nothing whole, so "cat" does not drag in "cathedral". MiniLM supplies meaning: a query word
-is compared with each tag ("puppy" finds "dog", "seaside" finds "beach"), and the whole query with
-each asset's text for what no word covers. Assets that match nothing, by word or by meaning, are
-left out. Assets covering more of the query's words come first, then higher scores, then newer ones.
+is compared with each tag of the library ("puppy" finds "dog", "seaside" finds "beach"). Assets
+that match nothing, by word or by meaning, are left out. Assets covering more of the query's
+words come first, then higher scores, then newer ones.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ W_PERSON_WORD = 5.0
 W_WORD = 4.0
 W_PREFIX = 2.0
 W_SIMILAR = 4.0  # times the cosine (a good synonym is ~0.75 -> 3.0)
-W_DOC = 2.0  # times the cosine, for assets matched by their whole text only
 
 # all-MiniLM-L6-v2 cosines between single words: synonyms score 0.6-0.85 (puppy/dog 0.80,
 # seaside/beach 0.73, ship/boat 0.60), unrelated words up to ~0.55 (puppy/cat 0.53, vehicle/road
@@ -36,11 +34,6 @@ W_DOC = 2.0  # times the cosine, for assets matched by their whole text only
 LABEL_FLOOR = 0.55
 LABEL_FLOOR_WORD = 0.75
 LABEL_MARGIN = 0.12
-# Whole query vs. whole asset text ("dog, beach. Santa Cruz, ... Anna."): names and places dilute
-# it, and very short texts ("beach.") sit close to everything, so only a clear best match counts,
-# and only when no word matched anything.
-DOC_FLOOR = 0.55
-DOC_MARGIN = 0.05
 
 MIN_PREFIX = 3
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -53,7 +46,6 @@ class SearchDoc:
     tags: list[str] = field(default_factory=list)
     places: list[str] = field(default_factory=list)
     people: list[str] = field(default_factory=list)
-    embedding: np.ndarray | None = None  # of doc_text(doc), unit length
 
 
 @dataclass(frozen=True)
@@ -61,13 +53,6 @@ class Hit:
     asset_id: str
     score: float
     matched: list[str]  # "person:Anna", "tag:beach", "place:...", "similar:dog", "date:2015"
-
-
-def doc_text(doc: SearchDoc) -> str:
-    """The text embedded for an asset, e.g.
-    "dog, beach. Santa Cruz, California, United States. Anna." """
-    parts = [", ".join(doc.tags), ". ".join(doc.places), ", ".join(doc.people)]
-    return " ".join(f"{p}." for p in parts if p)
 
 
 def stem(word: str) -> str:
@@ -84,22 +69,22 @@ def stem(word: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _words(label: str) -> tuple[str, ...]:
+def words(label: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(normalize(label)))
 
 
 @lru_cache(maxsize=65536)
 def _stems(label: str) -> frozenset[str]:
-    return frozenset(stem(w) for w in _words(label))
+    return frozenset(stem(w) for w in words(label))
 
 
-def _word_match(term: str, label: str, person: bool) -> bool:
+def word_match(term: str, label: str, person: bool) -> bool:
     # Names are not stemmed: "Charles" is not the plural of "Charle".
-    return term in _words(label) if person else stem(term) in _stems(label)
+    return term in words(label) if person else stem(term) in _stems(label)
 
 
-def _prefix_match(term: str, label: str) -> bool:
-    return len(term) >= MIN_PREFIX and any(w.startswith(term) for w in _words(label))
+def prefix_match(term: str, label: str) -> bool:
+    return len(term) >= MIN_PREFIX and any(w.startswith(term) for w in words(label))
 
 
 def _sorted(hits: list[tuple[int, float, date | None, Hit]]) -> list[Hit]:
@@ -113,16 +98,51 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+def query_terms(query: ParsedQuery) -> list[str]:
+    # "anne-marie" is two words, as the names and tags it should match are split.
+    return list(dict.fromkeys(w for t in query.terms for w in _WORD.findall(t)))
+
+
+def _whole(terms: list[str], tags: set[str], pool: Sequence[SearchDoc]) -> dict[str, bool]:
+    """Whether each word matches some label whole; prefixes are the fallback for words typed
+    halfway, only where the word matches nothing whole."""
+    places = {p for d in pool for p in d.places} | tags
+    people = {p for d in pool for p in d.people}
+    return {
+        t: any(word_match(t, x, False) for x in places)
+        or any(word_match(t, x, True) for x in people)
+        for t in terms
+    }
+
+
+def meaning_tags(
+    query: ParsedQuery,
+    docs: Sequence[SearchDoc],
+    library_tags: set[str],
+    query_embedding: np.ndarray | None,
+    label_embeddings: Mapping[str, np.ndarray] | None,
+) -> set[str]:
+    """The tags that stand for a query word by meaning, as `rank` will decide them, given every
+    doc a word matches (`docs`) and the library's tags: the search index fetches their assets."""
+    terms = query_terms(query)
+    pool = [d for d in docs if query.matches_date(d.taken_at)]
+    whole = _whole(terms, library_tags, pool)
+    similar = _similar_tags(terms, library_tags, whole, query_embedding, label_embeddings)
+    return {tag for found in similar.values() for tag in found}
+
+
 def rank(
     query: ParsedQuery,
     docs: Sequence[SearchDoc],
     query_embedding: np.ndarray | None = None,
     label_embeddings: Mapping[str, np.ndarray] | None = None,
+    library_tags: set[str] | None = None,
 ) -> list[Hit]:
     """Hits, best first. query_embedding is of query.text; label_embeddings maps each query term
-    and each tag to its vector (text.embed_labels). Without them, matching is by words only."""
-    # "anne-marie" is two words, as the names and tags it should match are split.
-    terms = list(dict.fromkeys(w for t in query.terms for w in _WORD.findall(t)))
+    and each tag to its vector (text.embed_labels). Without them, matching is by words only.
+    `docs` may be only the candidates the search index found; `library_tags` are then the tags
+    of the whole date-matching library, which decide what a word means (defaults to the docs')."""
+    terms = query_terms(query)
     if not terms and not query.has_date:
         return []
     pool = [d for d in docs if query.matches_date(d.taken_at)]
@@ -130,22 +150,12 @@ def rank(
     if not terms:  # "2015": everything from then, newest first
         return _sorted([(0, 1.0, d.taken_at, Hit(d.asset_id, 1.0, list(date_note))) for d in pool])
 
-    tags = {t for d in pool for t in d.tags}
-    places = {p for d in pool for p in d.places}
-    people = {p for d in pool for p in d.people}
-
-    # Prefixes are the fallback for words typed halfway: only where the word matches nothing whole.
-    whole = {
-        t: any(_word_match(t, x, False) for x in tags | places)
-        or any(_word_match(t, x, True) for x in people)
-        for t in terms
-    }
-
+    tags = library_tags if library_tags is not None else {t for d in pool for t in d.tags}
+    whole = _whole(terms, tags, pool)
     similar = _similar_tags(terms, tags, whole, query_embedding, label_embeddings)
     exact_name = " ".join(terms)
 
     results: list[tuple[int, float, date | None, Hit]] = []
-    doc_only: list[SearchDoc] = []
     for d in pool:
         covered, score, matched = 0, 0.0, []
         for t in terms:
@@ -160,31 +170,26 @@ def rank(
                 score += best
                 matched.append(why)
         for p in d.people:
-            if " ".join(_words(p)) == exact_name:
+            if " ".join(words(p)) == exact_name:
                 score += W_PERSON_EXACT
         if covered:
             hit = Hit(d.asset_id, round(score, 4), list(dict.fromkeys(matched)) + date_note)
             results.append((covered, score, d.taken_at, hit))
-        else:
-            doc_only.append(d)
-
-    if not results:  # the whole text's meaning is the last resort: it is the noisiest signal
-        results = _doc_matches(doc_only, pool, query_embedding, date_note)
     return _sorted(results)
 
 
 def _best_keyword(term: str, d: SearchDoc, allow_prefix: bool) -> tuple[float, str]:
     best, why = 0.0, ""
     for p in d.people:
-        if _word_match(term, p, True):
+        if word_match(term, p, True):
             return W_PERSON_WORD, f"person:{p}"
-        if allow_prefix and _prefix_match(term, p) and best < W_PREFIX:
+        if allow_prefix and prefix_match(term, p) and best < W_PREFIX:
             best, why = W_PREFIX, f"person:{p}"
     for kind, labels in (("tag", d.tags), ("place", d.places)):
         for x in labels:
-            if _word_match(term, x, False):
+            if word_match(term, x, False):
                 return W_WORD, f"{kind}:{x}"
-            if allow_prefix and _prefix_match(term, x) and best < W_PREFIX:
+            if allow_prefix and prefix_match(term, x) and best < W_PREFIX:
                 best, why = W_PREFIX, f"{kind}:{x}"
     return best, why
 
@@ -216,7 +221,7 @@ def _similar_tags(
         sims = {
             key: max(float(_unit(label_embeddings[tag]) @ q) for tag in members)
             for key, members in groups.items()
-            if not any(_word_match(t, tag, False) for tag in members)
+            if not any(word_match(t, tag, False) for tag in members)
         }
         if not sims:
             continue
@@ -235,34 +240,9 @@ def _similar_tags(
     return out
 
 
-def _doc_matches(
-    candidates: list[SearchDoc],
-    pool: list[SearchDoc],
-    query_embedding: np.ndarray | None,
-    date_note: list[str],
-) -> list[tuple[int, float, date | None, Hit]]:
-    """Assets no word matched, admitted by the whole query's meaning against their whole text."""
-    if query_embedding is None or not candidates:
-        return []
-    q = _unit(query_embedding)
-
-    def cos(d: SearchDoc) -> float:
-        if d.embedding is None or np.size(d.embedding) != q.size:
-            return -math.inf
-        return float(_unit(d.embedding) @ q)
-
-    top = max((cos(d) for d in pool), default=-math.inf)
-    out = []
-    for d in candidates:
-        c = cos(d)
-        if c >= DOC_FLOOR and c >= top - DOC_MARGIN:
-            hit = Hit(d.asset_id, round(W_DOC * c, 4), ["similar:text", *date_note])
-            out.append((0, W_DOC * c, d.taken_at, hit))
-    return out
-
-
 def search_docs(q: str, docs: Sequence[SearchDoc], semantic: bool = True) -> list[Hit]:
-    """Parse, embed (query text, its words and the pool's tags, all cached) and rank."""
+    """Parse, embed (query text, its words and the pool's tags, all cached) and rank: the scan
+    over documents in memory, for tests and for a database without the search index."""
     query = parse_query(q)
     if not semantic or not query.terms:
         return rank(query, docs)

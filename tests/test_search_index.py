@@ -1,0 +1,132 @@
+"""Search through the database's full-text index (SQLite FTS5, PostgreSQL tsvector + GIN) over
+blind tokens: the same answers as the in-memory scan, no plaintext in the index, and the index's
+rows go with their scope and with the account.
+
+The library is test_search_rank's (the real 2015 road trip's tags, geocoded places and names),
+written as analysis writes it: tag, place, person and face rows, then `index_asset`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, text
+
+from camroll.crypto.fields import blind_key
+from camroll.db.engine import session_scope
+from camroll.db.models import (
+    Asset,
+    AssetMetadata,
+    AssetPlace,
+    AssetTag,
+    Face,
+    Person,
+    SearchTerm,
+    User,
+)
+from camroll.privacy.retention import delete_scope_data
+from camroll.search import blind
+from camroll.search.index import index_asset
+from camroll.search.query import parse_query
+from camroll.search.service import indexed, scan, search
+from tests.conftest import make_user
+from tests.test_search_rank import LIBRARY
+
+QUERIES = [
+    "beach 2015", "Anna", "Ben Carter", "annabel", "yosemite", "yos", "california beaches",
+    "puppy", "seaside", "dog june 2016", "2015", "12 june 2015", "dog beach", "jonkoping",
+    "zoe", "sydney", "xyzzy", "summer 2016", "party berkeley", "lake",
+]  # fmt: skip
+
+
+def _provenance(user_id: str, asset_id: str, scope: str) -> dict[str, str]:
+    return dict(user_id=user_id, asset_id=asset_id, scope=scope, model="t", model_version="1")
+
+
+def _library(email: str) -> str:
+    """The LIBRARY as stored rows of a new owner, each asset indexed; returns the user id."""
+    make_user(email)
+    with session_scope() as s:
+        uid = s.scalar(select(User.id).where(User.email == email))
+        people: dict[str, Person] = {}
+        for n, doc in enumerate(LIBRARY):
+            at = datetime(2020, 1, 1, tzinfo=UTC)
+            asset = Asset(
+                id=f"{doc.asset_id}-{uid[:6]}", user_id=uid, checksum=f"{n}", size=1,
+                filename=f"{doc.asset_id}.jpg", kind="image", status="ready", sort_at=at,
+            )  # fmt: skip
+            s.add(asset)
+            s.flush()
+            local = f"{doc.taken_at.isoformat()}T12:00:00" if doc.taken_at else None
+            meta = _provenance(uid, asset.id, "cloud_processing")
+            s.add(AssetMetadata(**meta, taken_at_local=local))
+            for tag in doc.tags:
+                row = _provenance(uid, asset.id, "content")
+                s.add(AssetTag(**row, label=tag, score=0.9, sources="[]"))
+            if doc.places:
+                city, *rest = doc.places[0].split(", ")
+                s.add(AssetPlace(
+                    **_provenance(uid, asset.id, "places"), city=city,
+                    region=rest[-2] if len(rest) > 1 else None, country=rest[-1] if rest else None,
+                ))  # fmt: skip
+            for name in doc.people:
+                if name not in people:
+                    people[name] = Person(**_provenance(uid, asset.id, "faces"), name=name)
+                    s.add(people[name])
+                    s.flush()
+                s.add(Face(
+                    **_provenance(uid, asset.id, "faces"), box_x=0, box_y=0, box_w=0.1, box_h=0.1,
+                    landmarks="[]", score=0.99, usable=True, person_id=people[name].id,
+                ))  # fmt: skip
+            s.flush()
+            index_asset(s, asset)
+    return uid
+
+
+def _ids(hits) -> list[str]:
+    return [h.asset_id.rsplit("-", 1)[0] for h in hits]
+
+
+def test_index_answers_like_the_scan_and_holds_no_plaintext(env: dict) -> None:
+    uid = _library("owner@example.com")
+    other = _library("other@example.com")  # same words, other key: never in the owner's hits
+    with session_scope() as s:
+        for q in QUERIES:
+            fast, slow = indexed(s, uid, parse_query(q)), scan(s, uid, q)
+            assert [(h.asset_id, h.score, h.matched) for h in fast] == [
+                (h.asset_id, h.score, h.matched) for h in slow
+            ], q
+            assert all(h.asset_id.endswith(uid[:6]) for h in fast), q
+        # What users notice, spelled out (the rank tests' answers, through the database).
+        assert _ids(search(s, uid, "dog june 2016")) == ["dog-lawn", "dogs-park"]
+        assert _ids(search(s, uid, "puppy"))[:1] in (["dog-lawn"], ["dogs-park"])
+        assert set(_ids(search(s, uid, "yosemite"))) == {"yosemite-falls", "yosemite-cliff"}
+        assert _ids(search(s, uid, "Annabel Lee"))[:2] == ["annabel-lunch", "birthday"]
+        assert search(s, uid, "xyzzy") == []
+        # No word of any tag, place or name is in the index, nor in SQLite's FTS5 tables.
+        stored = set(" ".join(s.scalars(select(SearchTerm.tokens))).split())
+        assert stored and all(len(t) == 20 and set(t) <= set("abcdefghijklmnop") for t in stored)
+        key = blind_key(uid)
+        for word in ("yosemite", "beach", "california", "berkeley"):
+            assert blind.token(key, f"s:{word}") in stored  # the word only as its keyed hash
+            assert word not in stored
+        if s.get_bind().dialect.name == "sqlite":
+            n = s.scalar(text("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'beach'"))
+            assert n == 0
+    assert other != uid
+
+
+def test_index_rows_go_with_their_scope_and_the_account(env: dict) -> None:
+    uid = _library("owner@example.com")
+    with session_scope() as s:
+        assert _ids(search(s, uid, "yosemite"))
+        delete_scope_data(s, uid, "places")
+    with session_scope() as s:
+        assert search(s, uid, "yosemite") == []  # the place tokens went with the scope
+        assert set(_ids(search(s, uid, "waterfall"))) == {"yosemite-falls"}
+        assert s.scalar(select(func.count()).where(SearchTerm.kind == "places")) == 0
+        s.delete(s.get(User, uid))
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(SearchTerm)) == 0
+        if s.get_bind().dialect.name == "sqlite":  # the FTS5 index followed the cascade
+            assert s.scalar(text("SELECT count(*) FROM search_fts")) == 0
