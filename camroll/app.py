@@ -1,4 +1,7 @@
-"""The FastAPI application: API under /api, the web pages, and the embedded worker."""
+"""The FastAPI application: API under /api, the web pages, WebDAV, and the embedded worker.
+
+The one place that assembles the doors, so `api/` and `web/` never import each other's package
+(web pages use the API's callers and sessions; the API knows nothing of pages)."""
 
 from __future__ import annotations
 

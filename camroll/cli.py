@@ -57,7 +57,7 @@ def serve(
     """Run the API, the web app and (by default) an embedded worker."""
     import uvicorn
 
-    from camroll.api.app import create_app
+    from camroll.app import create_app
     from camroll.storage.workfiles import prepare_process
 
     prepare_process()

@@ -3,6 +3,9 @@
 Huey drops a task once a worker takes it, so a worker killed mid-task would lose it. JobRun rows
 remember what is unfinished; `requeue_unfinished` sends it again. Tasks are idempotent, so a
 task that runs twice changes nothing.
+
+It sits below every room (ingest records a pending job in the upload's own transaction), not in
+`jobs/`, which runs the stages and so imports them.
 """
 
 from __future__ import annotations

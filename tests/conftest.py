@@ -205,7 +205,7 @@ def app_client(env: dict) -> Iterator[httpx.Client]:
     """The real app in-process (no embedded worker): fast protocol-level API tests."""
     from fastapi.testclient import TestClient
 
-    from camroll.api.app import create_app
+    from camroll.app import create_app
 
     with TestClient(create_app(embedded_worker=False)) as client:
         yield client

@@ -61,10 +61,10 @@ def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(
 ) -> None:
     """An asset whose processing raises on its last try is quarantined, never left pending; one
     that crashed its worker on every try is quarantined when it is requeued once more."""
+    from camroll import job_runs
     from camroll.accounts import find_user
     from camroll.db.engine import session_scope
     from camroll.db.models import Asset, JobRun
-    from camroll.jobs import tracking
     from camroll.jobs.tasks import MAX_PROCESS_ATTEMPTS, process_asset_task
 
     token = make_user("stuck@example.org", password="stuck-password")
@@ -79,7 +79,7 @@ def test_processing_that_fails_every_try_ends_quarantined_with_a_reason(
     with pytest.raises(RuntimeError):
         process_asset_task.call_local(broken_id)
     for _ in range(MAX_PROCESS_ATTEMPTS):
-        tracking.mark("process_asset", crashy_id, user_id, "running")  # a worker died here
+        job_runs.mark("process_asset", crashy_id, user_id, "running")  # a worker died here
     assert process_asset_task.call_local(crashy_id) == "quarantined"
     with session_scope() as s:
         for asset_id in (broken_id, crashy_id):
@@ -214,8 +214,8 @@ def test_login_is_throttled_per_account_and_per_address(
         assert login("b@example.org", "wrong").status_code == 401
     assert login("b@example.org", "right-password-b").status_code == 429
     # Once the window has passed, housekeeping forgets the failures and the right one works.
-    from camroll.api.throttle import forget_old
     from camroll.db.engine import session_scope
+    from camroll.login_throttle import forget_old
 
     monkeypatch.setenv("CAMROLL_LOGIN_WINDOW_SECONDS", "0")
     get_settings.cache_clear()

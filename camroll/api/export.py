@@ -7,9 +7,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from camroll import job_runs
 from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
 from camroll.db.models import JobRun
-from camroll.jobs import tracking
 from camroll.jobs.tasks import export_task
 from camroll.privacy import exports
 from camroll.privacy.audit import record
@@ -37,7 +37,7 @@ def request_export(
     if running is not None:
         return {"id": running.subject_id, "status": running.state, "url": _url(running.subject_id)}
     export_id = exports.new_export(session, who.user.id).id
-    tracking.add_pending(session, TASK, export_id, who.user.id)
+    job_runs.add_pending(session, TASK, export_id, who.user.id)
     record(session, who, "export.request", export_id)
     session.commit()  # the job's record lands before the task can run
     export_task(export_id)

@@ -9,9 +9,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from camroll import __version__
+from camroll import __version__, job_runs
 from camroll.api.deps import Caller, caller, db
-from camroll.jobs import tracking
 
 router = APIRouter(prefix="/api", tags=["system"])
 
@@ -52,6 +51,6 @@ def jobs(
     """The caller's own jobs: pending and running reach zero once everything sent is processed."""
     failures = [
         JobFailure(task=r.task, subject_id=r.subject_id, error=r.error, at=r.updated_at)
-        for r in tracking.failures(session, who.user.id)
+        for r in job_runs.failures(session, who.user.id)
     ]
-    return JobCounts(**tracking.counts(session, who.user.id), failures=failures)
+    return JobCounts(**job_runs.counts(session, who.user.id), failures=failures)

@@ -651,7 +651,7 @@ class AuditEvent(Base):
 
 
 class LoginFailure(Base):
-    """One wrong password, for login throttling (camroll/api/throttle.py). Keyed by a SHA-256
+    """One wrong password, for login throttling (camroll/login_throttle.py). Keyed by a SHA-256
     of the account's email or of the client's address, so nothing personal is kept in the
     clear; rows older than the throttle window are deleted as new ones come."""
 

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from camroll import job_runs
 from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
 from camroll.db.models import (
@@ -35,7 +36,6 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.ideas import media
-from camroll.jobs import tracking
 
 log = logging.getLogger(__name__)
 IDEAS_MODEL = ("camroll-ideas", "1")
@@ -761,7 +761,7 @@ def refresh_ideas(user_id: str, today: date | None = None, full: bool | None = N
             except Exception as e:  # one idea that cannot render must not hold back the rest
                 session.rollback()
                 log.exception("idea %s for %s failed to render", s.kind, user_id)
-                tracking.record_failure("idea_render", user_id, s.fingerprint, f"{s.kind}: {e!r}")
+                job_runs.record_failure("idea_render", user_id, s.fingerprint, f"{s.kind}: {e!r}")
                 continue
             session.rollback()
             values = {
@@ -796,7 +796,7 @@ def refresh_ideas(user_id: str, today: date | None = None, full: bool | None = N
                 idea.media_mime = mime
                 rendered += 1
             session.commit()  # each rendered idea is kept even if a later one fails
-            tracking.clear_failure("idea_render", user_id, s.fingerprint)
+            job_runs.clear_failure("idea_render", user_id, s.fingerprint)
         state = library_state(session, user_id)
         state.ideas_until = started
         if full or batch is None:

@@ -9,12 +9,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from camroll import job_runs
 from camroll.config import get_settings
 from camroll.consent.gate import require
 from camroll.crypto.keys import user_data_key
 from camroll.db.models import Asset, Upload, new_id, utcnow
 from camroll.ingest.staging import Staging
-from camroll.jobs import tracking
 from camroll.media.names import clean_device_path, clean_name
 
 
@@ -153,7 +153,7 @@ def complete(session: Session, upload: Upload, sha: str | None = None) -> tuple[
     session.add(asset)
     session.flush()
     upload.asset_id = asset.id
-    tracking.add_pending(session, "process_asset", asset.id, asset.user_id)
+    job_runs.add_pending(session, "process_asset", asset.id, asset.user_id)
     return asset, True
 
 

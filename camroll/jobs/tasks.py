@@ -8,11 +8,11 @@ from datetime import timedelta
 from huey import crontab
 from sqlalchemy.orm import Session
 
+from camroll import job_runs
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, User, utcnow
 from camroll.ingest.process import give_up, process_asset
 from camroll.ingest.uploads import expire_uploads
-from camroll.jobs import tracking
 from camroll.jobs.queue import huey
 
 log = logging.getLogger(__name__)
@@ -28,13 +28,13 @@ def process_asset_task(asset_id: str, task=None) -> str:  # type: ignore[no-unty
         user_id = asset.user_id if asset else ""
     if not user_id:
         return "missing"
-    if tracking.attempts("process_asset", asset_id) >= MAX_PROCESS_ATTEMPTS:
+    if job_runs.attempts("process_asset", asset_id) >= MAX_PROCESS_ATTEMPTS:
         # A file that kills its worker every time (requeued after each crash) ends here.
         give_up(asset_id, "processing stopped the worker on every try; the original is kept")
-        tracking.mark("process_asset", asset_id, user_id, "failed", "gave up after crashes")
+        job_runs.mark("process_asset", asset_id, user_id, "failed", "gave up after crashes")
         return "quarantined"
     try:
-        with tracking.running("process_asset", asset_id, user_id, task):
+        with job_runs.running("process_asset", asset_id, user_id, task):
             status = process_asset(asset_id)
     except Exception as e:
         if task is None or task.retries == 0:
@@ -44,7 +44,7 @@ def process_asset_task(asset_id: str, task=None) -> str:  # type: ignore[no-unty
     # The follow-up is pending before this job is done, so `sync --wait` never sees a gap.
     if status == "ready" and _wants_analysis(user_id):
         enqueue_analyze(asset_id, user_id)
-    tracking.mark("process_asset", asset_id, user_id, "done")
+    job_runs.mark("process_asset", asset_id, user_id, "done")
     return status
 
 
@@ -58,7 +58,7 @@ def analyze_asset_task(asset_id: str, scopes: list[str] | None = None, task=None
         user_id = asset.user_id if asset else ""
     if not user_id:
         return "missing"
-    tracking.mark("analyze", asset_id, user_id, "running")
+    job_runs.mark("analyze", asset_id, user_id, "running")
     try:
         status = analyze_asset(asset_id, set(scopes) if scopes else None)
     except Exception as e:
@@ -67,7 +67,7 @@ def analyze_asset_task(asset_id: str, scopes: list[str] | None = None, task=None
         if last_try:  # one broken photo must not hold back the library's refresh and ideas
             _finish_analysis(asset_id, user_id, "failed", repr(e))
         else:
-            tracking.mark("analyze", asset_id, user_id, "pending", repr(e))
+            job_runs.mark("analyze", asset_id, user_id, "pending", repr(e))
         raise
     _finish_analysis(asset_id, user_id, "done")
     return status
@@ -76,11 +76,11 @@ def analyze_asset_task(asset_id: str, scopes: list[str] | None = None, task=None
 def _finish_analysis(asset_id: str, user_id: str, state: str, error: str | None = None) -> None:
     """The library refresh runs once the user's last analysis ends; it is pending before that
     last one reads as ended, so `sync --wait` never sees a gap."""
-    others = tracking.busy(user_id, "analyze", besides=asset_id)
+    others = job_runs.busy(user_id, "analyze", besides=asset_id)
     if not others:
         enqueue_refresh(user_id)
-    tracking.mark("analyze", asset_id, user_id, state, error)
-    if others and not tracking.busy(user_id, "analyze"):
+    job_runs.mark("analyze", asset_id, user_id, state, error)
+    if others and not job_runs.busy(user_id, "analyze"):
         enqueue_refresh(user_id)  # the others finished meanwhile
 
 
@@ -93,7 +93,7 @@ def _wants_analysis(user_id: str) -> bool:
 
 
 def enqueue_analyze(asset_id: str, user_id: str, scopes: list[str] | None = None) -> None:
-    tracking.mark("analyze", asset_id, user_id, "pending")
+    job_runs.mark("analyze", asset_id, user_id, "pending")
     analyze_asset_task(asset_id, scopes)
 
 
@@ -103,11 +103,11 @@ def refresh_user_task(user_id: str, task=None) -> str:  # type: ignore[no-untype
     near-duplicate groups, people's covers and counts."""
     from camroll.analyze.library import refresh_library
 
-    with tracking.running("refresh", user_id, user_id, task):
+    with job_runs.running("refresh", user_id, user_id, task):
         refresh_library(user_id)
     if _granted(user_id, "creations"):
         enqueue_ideas(user_id)  # pending before refresh reads done: no gap for `sync --wait`
-    tracking.mark("refresh", user_id, user_id, "done")
+    job_runs.mark("refresh", user_id, user_id, "done")
     return "done"
 
 
@@ -117,14 +117,14 @@ def ideas_task(user_id: str, full: bool | None = None, task=None) -> str:  # typ
     After a batch only the ideas it touched; `full` (daily, or on a grant) all of them."""
     from camroll.ideas.generate import refresh_ideas
 
-    with tracking.running("ideas", user_id, user_id, task):
+    with job_runs.running("ideas", user_id, user_id, task):
         refresh_ideas(user_id, full=full)
-    tracking.mark("ideas", user_id, user_id, "done")
+    job_runs.mark("ideas", user_id, user_id, "done")
     return "done"
 
 
 def enqueue_ideas(user_id: str, full: bool | None = None) -> None:
-    tracking.mark("ideas", user_id, user_id, "pending")
+    job_runs.mark("ideas", user_id, user_id, "pending")
     ideas_task(user_id, full)
 
 
@@ -156,7 +156,7 @@ def daily_ideas_task() -> None:
 
 
 def enqueue_refresh(user_id: str) -> None:
-    tracking.mark("refresh", user_id, user_id, "pending")
+    job_runs.mark("refresh", user_id, user_id, "pending")
     refresh_user_task(user_id)
 
 
@@ -205,7 +205,7 @@ def recluster_task() -> None:
 
 
 def enqueue_process(asset_id: str, user_id: str) -> None:
-    tracking.mark("process_asset", asset_id, user_id, "pending")
+    job_runs.mark("process_asset", asset_id, user_id, "pending")
     process_asset_task(asset_id)
 
 
@@ -223,14 +223,14 @@ DISPATCH = {
 
 
 def requeue_unfinished(stale_after: timedelta | None) -> int:
-    return tracking.requeue_unfinished(DISPATCH, stale_after)
+    return job_runs.requeue_unfinished(DISPATCH, stale_after)
 
 
 @huey.periodic_task(crontab(minute="*/10"))
 def housekeeping() -> None:
     """Expire abandoned uploads; resend jobs a crashed worker took with it; sweep the work
     files of crashed processes and abandoned half-written blobs."""
-    from camroll.api.throttle import forget_old
+    from camroll.login_throttle import forget_old
     from camroll.storage.workfiles import sweep
 
     with session_scope() as s:
@@ -283,12 +283,12 @@ def export_task(export_id: str, task=None) -> str:  # type: ignore[no-untyped-de
         return "missing"
     if state == "done":
         return "done"
-    with tracking.running("export", export_id, user_id, task):
+    with job_runs.running("export", export_id, user_id, task):
         key = build_export(export_id, user_id)
     if key is None:  # deleted while it was built: a revoked scope's data leaves no zip behind
         from camroll.privacy.exports import DELETED
 
-        tracking.mark("export", export_id, user_id, "failed", DELETED)
+        job_runs.mark("export", export_id, user_id, "failed", DELETED)
         return "deleted"
-    tracking.mark("export", export_id, user_id, "done")
+    job_runs.mark("export", export_id, user_id, "done")
     return "done"

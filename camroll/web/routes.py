@@ -11,8 +11,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from camroll import login_throttle as throttle
 from camroll.accounts import check_password, create_token, revoke_token
-from camroll.api import throttle
 from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
 from camroll.consent.gate import is_granted
 from camroll.db.models import Asset

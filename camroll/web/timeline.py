@@ -14,12 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from camroll import job_runs
 from camroll.api.assets import _decode_cursor, _encode_cursor, derived_out, owned_asset
 from camroll.api.deps import Caller, db, optional_caller
 from camroll.api.limits import SHORT_TEXT
 from camroll.config import get_settings
 from camroll.db.models import Asset, AssetMetadata, Rendition, derived_models
-from camroll.jobs import tracking
 from camroll.privacy.audit import record
 from camroll.trash import empty_trash, expires_at, restore_asset, trashed
 from camroll.web.routes import templates
@@ -198,7 +198,7 @@ def timeline(
             "years": years,
             "year": year if before else None,
             "quarantined": quarantined,
-            "failures": tracking.failures(session, me),  # failed jobs with their reasons
+            "failures": job_runs.failures(session, me),  # failed jobs with their reasons
             **_page_context(session, me, None, None, before),
         },
     )
