@@ -130,3 +130,17 @@ def test_index_rows_go_with_their_scope_and_the_account(env: dict) -> None:
         assert s.scalar(select(func.count()).select_from(SearchTerm)) == 0
         if s.get_bind().dialect.name == "sqlite":  # the FTS5 index followed the cascade
             assert s.scalar(text("SELECT count(*) FROM search_fts")) == 0
+
+
+def test_a_library_upgraded_across_the_index_revision_is_indexed(env: dict) -> None:
+    from alembic import command
+
+    from camroll.db.migrate import alembic_config, current_revision, upgrade
+
+    uid = _library("owner@example.com")
+    command.downgrade(alembic_config(), "0011")  # the library as it was before the index
+    assert current_revision() == "0011"
+    upgrade()
+    with session_scope() as s:
+        assert set(_ids(search(s, uid, "yosemite"))) == {"yosemite-falls", "yosemite-cliff"}
+        assert len(search(s, uid, "2015")) == 9

@@ -19,7 +19,28 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+# The revision that made the search index: a database upgraded across it indexes its library.
+SEARCH_INDEX_REVISION = "0012"
+
+
+def current_revision(url: str | None = None) -> str | None:
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url or get_settings().resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
 def upgrade(url: str | None = None) -> None:
     """Bring the database to the newest schema; safe to call on every start."""
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+    before = current_revision(url)
     command.upgrade(alembic_config(url), "head")
+    if before is not None and before < SEARCH_INDEX_REVISION and url is None:
+        from camroll.search.index import index_everyone
+
+        index_everyone()

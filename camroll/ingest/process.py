@@ -28,6 +28,7 @@ from camroll.media.exiftool import ExifToolTimeout, exiftool_version
 from camroll.media.metadata import MediaMetadata, read_metadata
 from camroll.media.probe import video_size
 from camroll.media.validate import Quarantined, classify
+from camroll.search.index import index_asset
 from camroll.storage.blobs import blob_key, put_encrypted, read_decrypted
 from camroll.storage.workfiles import private_dir
 
@@ -234,6 +235,7 @@ def process_asset(asset_id: str) -> str:
             )
         asset.status = "ready"
         asset.quarantine_reason = asset.quarantine_detail = None
+        index_asset(session, asset)  # findable by its date before (or without) analysis
     # After the commit, in its own transaction: when both halves of a Live Photo are processed
     # at once, whichever commits last sees the other.
     if meta.content_identifier:

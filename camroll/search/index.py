@@ -11,6 +11,7 @@ matches the owner's named people (few) and finds their photos through the faces 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -34,6 +35,7 @@ from camroll.search import blind
 from camroll.search.query import ParsedQuery
 from camroll.search.rank import SearchDoc
 
+log = logging.getLogger(__name__)
 INDEX_MODEL = ("camroll-blind-index", "1")
 _CHUNK = 2000  # ids per IN (...) list
 
@@ -98,6 +100,25 @@ def index_missing(session: Session, user_id: str) -> int:
         index_asset(session, asset)
     session.flush()
     return len(assets)
+
+
+def index_everyone() -> int:
+    """Index every owner's unindexed assets: once, when an upgrade creates the index."""
+    from camroll.crypto.keys import KeyDestroyed
+    from camroll.db.engine import session_scope
+    from camroll.db.models import User
+
+    with session_scope() as s:
+        users = list(s.scalars(select(User.id)))
+    done = 0
+    for user_id in users:
+        try:
+            with session_scope() as s:
+                done += index_missing(s, user_id)
+        except KeyDestroyed:  # a purged account's rows are going anyway
+            continue
+    log.info("search index: %d assets of %d owners indexed", done, len(users))
+    return done
 
 
 def _place_names(place: AssetPlace) -> list[str]:
