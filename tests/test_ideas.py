@@ -101,7 +101,7 @@ def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(
     assets = [a["id"] for a in all_assets(client) if a["status"] == "ready"]
     r = client.post(
         "/api/ideas",
-        json={"kind": "restyle", "asset_ids": assets[:1], "style": "style-03", "title": "Blue"},
+        json={"kind": "restyle", "asset_ids": assets[:1], "style": "bold abstract", "title": "Art"},
     )
     assert r.status_code == 201, r.text
     made = r.json()

@@ -1,6 +1,9 @@
-"""Recap formats through the API: POST /api/ideas makes a square recap on request, regenerate
-turns it into 16:9, both with their soundtrack; a format the product does not make, a
-regenerate without one and another owner's recap are refused. Real ingest of real files."""
+"""Recaps through the API, on real files from the shared road trip: POST /api/ideas makes a
+square recap set to the owner's own uploaded track (the music heard is that song), with a
+caption where the place changes; regenerate turns it into 16:9 reusing the moment's analysis
+(no clip is analysed again). Refused: audio that does not decode, a file with no sound, a format
+the product does not make, a regenerate without a change, another owner's recap, a deleted
+track. Revoking `creations` deletes the tracks and analyses with the recaps."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from pathlib import Path
 
 import av
 import httpx
+import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import ROLL, make_user
 from tests.test_api import auth
@@ -17,47 +21,162 @@ from tests.test_trash_api import ingest
 
 DEMO = ROLL / "pigallery2" / "demo"
 VIDEO = ROLL / "pigallery2" / "test-assets" / "video.mp4"  # three scenes, with sound
+DAMAGED = ROLL / "exiftool-t" / "QuickTime.m4a"  # says 29 s of AAC, holds 5 KB of header
+# Yosemite Valley (12 June), Moab (29 June), Williams (3 July): the place changes twice.
+TRIP = ("IMG_6263.jpg", "IMG_8751.jpg", "wild-2.jpg")
 
 
-def _probe(data: bytes, tmp: Path) -> tuple[int, int, str, float]:
+def _probe(data: bytes, tmp: Path) -> tuple[int, int, str, float, np.ndarray]:
     path = tmp / "recap.mp4"
     path.write_bytes(data)
     with av.open(str(path)) as c:
         v = c.streams.video[0]
-        return v.width, v.height, c.streams.audio[0].codec_context.name, c.duration / 1e6
+        shape = (v.width, v.height, c.streams.audio[0].codec_context.name, c.duration / 1e6)
+    return (*shape, _sound(path, 4.0))
+
+
+def _sound(path: Path, seconds: float) -> np.ndarray:
+    """The first `seconds` of a file's sound, mono, at 48 kHz."""
+    from camroll.create.soundtrack import clip_audio
+
+    pcm = clip_audio(path, 0.0, seconds)
+    assert pcm is not None
+    return pcm.mean(axis=1)
+
+
+def _song(path: Path, seconds: float) -> Path:
+    """The owner's track: a real AAC .m4a, a party score played by FluidSynth (not the sound
+    the moment's own mood would get)."""
+    from camroll.create.soundtrack import MOODS, RATE, render_score
+
+    pcm = render_score(MOODS["party"], seconds, seed=11)
+    with av.open(str(path), "w", format="mp4") as c:
+        stream = c.add_stream("aac", rate=RATE, layout="stereo")
+        for i in range(0, len(pcm), 1024):
+            chunk = np.ascontiguousarray(pcm[i : i + 1024].T)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = RATE, i
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    return path
+
+
+def _likeness(recap: np.ndarray, song: np.ndarray) -> float:
+    """How much of the recap's opening (after its fade-in) is the song: the best normalised
+    correlation over small shifts (AAC's priming delay)."""
+    a = recap[int(0.8 * 48000) : int(2.3 * 48000)]
+    best = 0.0
+    for lag in range(-4096, 4097, 8):
+        b = song[int(0.8 * 48000) + lag : int(2.3 * 48000) + lag]
+        best = max(best, float(np.corrcoef(a, b)[0, 1]))
+    return best
 
 
 @pytest.mark.backends("sqlite")
-def test_recap_formats_through_the_api(app_client: httpx.Client, env: dict, tmp_path: Path) -> None:
+def test_recap_with_own_track_captions_and_shared_analysis(
+    app_client: httpx.Client, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import ExitStack
+
+    import camroll.create.clips as clips
+    from camroll.analyze.run import analyze_asset
     from camroll.consent.gate import set_scopes
+    from camroll.create.recap import CardSlide
     from camroll.db.engine import session_scope
-    from camroll.db.models import User
+    from camroll.db.models import Asset, RecapAnalysis, RecapTrack, User
+    from camroll.ideas.media import plan_recap
 
     token = make_user("recaps@example.org")
     other = make_user("nosy-recaps@example.org")
     with session_scope() as s:
         for email in ("recaps@example.org", "nosy-recaps@example.org"):
             user_id = s.scalars(select(User.id).where(User.email == email)).one()
-            set_scopes(s, user_id, {"creations": True}, client="test")
-    ids = [ingest(app_client, token, DEMO / n) for n in ("IMG_1252.jpg", "IMG_6263.jpg")]
+            set_scopes(s, user_id, {"creations": True, "places": True}, client="test")
+    ids = [ingest(app_client, token, DEMO / n) for n in TRIP]
+    for asset_id in ids:
+        assert analyze_asset(asset_id, {"places"}) == "done"
     ids.append(ingest(app_client, token, VIDEO))
 
-    def make(fmt: str) -> httpx.Response:
-        body = {"kind": "recap", "asset_ids": ids, "title": "Road trip", "format": fmt}
-        return app_client.post("/api/ideas", headers=auth(token), json=body)
+    # The owner's own music: bad audio is refused with the reason, nothing kept.
+    tracks = "/api/ideas/tracks"
+    r = app_client.post(
+        f"{tracks}?name=broken.m4a", headers=auth(token), content=DAMAGED.read_bytes()
+    )
+    assert r.status_code == 422 and "does not decode" in r.json()["detail"]
+    photo = (DEMO / TRIP[0]).read_bytes()
+    r = app_client.post(f"{tracks}?name=photo.m4a", headers=auth(token), content=photo)
+    assert r.status_code == 422 and "no sound" in r.json()["detail"]
+    song = _song(tmp_path / "Our song.m4a", 9.0)
+    r = app_client.post(
+        f"{tracks}?name=Our song.m4a", headers=auth(token), content=song.read_bytes()
+    )
+    assert r.status_code == 201, r.text
+    track = r.json()
+    assert (track["name"], track["codec"]) == ("Our song.m4a", "aac")
+    assert track["duration_s"] == pytest.approx(9.0, abs=0.1)
+    assert [t["id"] for t in app_client.get(tracks, headers=auth(token)).json()] == [track["id"]]
+    assert app_client.get(tracks, headers=auth(other)).json() == []
+    with session_scope() as s:  # stored encrypted: the blob is not the file
+        row = s.get(RecapTrack, track["id"])
+        from camroll.storage import get_store
 
-    assert make("4:3").status_code == 422  # not a format we make
-    r = make("1:1")
+        stored = b"".join(get_store().get(row.blob_key))
+        assert stored and song.read_bytes()[:4096] not in stored
+
+    # The story: photos and the clip in time order, a caption where the place changes.
+    with session_scope() as s, ExitStack() as stack:
+        assets = [s.get(Asset, i) for i in ids]
+        plan = plan_recap(s, assets[:3], assets[3:], stack)
+        story = [
+            f"card:{x.text}" if isinstance(x, CardSlide) else type(x).__name__ for x in plan.slides
+        ]
+        s.rollback()  # the analysis is stored by the real render below
+    assert [x for x in story if x != "ClipSlide"] == [
+        "PhotoSlide", "card:Moab", "PhotoSlide", "card:Williams", "PhotoSlide"
+    ]  # fmt: skip
+    assert story.count("ClipSlide") == 1
+
+    def make(fmt: str, music: str | None) -> httpx.Response:
+        body = {"kind": "recap", "asset_ids": ids, "title": "Road trip", "format": fmt}
+        return app_client.post("/api/ideas", headers=auth(token), json={**body, "track_id": music})
+
+    assert make("4:3", track["id"]).status_code == 422  # not a format we make
+    r = make("1:1", track["id"])
     assert r.status_code == 201, r.text
     idea = r.json()
     media = app_client.get(idea["media_url"], headers=auth(token)).content
-    w, h, audio, seconds = _probe(media, tmp_path)
+    w, h, audio, seconds, heard = _probe(media, tmp_path)
     assert (w, h, audio) == (1080, 1080, "aac") and 15 <= seconds <= 60
+    own = _sound(song, 4.0)
+    assert _likeness(heard, own) > 0.8  # the music is the owner's song
 
+    # Another format reuses the moment's analysis: no clip is scored again.
+    analysed: list[Path] = []
+    real = clips.best_segment
+    monkeypatch.setattr(
+        clips, "best_segment", lambda p, *a, **k: analysed.append(p) or real(p, *a, **k)
+    )
     regen = f"/api/ideas/{idea['id']}/regenerate"
     assert app_client.post(regen, headers=auth(token), json={}).status_code == 422
     assert app_client.post(regen, headers=auth(other), json={"format": "16:9"}).status_code == 404
     r = app_client.post(regen, headers=auth(token), json={"format": "16:9"})
     assert r.status_code == 200, r.text
     media = app_client.get(idea["media_url"], headers=auth(token)).content
-    assert _probe(media, tmp_path)[:3] == (1920, 1080, "aac")
+    w, h, audio, _, heard = _probe(media, tmp_path)
+    assert (w, h, audio) == (1920, 1080, "aac") and _likeness(heard, own) > 0.8
+    assert analysed == []
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(RecapAnalysis)) == 1
+
+    # A deleted track cannot be rendered with again; revoking creations deletes the rest.
+    assert app_client.delete(f"{tracks}/{track['id']}", headers=auth(other)).status_code == 404
+    assert app_client.delete(f"{tracks}/{track['id']}", headers=auth(token)).status_code == 204
+    r = app_client.post(regen, headers=auth(token), json={"format": "9:16"})
+    assert r.status_code == 422 and "track" in r.json()["detail"]
+    r = app_client.post(f"{tracks}?name=again.m4a", headers=auth(token), content=song.read_bytes())
+    assert r.status_code == 201
+    r = app_client.put("/api/consent", headers=auth(token), json={"scopes": {"creations": False}})
+    assert r.status_code == 200, r.text
+    with session_scope() as s:
+        for model in (RecapTrack, RecapAnalysis):
+            assert s.scalar(select(func.count()).select_from(model)) == 0

@@ -1,16 +1,21 @@
 """Ideas: suggestions made from the owner's photos (trips, themes, on this day), each with a
 reason and real media; accept to keep, dismiss to never see it again, or make one yourself.
+Recaps can be set to the owner's own music (the tracks endpoints).
 
-Everything here needs the `creations` scope; another owner's idea answers 404.
+Everything here needs the `creations` scope; another owner's idea or track answers 404.
+A thin door: the work is camroll.ideas.creations and camroll.ideas.tracks.
 """
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -18,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, decrypted_body, granted, not_found
 from camroll.api.limits import SHORT_TEXT, IdText
-from camroll.db.models import Asset, Idea, new_id, utcnow
-from camroll.ideas import media
+from camroll.db.models import Idea, RecapTrack
+from camroll.ideas import creations, tracks
 from camroll.privacy.audit import record
 
 router = APIRouter(prefix="/api/ideas", tags=["ideas"])
@@ -54,15 +59,47 @@ class IdeaIn(BaseModel):
     title: str = Field("My creation", max_length=120)
     layout: Literal["auto", "grid", "mosaic", "hero"] = "auto"
     style: str | None = Field(
-        None, max_length=SHORT_TEXT, description="restyle only: a name from GET /api/ideas/styles"
+        None,
+        max_length=SHORT_TEXT,
+        description="restyle only: a name from GET /api/ideas/styles, e.g. 'Van Gogh-like'",
     )
     format: RecapFormat = Field("9:16", description="recap only: 9:16 (phone), 16:9 or 1:1")
+    track_id: IdText | None = Field(
+        None, description="recap only: your own music (GET /api/ideas/tracks) instead of ours"
+    )
 
 
 class RegenerateIn(BaseModel):
     layout: Literal["auto", "grid", "mosaic", "hero"] | None = None
-    style: str | None = Field(None, max_length=SHORT_TEXT)
+    style: str | None = Field(None, max_length=SHORT_TEXT, description="a style's name")
     format: RecapFormat | None = Field(None, description="recaps: render again in this format")
+    track_id: IdText | None = Field(
+        None, description="recaps: set to your track, or null for music made for the moment"
+    )
+
+    def change(self) -> creations.Rerender:
+        track = self.track_id if "track_id" in self.model_fields_set else creations.UNSET
+        return creations.Rerender(self.layout, self.style, self.format, track)
+
+
+class TrackOut(BaseModel):
+    id: str
+    name: str
+    codec: str
+    duration_s: float
+    size: int
+    created_at: datetime
+
+
+def track_out(t: RecapTrack) -> TrackOut:
+    return TrackOut(
+        id=t.id,
+        name=t.name,
+        codec=t.codec,
+        duration_s=t.duration_s,
+        size=t.size,
+        created_at=t.created_at,
+    )
 
 
 def idea_out(i: Idea) -> IdeaOut:
@@ -83,13 +120,22 @@ def idea_out(i: Idea) -> IdeaOut:
     )
 
 
+@contextmanager
+def _answers() -> Iterator[None]:
+    """The services' errors as HTTP: what the owner does not have is 404, a request that
+    cannot be made is 422 with the reason."""
+    try:
+        yield
+    except LookupError as e:
+        what = str(e).strip("'")
+        raise (not_found(what) if what in ("idea", "track") else HTTPException(404, what)) from None
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+
+
 def _idea(session: Session, who: Caller, idea_id: str) -> Idea:
-    idea = session.scalars(
-        select(Idea).where(Idea.id == idea_id, Idea.user_id == who.user.id)
-    ).first()
-    if idea is None:
-        raise not_found("idea")
-    return idea
+    with _answers():
+        return creations.owned_idea(session, who.user.id, idea_id)
 
 
 @router.get("", response_model=list[IdeaOut])
@@ -109,9 +155,71 @@ def list_ideas(
 
 @router.get("/styles", response_model=list[str])
 def styles(who: Caller = Depends(creations_scope)) -> list[str]:
+    """The restyles on offer, by name ("watercolour", "Van Gogh-like"): give one as `style`."""
     from camroll.create.restyle import FROM_IMAGE, STYLES
+    from camroll.create.style_names import style_name
 
-    return [s for s in STYLES if s != FROM_IMAGE]
+    return [style_name(s) for s in STYLES if s != FROM_IMAGE]
+
+
+@router.get("/tracks", response_model=list[TrackOut])
+def list_tracks(
+    who: Caller = Depends(creations_scope),
+    session: Session = Depends(db, scope="function"),
+) -> list[TrackOut]:
+    """Your own music for recaps, oldest first."""
+    return [track_out(t) for t in tracks.list_tracks(session, who.user.id)]
+
+
+async def _track_body(request: Request) -> io.BytesIO:
+    """The request body, refused (413) past the largest track as it arrives."""
+    limit = tracks.MAX_TRACK_BYTES
+    too_big = HTTPException(413, f"a track is at most {limit >> 20} MB")
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise too_big
+    body = io.BytesIO()
+    async for chunk in request.stream():
+        body.write(chunk)
+        if body.tell() > limit:
+            raise too_big
+    body.seek(0)
+    return body
+
+
+_AUDIO_BODY: dict[str, object] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post("/tracks", response_model=TrackOut, status_code=201, openapi_extra=_AUDIO_BODY)
+def upload_track(
+    name: str = Query(..., min_length=1, max_length=SHORT_TEXT, description="the file's name"),
+    body: io.BytesIO = Depends(_track_body),
+    who: Caller = Depends(creations_scope),
+    session: Session = Depends(db, scope="function"),
+) -> TrackOut:
+    """Upload a piece of music (the file itself as the body: M4A, MP3, WAV, FLAC, Ogg...),
+    5 s to 20 min. It is stored encrypted like your photos; audio that does not decode is
+    refused (422) with the reason."""
+    with _answers():
+        track = tracks.add_track(session, who.user.id, name, body)
+    record(session, who, "track.upload")
+    return track_out(track)
+
+
+@router.delete("/tracks/{track_id}", status_code=204)
+def delete_track(
+    track_id: str,
+    who: Caller = Depends(creations_scope),
+    session: Session = Depends(db, scope="function"),
+) -> Response:
+    """The track is deleted; recaps already made with it keep their sound."""
+    with _answers():
+        tracks.delete_track(session, who.user.id, track_id)
+    return Response(status_code=204)
 
 
 @router.get("/{idea_id}", response_model=IdeaOut)
@@ -125,6 +233,11 @@ def get_idea(
     return idea_out(idea)
 
 
+def _act(action: Callable[[], Idea]) -> IdeaOut:
+    with _answers():
+        return idea_out(action())
+
+
 @router.post("/{idea_id}/accept", response_model=IdeaOut)
 def accept(
     idea_id: str,
@@ -132,9 +245,7 @@ def accept(
     session: Session = Depends(db, scope="function"),
 ) -> IdeaOut:
     """Keep the creation: it stays as it is and goes into your export."""
-    idea = _idea(session, who, idea_id)
-    idea.state, idea.accepted_at = "accepted", utcnow()
-    return idea_out(idea)
+    return _act(lambda: creations.accept_idea(session, who.user.id, idea_id))
 
 
 @router.post("/{idea_id}/dismiss", response_model=IdeaOut)
@@ -144,14 +255,7 @@ def dismiss(
     session: Session = Depends(db, scope="function"),
 ) -> IdeaOut:
     """Never suggest this again; ideas of the same kind rank lower from now on."""
-    idea = _idea(session, who, idea_id)
-    idea.state = "dismissed"
-    if idea.blob_key:
-        from camroll.storage import get_store
-
-        get_store().delete(idea.blob_key)  # a dismissed creation is not kept
-        idea.blob_key = idea.media_mime = None
-    return idea_out(idea)
+    return _act(lambda: creations.dismiss_idea(session, who.user.id, idea_id))
 
 
 @router.post("/{idea_id}/regenerate", response_model=IdeaOut)
@@ -161,28 +265,10 @@ def regenerate(
     who: Caller = Depends(creations_scope),
     session: Session = Depends(db, scope="function"),
 ) -> IdeaOut:
-    """Render again with another layout (collages) or style (restyles)."""
-    idea = _idea(session, who, idea_id)
-    assets = _owned_assets(session, who, json.loads(idea.member_ids))
-    params = json.loads(idea.params or "{}")
-    if idea.media_mime == "video/mp4":
-        if body.format is None:
-            raise HTTPException(422, "recaps have no layouts or styles; give a format to change")
-        params["format"] = body.format
-        _render_into(session, idea, "recap", assets, params)
-        return idea_out(idea)
-    if params.get("style") or body.style:
-        params["style"] = body.style or params["style"]
-    else:
-        params["layout"] = body.layout or _next_layout(params.get("layout"))
-    _render_into(session, idea, "restyle" if params.get("style") else "collage", assets, params)
-    return idea_out(idea)
-
-
-def _next_layout(current: object) -> str:
-    from camroll.create.collage import LAYOUTS
-
-    return LAYOUTS[(LAYOUTS.index(current) + 1) % len(LAYOUTS)] if current in LAYOUTS else "grid"
+    """Render again: another layout (collages), style (restyles), or format or music
+    (recaps: `track_id` your track, or null for music made for the moment)."""
+    change = body.change()
+    return _act(lambda: creations.regenerate_idea(session, who.user.id, idea_id, change))
 
 
 @router.post("", response_model=IdeaOut, status_code=201)
@@ -192,84 +278,19 @@ def create(
     session: Session = Depends(db, scope="function"),
 ) -> IdeaOut:
     """Make a collage (4-9 photos), a recap (3-30) or a restyle (1 photo) from your photos."""
-    from camroll.ideas.generate import IDEAS_MODEL
-
-    assets = _owned_assets(session, who, body.asset_ids)
-    idea = Idea(
-        id=new_id(),
-        user_id=who.user.id,
-        asset_id=assets[0].id,
-        scope="creations",
-        model=IDEAS_MODEL[0],
-        model_version=IDEAS_MODEL[1],
-        fingerprint=f"owner:{utcnow().isoformat()}:{assets[0].id}",
-        kind=body.kind,
-        title=body.title,
-        reason="made by you",
-        confidence=1.0,
-        score=0.0,
-        state="accepted",
-        accepted_at=utcnow(),
-        member_ids=json.dumps([a.id for a in assets]),
-        members_hash="",
-        params="{}",
+    return _act(
+        lambda: creations.create_idea(
+            session,
+            who.user.id,
+            body.kind,
+            list(body.asset_ids),
+            body.title,
+            layout=body.layout,
+            style=body.style,
+            fmt=body.format,
+            track_id=body.track_id,
+        ),
     )
-    params: dict[str, object] = {"layout": body.layout} if body.kind == "collage" else {}
-    if body.kind == "restyle":
-        params["style"] = body.style
-    elif body.kind == "recap":
-        params["format"] = body.format
-    # Rendered before the row is added: no write is pending (so no SQLite write lock is held)
-    # for the seconds a recap takes; the row and its media land in one short commit.
-    session.rollback()
-    _render_into(session, idea, body.kind, assets, params)
-    session.add(idea)
-    session.flush()
-    return idea_out(idea)
-
-
-def _owned_assets(session: Session, who: Caller, ids: list[str]) -> list[Asset]:
-    found = {
-        a.id: a
-        for a in session.scalars(
-            select(Asset).where(
-                Asset.user_id == who.user.id, Asset.id.in_(ids), Asset.status == "ready"
-            )
-        )
-    }
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise HTTPException(404, f"asset not found or not ready: {missing[0]}")
-    return [found[i] for i in ids]
-
-
-def _render_into(
-    session: Session, idea: Idea, kind: str, assets: list[Asset], params: dict[str, object]
-) -> None:
-    try:
-        if kind == "collage":
-            if not media.MIN_COLLAGE <= len(assets) <= media.MAX_COLLAGE:
-                raise ValueError("a collage takes 4 to 9 photos")
-            data = media.render_collage_for(session, assets, idea.title, str(params["layout"]))
-            mime = "image/jpeg"
-        elif kind == "recap":
-            if len(assets) < 3:
-                raise ValueError("a recap takes at least 3 photos or videos")
-            photos = [a for a in assets if a.kind != "video"]
-            clips = [a for a in assets if a.kind == "video"]
-            fmt = str(params.get("format") or "9:16")
-            data = media.render_recap_for(session, photos, clips, idea.title, "", fmt)
-            mime = "video/mp4"
-        else:
-            if len(assets) != 1 or not params.get("style"):
-                raise ValueError("a restyle takes exactly one photo and a style")
-            data = media.render_restyle_for(session, assets[0], str(params["style"]), idea.title)
-            mime = "image/jpeg"
-    except ValueError as e:
-        raise HTTPException(422, str(e)) from None
-    idea.blob_key = media.store_media(session, idea.user_id, idea.id, data)
-    idea.media_mime, idea.params = mime, json.dumps(params)
-    idea.scope = media.creation_scope(session, kind, assets, idea.scope.split("+"))
 
 
 @router.get("/{idea_id}/media")

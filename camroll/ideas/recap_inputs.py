@@ -1,5 +1,6 @@
 """What a recap is made from besides its pictures: the moment's feel (tags, smiles, hours and
-pace) that picks the music's mood, and the dates and places of its title card. Only the
+pace) that picks the music's mood, the dates and places of its title card, and each photo's
+place and day for the captions shown where the place changes. Only the
 owner's rows of these assets are read, and the scopes they came under are returned so the
 creation records them (and goes when any of them is switched off)."""
 
@@ -24,6 +25,8 @@ class RecapInputs:
     subtitle: str  # "12-15 June 2015 · Yosemite, Fresno"
     seed: int  # the melody's seed: the same moment always gets the same tune
     scopes: set[str] = field(default_factory=set)
+    places: dict[str, str] = field(default_factory=dict)  # asset id -> its city
+    days: dict[str, str] = field(default_factory=dict)  # asset id -> "14 June"
 
 
 def _local(value: str | None) -> datetime | None:
@@ -72,18 +75,22 @@ def recap_inputs(session: Session, assets: list[Asset]) -> RecapInputs:
             )
         )
     )  # metadata comes with cloud processing itself, no further scope
-    when = [t for t in (_local(m.taken_at_local) for m in metas) if t is not None]
+    local = {m.asset_id: _local(m.taken_at_local) for m in metas}
+    when = [t for t in local.values() if t is not None]
     hours = [t.hour for t in when]
     span_h = (max(when) - min(when)).total_seconds() / 3600 if len(when) > 1 else 0.0
     pace = len(when) / max(span_h, 1.0)
     # Places in the order first seen, at most three, as the title card's second half.
     seen: dict[str, None] = {}
     first_seen = {a.id: a.sort_at for a in assets}
+    cities: dict[str, str] = {}
     for p in sorted(owned(AssetPlace), key=lambda p: first_seen.get(p.asset_id, datetime.min)):
         if p.city:
             seen.setdefault(p.city, None)
+            cities[p.asset_id] = p.city
     places = ", ".join(list(seen)[:3])
     subtitle = " · ".join(x for x in (_dates(when), places) if x)
     seed = int.from_bytes(hashlib.sha256("".join(sorted(ids)).encode()).digest()[:4], "big")
     feel = MomentFeel(tags=tags, smiles=smiles, hours=hours, photos_per_hour=pace)
-    return RecapInputs(feel, subtitle, seed, scopes)
+    days = {i: f"{t.day} {t:%B}" for i, t in local.items() if t is not None}
+    return RecapInputs(feel, subtitle, seed, scopes, cities, days)
