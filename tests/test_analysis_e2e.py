@@ -3,11 +3,13 @@ the owner's edits to people; and revoking then granting each analysis scope agai
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from camroll.db.engine import session_scope
@@ -188,6 +190,11 @@ def test_owner_edits_survive_a_full_recluster(analysed: tuple, server: Server) -
     assert client.post(f"/api/people/{pid}/merge", json={"other_id": pid}).status_code == 422
     assert client.patch(f"/api/people/{pid}", json={"name": " " * 5}).status_code == 422
     assert client.patch(f"/api/people/{pid}", json={"clear": ["hidden"]}).status_code == 422
+
+    # The person's cover: a square cut of their face from the photo's preview.
+    cover = client.get(f"/api/people/{pid}/cover")
+    assert cover.status_code == 200 and cover.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(cover.content)).size == (256, 256)
 
     # Someone else's people and faces answer 404.
     stranger = server.client(make_user("stranger@example.org"))

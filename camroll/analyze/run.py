@@ -7,21 +7,19 @@ file only when a step needs frames.
 
 from __future__ import annotations
 
-import io
 import logging
 from contextlib import ExitStack
 from pathlib import Path
 
-from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.analyze.steps import STEPS, Step, Subject
 from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
-from camroll.db.models import Asset, AssetMetadata, Rendition
+from camroll.db.models import Asset, AssetMetadata
+from camroll.media.previews import preview_image
 from camroll.search.index import index_asset
-from camroll.storage.blobs import read_decrypted
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +29,6 @@ ANALYSIS_SCOPES = frozenset(s.scope for s in STEPS)
 
 def steps_for(scopes: set[str] | None) -> list[Step]:
     return [s for s in STEPS if scopes is None or s.scope in scopes or s.reruns_for & scopes]
-
-
-def preview_image(session: Session, asset: Asset) -> Image.Image | None:
-    rendition = session.scalars(
-        select(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == "preview")
-    ).first()
-    if rendition is None:
-        return None
-    data = b"".join(read_decrypted(session, asset.user_id, rendition.blob_key))
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image.convert("RGB")
 
 
 def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:

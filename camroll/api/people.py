@@ -5,20 +5,18 @@ Everything here needs the `faces` scope; another owner's person or face answers 
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
-from PIL import Image
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from camroll.analyze.run import preview_image
 from camroll.api.deps import Caller, db, granted, not_found
 from camroll.api.limits import ID_TEXT, INT32_MAX
-from camroll.db.models import Asset, Face, Person
+from camroll.db.models import Person
+from camroll.people.covers import person_cover
 from camroll.people.edits import (
     EditError,
     merge_people,
@@ -30,7 +28,6 @@ from camroll.people.edits import (
 from camroll.privacy.audit import record
 
 router = APIRouter(prefix="/api", tags=["people"])
-COVER_PX = 256
 
 
 faces_scope = granted("faces")
@@ -170,22 +167,8 @@ def cover(
     session: Session = Depends(db, scope="function"),
 ) -> Response:
     """A square JPEG of the person's best face, cut from the photo's preview."""
-    p = _person(session, who, person_id)
-    face = session.get(Face, p.cover_face_id) if p.cover_face_id else None
-    asset = session.get(Asset, face.asset_id) if face else None
-    image = preview_image(session, asset) if asset is not None else None
-    if face is None or image is None:
+    cover = person_cover(session, _person(session, who, person_id))
+    if cover is None:
         raise HTTPException(404, "this person has no cover face")
-    record(session, who, "person.cover", face.asset_id)
-    return Response(_square_crop(image, face), media_type="image/jpeg")
-
-
-def _square_crop(image: Image.Image, face: Face, margin: float = 0.35) -> bytes:
-    w, h = image.size
-    cx, cy = (face.box_x + face.box_w / 2) * w, (face.box_y + face.box_h / 2) * h
-    side = max(face.box_w * w, face.box_h * h) * (1 + 2 * margin)
-    box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    crop = image.crop(tuple(round(v) for v in box)).resize((COVER_PX, COVER_PX))
-    out = io.BytesIO()
-    crop.convert("RGB").save(out, "JPEG", quality=85)
-    return out.getvalue()
+    record(session, who, "person.cover", cover.asset_id)
+    return Response(cover.jpeg, media_type="image/jpeg")

@@ -17,8 +17,8 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from camroll.analyze.run import preview_image
 from camroll.db.models import Asset, AssetQuality, Face
+from camroll.media.previews import preview_image
 from camroll.storage.blobs import put_encrypted
 from camroll.storage.workfiles import private_dir
 

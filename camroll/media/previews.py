@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from camroll.config import get_settings
+from camroll.db.models import Asset, Rendition
 from camroll.media.validate import (
     Quarantined,
     decode_image,
     decode_video_frame,
     sniff,
 )
+from camroll.storage.blobs import read_decrypted
 
 PREVIEW_QUALITY = 85
 THUMBNAIL_QUALITY = 80
@@ -181,3 +185,16 @@ def _encode(image: Image.Image, preview_px: int, thumb_px: int, poster: bool) ->
         height=preview.height,
         poster=poster,
     )
+
+
+def preview_image(session: Session, asset: Asset) -> Image.Image | None:
+    """The asset's stored preview (upright, sRGB), decrypted and decoded; None before it is made."""
+    rendition = session.scalars(
+        select(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == "preview")
+    ).first()
+    if rendition is None:
+        return None
+    data = b"".join(read_decrypted(session, asset.user_id, rendition.blob_key))
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.convert("RGB")
