@@ -76,6 +76,18 @@ def test_road_trip_is_one_trip_with_all_its_photos(
     yosemite = next(e for e in events if "IMG_6220.jpg" in {names[a] for a in e["asset_ids"]})
     assert yosemite["places"] == ["Yosemite Valley, California, United States"]
     assert yosemite["title"] == "Yosemite Valley, 12 June 2015"
+    # Day and week summaries, by local date.
+    day = client.get("/api/moments/days/2015-06-12").json()
+    assert day["count"] == 7 and day["places"] == [
+        "Berkeley, California, United States",
+        "Yosemite Valley, California, United States",
+    ]
+    assert day["first_local"].startswith("2015-06-12T10:29")
+    week = client.get("/api/moments/weeks/2015/27").json()  # Mon 29 June - Sun 5 July
+    assert [d["day"] for d in week["days"]] == ["2015-06-29", "2015-07-01", "2015-07-03"]
+    assert week["count"] == 12 and week["places"][0] == "Moab, Utah, United States"
+    assert client.get("/api/moments/weeks/2014/53").status_code == 422  # 2014 has 52
+    assert client.get("/api/moments/days/2015-02-30").status_code == 422
     everything = client.get("/api/moments").json()
     assert {m["kind"] for m in everything} == {"trip", "event"}
     assert len(everything) == len(events) + 1

@@ -3,11 +3,13 @@
 Events come from capture times alone, so they need only `cloud_processing`; their places and
 distance from home are filled in only while `places` is on. Trips are measured from where the
 owner lived at the time (GPS), so they need `places`: `kind=trip` answers 403 without it, and a
-list without `kind` then holds events only. Another owner's moment id answers 404.
+list without `kind` then holds events only. Another owner's moment id answers 404. Day and
+week summaries read the same library by local date.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Literal
 
@@ -17,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, granted, not_found
 from camroll.consent.gate import is_granted
-from camroll.moments.library import Moment, list_moments
+from camroll.moments.events import summarize_day, summarize_week
+from camroll.moments.library import Moment, library_items, list_moments
 from camroll.privacy.audit import record
 
 router = APIRouter(prefix="/api/moments", tags=["moments"])
@@ -83,6 +86,57 @@ def moments(
     ]
     record(session, who, "moments.list")
     return [moment_out(m) for m in found]
+
+
+class DayOut(BaseModel):
+    day: date  # a local date: a photo at 00:30 in Tokyo belongs to that Tokyo date
+    count: int
+    places: list[str]  # empty without the places scope
+    first_local: datetime | None  # local wall time of the first photo by instant
+    last_local: datetime | None
+
+
+class WeekOut(BaseModel):
+    iso_year: int
+    iso_week: int
+    first_day: date  # the Monday
+    last_day: date  # the Sunday
+    count: int
+    places: list[str]
+    days: list[DayOut]  # only the days with photos, in order
+    first_local: datetime | None
+    last_local: datetime | None
+
+
+@router.get("/days/{day}", response_model=DayOut)
+def day_summary(
+    day: date,
+    who: Caller = Depends(processing),
+    session: Session = Depends(db, scope="function"),
+) -> DayOut:
+    """What happened on one local day: how many photos, where, first and last."""
+    places = is_granted(session, who.user.id, "places")
+    summary = summarize_day(library_items(session, who.user.id, places), day)
+    record(session, who, "moments.day")
+    return DayOut(**asdict(summary))
+
+
+@router.get("/weeks/{iso_year}/{iso_week}", response_model=WeekOut)
+def week_summary(
+    iso_year: int = Path(ge=1, le=9999),
+    iso_week: int = Path(ge=1, le=53),
+    who: Caller = Depends(processing),
+    session: Session = Depends(db, scope="function"),
+) -> WeekOut:
+    """One ISO week (Monday to Sunday, by local date), with a summary of each day with photos."""
+    places = is_granted(session, who.user.id, "places")
+    items = library_items(session, who.user.id, places)
+    try:
+        summary = summarize_week(items, iso_year, iso_week)
+    except ValueError:  # week 53 of a year that has 52
+        raise HTTPException(422, f"{iso_year} has no ISO week {iso_week}") from None
+    record(session, who, "moments.week")
+    return WeekOut(**asdict(summary))
 
 
 @router.get("/{moment_id}", response_model=MomentOut)
