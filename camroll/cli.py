@@ -61,6 +61,7 @@ def serve(
     from camroll.storage.workfiles import prepare_process
 
     prepare_process()
+    _check_node()
     uvicorn.run(create_app(embedded_worker=worker), host=host, port=port, log_level="info")
 
 
@@ -70,13 +71,26 @@ def worker_cmd(
 ) -> None:
     """Run a job worker only, for scale-out (use CAMROLL_QUEUE_URL=redis://...)."""
     from camroll.config import get_settings
-    from camroll.db.migrate import upgrade
     from camroll.jobs.consumer import run_worker
     from camroll.storage.workfiles import prepare_process
 
     prepare_process()
-    upgrade()
+    _check_node()
     run_worker(workers or get_settings().workers)
+
+
+def _check_node() -> None:
+    """A node that could not read what the others wrote refuses to start, saying why."""
+    from camroll.crypto.keys import MasterKeyMismatch, check_master_key
+    from camroll.db.engine import session_scope
+    from camroll.db.migrate import upgrade
+
+    upgrade()
+    try:
+        with session_scope() as s:
+            check_master_key(s)
+    except MasterKeyMismatch as e:
+        _fail(str(e))
 
 
 @user_app.command("add")

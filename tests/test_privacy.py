@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 
 from camroll.db.engine import session_scope
 from camroll.db.models import Base, ConsentEvent, User
+from camroll.storage import get_store
 from tests.conftest import ROLL, Server, make_user, run_cli
 from tests.test_sync_e2e import all_assets, sync
 
@@ -47,6 +48,15 @@ def test_opt_out_then_purge_leaves_nothing_and_a_receipt_that_verifies(
     blob = next((data / "blobs" / "u" / user_id).rglob("original"))
     backup = tmp_path / "backup.bin"
     backup.write_bytes(blob.read_bytes())
+    # An upload left half-sent: its staged segment is the user's data too.
+    tus = {"Tus-Resumable": "1.0.0"}
+    r = client.post(
+        "/api/uploads",
+        headers={**tus, "Upload-Length": "10", "Upload-Metadata": "filename aGFsZi5qcGc="},
+    )
+    patch = {**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    assert client.patch(r.headers["Location"], content=b"12345", headers=patch).status_code == 204
+    assert list(get_store().keys(f"staging/{user_id}/"))
 
     r = client.put("/api/consent", json={"scopes": {"cloud_processing": False}})
     due = datetime.fromisoformat(r.json()["deletion_due_at"])
@@ -65,7 +75,7 @@ def test_opt_out_then_purge_leaves_nothing_and_a_receipt_that_verifies(
 
     assert set(user_rows(user_id).values()) == {0}, user_rows(user_id)
     assert not (data / "blobs" / "u" / user_id).exists()
-    assert not list((data / "staging").glob(f"{user_id}*"))
+    assert not list(get_store().keys(f"staging/{user_id}/"))  # unfinished uploads too
     assert client.get("/api/assets").status_code == 401  # the token went with the account
 
     # The copy made before the purge can no longer be decrypted by anyone.

@@ -1,18 +1,16 @@
 """Resumable uploads over tus 1.0 (core, creation, termination, expiration), plus the sync
 client's batch question "which of these do you lack?".
 
-Bytes are streamed into encrypted staging record by record; no file is ever held in memory.
+Bytes are streamed into encrypted staging in the blob store, one sealed segment per PATCH (or
+per SEGMENT bytes of a longer one); no file is ever held in memory. One writer per upload, on
+any node, through a lease in the database (camroll.ingest.uploads.claim_writer).
 """
 
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
-import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+import time
 
 import anyio
 from anyio import to_thread
@@ -28,12 +26,14 @@ from camroll.config import get_settings
 from camroll.consent.gate import ConsentRequired, require
 from camroll.db.models import Upload
 from camroll.ingest import uploads as svc
-from camroll.ingest.staging import RECORD, Staging
+from camroll.ingest.staging import SEGMENT
 from camroll.jobs.tasks import process_asset_task
 
 router = APIRouter(prefix="/api", tags=["uploads"])
 TUS = {"Tus-Resumable": "1.0.0"}
 MAX_METADATA_PAIRS = 32
+WAIT_S = 30.0  # longer than a lease, so a dead writer's lease lapses within the wait
+RENEW_S = svc.LEASE.total_seconds() / 3
 
 
 def _tus_headers(**extra: str) -> dict[str, str]:
@@ -150,7 +150,7 @@ def head(
     upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> Response:
     upload = _upload(session, who, upload_id)
-    offset = svc.staging_for(session, upload).offset()
+    offset = svc.received(session, upload.id)
     return Response(
         status_code=200,
         headers=_tus_headers(**{"Upload-Offset": str(offset), "Upload-Length": str(upload.length)}),
@@ -172,43 +172,60 @@ async def patch(
             400, "Upload-Offset header is required: a non-negative integer in ASCII digits only"
         )
 
-    def prepare() -> tuple[Upload, Staging]:
-        upload = _upload(session, who, upload_id)
-        return upload, svc.staging_for(session, upload)
-
-    upload, staging = await to_thread.run_sync(prepare)
+    upload = await to_thread.run_sync(_upload, session, who, upload_id)
     # One writer per upload: a PATCH whose connection was cut may still be flushing its last
-    # bytes when the client resumes; the resumed PATCH waits for it, then re-reads the offset.
-    async with upload_lock(staging.lock_path):
-        await to_thread.run_sync(_still_open, session, upload_id)
+    # bytes when the client resumes; the resumed PATCH waits for it, then reads the offset.
+    writer = await _claim(session, upload)
+    try:
         try:
-            await to_thread.run_sync(svc.check_offset, session, upload, offset)
+            await to_thread.run_sync(svc.check_offset, session, upload, writer, offset)
         except ConsentRequired as e:
             raise _consent_error(e) from None
         except svc.UploadError as e:
             raise HTTPException(e.status, str(e), headers=TUS) from None
-        headers = await _receive(request, session, upload, staging, offset)
+        headers = await _receive(request, session, upload, writer, offset)
+    finally:
+        await to_thread.run_sync(writer.release, session)
     if headers is None:
         return Response(status_code=400)
     return Response(status_code=204, headers=headers)
 
 
+async def _claim(session: Session, upload: Upload) -> svc.Writer:
+    """The upload's lease, waiting up to WAIT_S for another writer to finish (or its lease
+    to lapse, when it died)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            writer = await to_thread.run_sync(svc.claim_writer, session, upload)
+        except svc.UploadError as e:
+            raise HTTPException(e.status, str(e), headers=TUS) from None
+        if writer is not None:
+            return writer
+        if time.monotonic() > deadline:
+            raise HTTPException(423, "another request is still writing this upload", headers=TUS)
+        await anyio.sleep(0.1)
+
+
 async def _receive(
-    request: Request, session: Session, upload: Upload, staging: Staging, offset: int
+    request: Request, session: Session, upload: Upload, writer: svc.Writer, offset: int
 ) -> dict[str, str] | None:
     """Stream the body into staging; returns response headers, or None if the client left."""
     remaining = upload.length - offset
     hasher = hashlib.sha256() if offset == 0 else None
     buf = bytearray()
     received = 0
+    alive_at = time.monotonic()
 
     async def flush() -> None:
+        nonlocal alive_at
         if buf:
             piece = bytes(buf)
             buf.clear()
             if hasher is not None:
                 hasher.update(piece)
-            await to_thread.run_sync(staging.write_record, piece)
+            await to_thread.run_sync(_append, session, writer, piece)
+            alive_at = time.monotonic()
 
     try:
         async for piece in request.stream():
@@ -216,8 +233,12 @@ async def _receive(
             if received > remaining:
                 raise HTTPException(413, "more bytes than the declared Upload-Length", headers=TUS)
             buf += piece
-            if len(buf) >= RECORD:
+            if len(buf) >= SEGMENT:
                 await flush()
+            elif time.monotonic() - alive_at > RENEW_S:  # a slow body: keep the lease
+                if not await to_thread.run_sync(writer.renew, session):
+                    raise HTTPException(409, "another request took this upload over", headers=TUS)
+                alive_at = time.monotonic()
     except ClientDisconnect:
         await flush()  # keep what arrived: the client resumes from here
         return None
@@ -230,32 +251,11 @@ async def _receive(
     return headers
 
 
-def _still_open(session: Session, upload_id: str) -> None:
-    """Under the lock, from a fresh snapshot: a PATCH that waited while another one finished
-    the upload must not write it again."""
-    session.commit()  # ends the read snapshot taken before the lock
-    fresh = session.get(Upload, upload_id)
-    if fresh is None or fresh.asset_id is not None:
-        raise HTTPException(409, "this upload is already complete", headers=TUS)
-
-
-@asynccontextmanager
-async def upload_lock(lock_path: Path) -> AsyncIterator[None]:
-    """An exclusive advisory lock beside the staging file, shared by all server processes."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+def _append(session: Session, writer: svc.Writer, piece: bytes) -> None:
     try:
-        for _ in range(300):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await anyio.sleep(0.1)
-        else:
-            raise HTTPException(423, "another request is still writing this upload", headers=TUS)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+        writer.append(session, piece)
+    except svc.UploadError as e:
+        raise HTTPException(e.status, str(e), headers=TUS) from None
 
 
 @router.delete("/uploads/{upload_id}", status_code=204)

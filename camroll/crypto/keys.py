@@ -12,6 +12,7 @@ import secrets
 import threading
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,10 @@ KEY_BYTES = 32
 
 class KeyDestroyed(Exception):
     """The user's data key is gone; their blobs can no longer be decrypted."""
+
+
+class MasterKeyMismatch(Exception):
+    """This node's master key is not the one the database's keys were wrapped with."""
 
 
 _master_lock = threading.Lock()
@@ -94,3 +99,27 @@ def destroy_user_key(session: Session, user_id: str) -> bool:
     session.delete(row)
     session.flush()
     return True
+
+
+def check_master_key(session: Session) -> None:
+    """At the start of `serve` and `worker`: a node on another machine, with its own data
+    folder, would otherwise make a master key of its own and fail on every photo. Raises
+    MasterKeyMismatch, saying what to set."""
+    from sqlalchemy import select
+
+    row = session.scalars(select(UserKey).limit(1)).first()
+    if row is None:
+        return  # a new instance: the first key made is the instance's
+    settings = get_settings()
+    if not settings.master_key and not (settings.data_dir / "master.key").exists():
+        raise MasterKeyMismatch(
+            "this node has no master key, but the database holds keys wrapped with one: give "
+            "every node the instance's key as CAMROLL_MASTER_KEY (64 hex characters)"
+        )
+    try:
+        unwrap(row.wrapped_key, row.user_id)
+    except InvalidTag:
+        raise MasterKeyMismatch(
+            "this node's master key does not open the database's keys: every node needs the "
+            "same CAMROLL_MASTER_KEY"
+        ) from None

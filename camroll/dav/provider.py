@@ -44,7 +44,7 @@ from camroll.dav.auth import DEVICE, USER_ID
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, Upload
 from camroll.ingest import uploads as svc
-from camroll.ingest.staging import RECORD, Staging
+from camroll.ingest.staging import SEGMENT
 from camroll.privacy.audit import record
 from camroll.storage import BlobNotFound
 from camroll.storage.blobs import read_decrypted
@@ -447,8 +447,10 @@ class Incoming(DAVNonCollection):
             except svc.UploadError as e:
                 raise DAVError(e.status, str(e)) from None
             self.upload_id = upload.id
-            staging = svc.staging_for(session, upload)
-        self.writer = StagingWriter(staging, get_settings().max_upload_bytes, length or None)
+            session.commit()  # the upload row exists before its bytes, as with tus
+            writer = svc.claim_writer(session, upload)
+            assert writer is not None  # nobody else knows this new upload yet
+        self.writer = StagingWriter(writer, get_settings().max_upload_bytes, length or None)
         return self.writer
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -516,10 +518,11 @@ def _entry(asset: Asset) -> Entry:
 
 
 class StagingWriter:
-    """What wsgidav writes the PUT body into: sealed 1 MiB records, hashed on the way."""
+    """What wsgidav writes the PUT body into: sealed segments in the blob store, hashed on
+    the way."""
 
-    def __init__(self, staging: Staging, limit: int, declared: int | None) -> None:
-        self.staging = staging
+    def __init__(self, writer: svc.Writer, limit: int, declared: int | None) -> None:
+        self.writer = writer
         self.limit = limit
         self.declared = declared
         self.received = 0
@@ -532,15 +535,19 @@ class StagingWriter:
         if self.received > self.limit:
             raise DAVError(413, f"this server accepts files of at most {self.limit:,} bytes")
         self._buf += data
-        while len(self._buf) >= RECORD:
-            self._flush(RECORD)
+        while len(self._buf) >= SEGMENT:
+            self._flush(SEGMENT)
         return len(data)
 
     def _flush(self, n: int) -> None:
         piece = bytes(self._buf[:n])
         del self._buf[:n]
         self.sha256.update(piece)
-        self.staging.write_record(piece)
+        try:
+            with session_scope() as session:
+                self.writer.append(session, piece)
+        except svc.UploadError as e:
+            raise DAVError(e.status, str(e)) from None
 
     def close(self) -> None:
         if self._buf:

@@ -1,104 +1,98 @@
-"""Encrypted, append-only staging for resumable uploads.
+"""Encrypted upload staging in the blob store, so any node can finish or process any upload.
 
-A partial upload must survive a crash without plaintext ever touching the data folder, so each
-received piece is sealed as one record: 4-byte length | 12-byte nonce | AES-GCM ciphertext. The
-upload's offset is the plaintext length of the complete records; a torn record at the end (a
-crash mid-write) is dropped on the next look, so the client resumes from the last whole record.
+Each piece a writer receives (a tus PATCH, or up to SEGMENT bytes of one) is sealed as one
+object, `staging/<user>/<upload>/<offset>.<length>.<gen>`, in the blob format of
+camroll.crypto.stream with that name bound in: a segment cannot be moved, swapped or cut short
+unnoticed. Nothing is rewritten; a resumed upload adds objects after the last one.
+
+The database says how far an upload got (`uploads.offset`). A segment counts only once its
+writer's compare-and-set moved the offset past it (camroll.ingest.uploads.Writer). An object
+left by a crash, or by a writer whose lease lapsed and was taken over (`gen`, its lease
+generation, is then older), is never read and goes with the rest in `remove`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
-import struct
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from camroll.crypto.stream import DecryptionError, decrypt_stream, encrypt_stream
+from camroll.storage import BlobNotFound, get_store
 
-from camroll.crypto.stream import DecryptionError
-
-HEAD = struct.Struct(">I")
-NONCE = 12
-TAG = 16
-RECORD = 1024 * 1024
+SEGMENT = 8 * 1024 * 1024  # the sync client's PATCH size: one object per PATCH
 
 
-def _cipher(data_key: bytes, upload_id: str) -> AESGCM:
-    hkdf = HKDF(hashes.SHA256(), 32, salt=upload_id.encode(), info=b"camroll staging v1")
-    return AESGCM(hkdf.derive(data_key))
+def staging_prefix(user_id: str, upload_id: str = "") -> str:
+    """`staging/<user>/<upload>/`, or with no upload every upload of the user."""
+    return f"staging/{user_id}/{upload_id}/" if upload_id else f"staging/{user_id}/"
+
+
+class StagingDamaged(DecryptionError):
+    """A committed segment is missing or does not decrypt."""
 
 
 class Staging:
-    def __init__(self, path: Path, data_key: bytes, upload_id: str) -> None:
-        self.path = path
+    def __init__(self, prefix: str, data_key: bytes, upload_id: str) -> None:
+        self.prefix = prefix
         self.upload_id = upload_id
-        self._cipher = _cipher(data_key, upload_id)
+        self._key = data_key
 
-    def offset(self) -> int:
-        """Plaintext bytes safely stored; truncates a torn trailing record."""
-        if not self.path.exists():
-            return 0
-        total, good_end = 0, 0
-        size = self.path.stat().st_size
-        with self.path.open("rb") as f:
-            while True:
-                head = f.read(HEAD.size)
-                if len(head) < HEAD.size:
-                    break
-                (n,) = HEAD.unpack(head)
-                end = good_end + HEAD.size + NONCE + n + TAG
-                if end > size:
-                    break
-                f.seek(end)
-                total += n
-                good_end = end
-        if good_end != size:
-            with self.path.open("r+b") as f:
-                f.truncate(good_end)
-        return total
+    def put_segment(self, offset: int, gen: int, plain: bytes) -> str:
+        """Seal and store one piece starting at `offset`; returns its object key. The caller
+        makes it count (or deletes it) with the offset's compare-and-set."""
+        key = f"{self.prefix}{offset:016d}.{len(plain)}.{gen}"
+        get_store().put(key, encrypt_stream(self._key, key, io.BytesIO(plain)))
+        return key
 
-    def write_record(self, plain: bytes) -> None:
-        """Seal and durably append one piece (at most RECORD bytes is typical)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        nonce = secrets.token_bytes(NONCE)
-        with self.path.open("ab") as f:
-            f.write(HEAD.pack(len(plain)) + nonce + self._cipher.encrypt(nonce, plain, None))
-            f.flush()
-            os.fsync(f.fileno())
+    def delete(self, key: str) -> None:
+        get_store().delete(key)
 
-    def chunks(self) -> Iterator[bytes]:
-        with self.path.open("rb") as f:
-            while head := f.read(HEAD.size):
-                (n,) = HEAD.unpack(head)
-                nonce = f.read(NONCE)
-                try:
-                    yield self._cipher.decrypt(nonce, f.read(n + TAG), None)
-                except InvalidTag:
-                    raise DecryptionError(
-                        f"staging for upload {self.upload_id} is damaged"
-                    ) from None
+    def segments(self, received: int) -> list[str]:
+        """The object keys of bytes 0..received, in order: from each offset, the segment of
+        the newest lease generation (an older one there was never committed)."""
+        best: dict[int, tuple[int, int, str]] = {}
+        for key in get_store().keys(self.prefix):
+            name = key[len(self.prefix) :]
+            try:
+                offset, length, gen = (int(p) for p in name.split("."))
+            except ValueError:
+                continue  # not a segment (a store's own temporary file)
+            if offset not in best or gen > best[offset][0]:
+                best[offset] = (gen, length, key)
+        chain, pos = [], 0
+        while pos < received:
+            if pos not in best:
+                raise StagingDamaged(
+                    f"staging for upload {self.upload_id} lacks the bytes from {pos}"
+                )
+            _, length, key = best[pos]
+            chain.append(key)
+            pos += length
+        if pos != received:
+            raise StagingDamaged(f"staging for upload {self.upload_id} does not end at {received}")
+        return chain
 
-    def sha256(self) -> str:
+    def chunks(self, received: int) -> Iterator[bytes]:
+        store = get_store()
+        for key in self.segments(received):
+            try:
+                yield from decrypt_stream(self._key, key, store.get(key))
+            except BlobNotFound:
+                raise StagingDamaged(f"staging for upload {self.upload_id} lost {key}") from None
+
+    def sha256(self, received: int) -> str:
         h = hashlib.sha256()
-        for chunk in self.chunks():
+        for chunk in self.chunks(received):
             h.update(chunk)
         return h.hexdigest()
 
-    def write_plaintext(self, dest: Path) -> None:
+    def write_plaintext(self, dest: Path, received: int) -> None:
         with dest.open("wb") as out:
-            for chunk in self.chunks():
+            for chunk in self.chunks(received):
                 out.write(chunk)
 
-    @property
-    def lock_path(self) -> Path:
-        """Beside the staging file: the PATCH handlers' lock (see api/uploads.py)."""
-        return self.path.with_name(self.path.name + ".lock")
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-        self.lock_path.unlink(missing_ok=True)
+    def remove(self) -> int:
+        """Delete every object of this upload, committed or not; returns how many."""
+        return get_store().delete_prefix(self.prefix)

@@ -3,10 +3,13 @@ api/uploads.py only speaks tus."""
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from camroll import job_runs
@@ -14,8 +17,13 @@ from camroll.config import get_settings
 from camroll.consent.gate import require
 from camroll.crypto.keys import user_data_key
 from camroll.db.models import Asset, Upload, new_id, utcnow
-from camroll.ingest.staging import Staging
+from camroll.ingest.staging import Staging, staging_prefix
 from camroll.media.names import clean_device_path, clean_name
+from camroll.storage import get_store
+
+# A writer's lease lasts this long past its last sign of life; only another writer's claim
+# cares (a lapsed writer nobody challenged carries on). Node clocks must agree to within it.
+LEASE = timedelta(seconds=20)
 
 
 class UploadError(Exception):
@@ -32,13 +40,115 @@ class AlreadyHave(Exception):
         self.asset_id = asset_id
 
 
-def staging_dir() -> Path:
-    return get_settings().data_dir / "staging"
+def received(session: Session, upload_id: str) -> int:
+    """Bytes safely staged, from the database (a loaded row's copy may be behind)."""
+    return session.scalar(select(Upload.offset).where(Upload.id == upload_id)) or 0
 
 
 def staging_for(session: Session, upload: Upload) -> Staging:
+    """The upload's segments in the blob store, sealed under the owner's data key."""
     key = user_data_key(session, upload.user_id)
-    return Staging(staging_dir() / upload.staging_key, key, upload.id)
+    return Staging(upload.staging_key, key, upload.id)
+
+
+def _owner_tag() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _dead_here(tag: str | None) -> bool:
+    """The holder is a process on this machine that no longer runs (a crashed server)."""
+    host, _, pid = (tag or "").rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except OSError as e:
+        return e.errno != errno.EPERM
+    return False
+
+
+@dataclass
+class Writer:
+    """The one writer of an upload, on whatever node: appends sealed segments and moves the
+    upload's offset with a compare-and-set that also checks its lease generation, so a writer
+    whose lease was taken over can never make its bytes count."""
+
+    upload_id: str
+    staging: Staging
+    gen: int
+    offset: int
+
+    def append(self, session: Session, plain: bytes) -> None:
+        """Store one piece durably, then count it; commits."""
+        if not plain:
+            return
+        key = self.staging.put_segment(self.offset, self.gen, plain)
+        moved = session.execute(
+            update(Upload)
+            .where(
+                Upload.id == self.upload_id,
+                Upload.writer_gen == self.gen,
+                Upload.offset == self.offset,
+            )
+            .values(offset=self.offset + len(plain), writer_until=utcnow() + LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        if moved != 1:
+            self.staging.delete(key)
+            raise UploadError(409, "another request took this upload over; resume from its offset")
+        self.offset += len(plain)
+
+    def renew(self, session: Session) -> bool:
+        """Extend the lease while a slow body streams in; False if it was taken over."""
+        moved = session.execute(
+            update(Upload)
+            .where(Upload.id == self.upload_id, Upload.writer_gen == self.gen)
+            .values(writer_until=utcnow() + LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        return moved == 1
+
+    def release(self, session: Session) -> None:
+        session.execute(
+            update(Upload)
+            .where(Upload.id == self.upload_id, Upload.writer_gen == self.gen)
+            .values(writer_until=None, writer_tag=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+
+
+def claim_writer(session: Session, upload: Upload) -> Writer | None:
+    """Take the upload's single-writer lease, through the database so every API node on every
+    machine sees it: free, lapsed, or held by a dead process on this machine. Returns None
+    while another writer holds it; UploadError 409 once the upload is complete or gone.
+    Commits."""
+    session.commit()  # a fresh snapshot: the row may have changed while we waited
+    now = utcnow()
+    free = or_(Upload.writer_until.is_(None), Upload.writer_until < now)
+    held = session.execute(
+        select(Upload.writer_gen, Upload.writer_tag, Upload.asset_id).where(Upload.id == upload.id)
+    ).first()
+    if held is None or held.asset_id is not None:
+        raise UploadError(409, "this upload is already complete")
+    if _dead_here(held.writer_tag):
+        free = or_(free, Upload.writer_gen == held.writer_gen)
+    taken = session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.asset_id.is_(None), free)
+        .values(writer_gen=Upload.writer_gen + 1, writer_until=now + LEASE, writer_tag=_owner_tag())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        session.rollback()
+        return None
+    gen, offset = session.execute(
+        select(Upload.writer_gen, Upload.offset).where(Upload.id == upload.id)
+    ).one()
+    session.commit()
+    return Writer(upload.id, staging_for(session, upload), gen, offset)
 
 
 def lacking(session: Session, user_id: str, checksums: list[str]) -> list[str]:
@@ -98,25 +208,22 @@ def create_upload(
         length=length,
         checksum=checksum,
         expires_at=utcnow() + timedelta(hours=get_settings().upload_expiry_hours),
-        staging_key=f"{user_id}/{upload_id}",
+        offset=0,
+        staging_key=staging_prefix(user_id, upload_id),
     )
     session.add(upload)
     session.flush()
-    if length == 0:  # complete on creation: an empty staging file stands for the empty file
-        path = staging_for(session, upload).path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
     return upload
 
 
-def check_offset(session: Session, upload: Upload, offset: int) -> Staging:
-    """Before a PATCH: consent still on, and the client resumes exactly where we are."""
+def check_offset(session: Session, upload: Upload, writer: Writer, offset: int) -> None:
+    """Before a PATCH, under the lease: consent still on, and the client resumes exactly
+    where we are."""
     require(session, upload.user_id, "cloud_processing")
-    staging = staging_for(session, upload)
-    current = staging.offset()
-    if offset != current:
-        raise UploadError(409, f"Upload-Offset {offset} does not match the server's {current}")
-    return staging
+    if offset != writer.offset:
+        raise UploadError(
+            409, f"Upload-Offset {offset} does not match the server's {writer.offset}"
+        )
 
 
 def complete(session: Session, upload: Upload, sha: str | None = None) -> tuple[Asset, bool]:
@@ -126,7 +233,7 @@ def complete(session: Session, upload: Upload, sha: str | None = None) -> tuple[
     otherwise the staged bytes are read once more.
     """
     staging = staging_for(session, upload)
-    sha = sha or staging.sha256()
+    sha = sha or staging.sha256(received(session, upload.id))
     if upload.checksum and sha != upload.checksum:
         staging.remove()
         session.delete(upload)
@@ -165,4 +272,25 @@ def expire_uploads(session: Session) -> int:
     for upload in old:
         staging_for(session, upload).remove()
         session.delete(upload)
+    session.flush()
+    _sweep_orphan_staging(session)
     return len(old)
+
+
+def _sweep_orphan_staging(session: Session) -> int:
+    """Staged segments whose upload row is gone: a worker that died between storing the
+    original and removing the staging. (A row always commits before its first segment.)"""
+    store = get_store()
+    seen: dict[str, bool] = {}
+    removed = 0
+    for key in list(store.keys("staging/")):
+        parts = key.split("/")
+        if len(parts) != 4:
+            continue
+        upload_id = parts[2]
+        if upload_id not in seen:
+            seen[upload_id] = session.get(Upload, upload_id) is not None
+        if not seen[upload_id]:
+            store.delete(key)
+            removed += 1
+    return removed

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +31,7 @@ from camroll.db.models import (
     derived_models,
     utcnow,
 )
-from camroll.ingest.uploads import staging_dir
+from camroll.ingest.staging import staging_prefix
 from camroll.privacy.exports import delete_exports, expire_exports
 from camroll.privacy.scrub import scrub
 from camroll.storage import get_store
@@ -121,7 +120,7 @@ def purge_user(session: Session, user: User, now: datetime) -> DeletionReceipt:
     session.commit()  # the shredding must stick even if a later step fails and is retried
 
     blobs = get_store().delete_prefix(f"u/{user_id}/")
-    shutil.rmtree(staging_dir() / user_id, ignore_errors=True)
+    blobs += get_store().delete_prefix(staging_prefix(user_id))  # unfinished uploads
 
     # Children before parents; every table that holds a user_id, found from the schema.
     touched = [User.__tablename__]

@@ -21,13 +21,13 @@ from collections.abc import Iterable
 
 from camroll.search.rank import MIN_PREFIX, stem, words
 
-_LETTERS = bytes(range(ord("a"), ord("a") + 16))
+_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")  # hex digit -> letter
 TOKEN_BYTES = 10
 
 
 def token(key: bytes, tagged: str) -> str:
     digest = hmac.new(key, tagged.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-    return "".join(chr(_LETTERS[b >> 4]) + chr(_LETTERS[b & 15]) for b in digest[:TOKEN_BYTES])
+    return digest[:TOKEN_BYTES].hex().translate(_LETTERS)
 
 
 def label_words(labels: Iterable[str], whole_labels: bool) -> set[str]:

@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -36,6 +37,7 @@ from camroll.search.query import ParsedQuery
 from camroll.search.rank import SearchDoc
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 INDEX_MODEL = ("camroll-blind-index", "1")
 _CHUNK = 2000  # ids per IN (...) list
 
@@ -65,26 +67,50 @@ def _row(asset: Asset, kind: str, scope: str, tokens: list[str], day: str) -> Se
 
 def index_asset(session: Session, asset: Asset) -> None:
     """(Re)write the asset's rows from what analysis stored for it now: idempotent."""
-    session.execute(delete(SearchTerm).where(SearchTerm.asset_id == asset.id))
-    local = session.scalar(
-        select(AssetMetadata.taken_at_local).where(AssetMetadata.asset_id == asset.id)
-    )
-    day = day_of(local, asset.sort_at).isoformat()
-    rows = [_row(asset, "date", "cloud_processing", [], day)]
-    key = blind_key(asset.user_id, session.connection())
-    tags: dict[str, list[str]] = defaultdict(list)
-    for label, scope in session.execute(
-        select(AssetTag.label, AssetTag.scope).where(AssetTag.asset_id == asset.id)
-    ):
-        tags[scope].append(label)
-    for scope, labels in sorted(tags.items()):
-        words = blind.label_words(labels, whole_labels=True)
-        rows.append(_row(asset, "tags", scope, blind.tokens(key, words), day))
-    place = session.scalars(select(AssetPlace).where(AssetPlace.asset_id == asset.id)).first()
-    if place is not None:
-        words = blind.label_words(_place_names(place), whole_labels=False)
-        rows.append(_row(asset, "places", place.scope, blind.tokens(key, words), day))
-    session.add_all(rows)
+    index_assets(session, [asset])
+
+
+def index_assets(session: Session, assets: Sequence[Asset]) -> None:
+    """`index_asset` for many assets of one owner at once (a few queries per chunk)."""
+    if not assets:
+        return
+    key = blind_key(assets[0].user_id, session.connection())
+    for chunk in _chunks(list(assets)):
+        ids = [a.id for a in chunk]
+        session.execute(
+            delete(SearchTerm).where(SearchTerm.asset_id.in_(ids)),
+            execution_options={"synchronize_session": False},
+        )
+        local = dict(
+            session.execute(
+                select(AssetMetadata.asset_id, AssetMetadata.taken_at_local).where(
+                    AssetMetadata.asset_id.in_(ids)
+                )
+            ).all()
+        )
+        tags: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for asset_id, label, scope in session.execute(
+            select(AssetTag.asset_id, AssetTag.label, AssetTag.scope).where(
+                AssetTag.asset_id.in_(ids)
+            )
+        ):
+            tags[asset_id][scope].append(label)
+        places = {
+            p.asset_id: p
+            for p in session.scalars(select(AssetPlace).where(AssetPlace.asset_id.in_(ids)))
+        }
+        rows = []
+        for asset in chunk:
+            day = day_of(local.get(asset.id), asset.sort_at).isoformat()
+            rows.append(_row(asset, "date", "cloud_processing", [], day))
+            for scope, labels in sorted(tags[asset.id].items()):
+                words = blind.label_words(labels, whole_labels=True)
+                rows.append(_row(asset, "tags", scope, blind.tokens(key, words), day))
+            if (place := places.get(asset.id)) is not None:
+                words = blind.label_words(_place_names(place), whole_labels=False)
+                rows.append(_row(asset, "places", place.scope, blind.tokens(key, words), day))
+        session.add_all(rows)
+        session.flush()
 
 
 def index_missing(session: Session, user_id: str) -> int:
@@ -96,9 +122,7 @@ def index_missing(session: Session, user_id: str) -> int:
             select(Asset).where(Asset.user_id == user_id, Asset.status == "ready", ~indexed)
         )
     )
-    for asset in assets:
-        index_asset(session, asset)
-    session.flush()
+    index_assets(session, assets)
     return len(assets)
 
 
@@ -292,6 +316,6 @@ def load_docs(session: Session, user_id: str, asset_ids: Iterable[str]) -> list[
     return list(docs.values())
 
 
-def _chunks(ids: list[str]) -> Iterable[list[str]]:
+def _chunks(ids: list[_T]) -> Iterable[list[_T]]:
     for i in range(0, len(ids), _CHUNK):
         yield ids[i : i + _CHUNK]

@@ -79,7 +79,11 @@ class LocalBlobStore:
         return len(keys)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
-        for path in sorted(self.root.rglob("*")):
+        # Walk only the prefix's folder: one upload's staging must not cost a whole-store walk.
+        folder = (self.root / prefix.rpartition("/")[0]).resolve()
+        if not folder.is_relative_to(self.root) or not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.name.startswith(".tmp-"):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):

@@ -1,7 +1,7 @@
 """The Web Share Target's multipart body, streamed part by part into encrypted staging.
 
 A form parser would spool every shared file to a plaintext temporary file first; here each
-`media` part becomes a tus upload whose bytes are sealed record by record as they arrive, and
+`media` part becomes a tus upload whose bytes are sealed segment by segment as they arrive, and
 whose length is known once the part ends. Completion (SHA-256, dedupe, processing job) is the
 tus completion itself.
 """
@@ -23,7 +23,7 @@ from camroll.config import get_settings
 from camroll.consent.gate import ConsentRequired
 from camroll.db.models import Upload
 from camroll.ingest import uploads as svc
-from camroll.ingest.staging import RECORD, Staging
+from camroll.ingest.staging import SEGMENT
 
 FIELD = "media"  # the manifest's share_target file parameter
 MAX_FILES = 200
@@ -40,8 +40,8 @@ class Shared:
 class _Sink:
     """One shared file on its way into staging."""
 
-    def __init__(self, session: Session, upload: Upload, staging: Staging, name: str) -> None:
-        self.session, self.upload, self.staging, self.name = session, upload, staging, name
+    def __init__(self, session: Session, upload: Upload, writer: svc.Writer, name: str) -> None:
+        self.session, self.upload, self.writer, self.name = session, upload, writer, name
         self.hasher = hashlib.sha256()
         self.buf = bytearray()
         self.total = 0
@@ -59,14 +59,16 @@ class _Sink:
             device_path=name,
         )
         session.commit()  # the upload row exists before its bytes, as with tus
-        return cls(session, upload, svc.staging_for(session, upload), upload.filename)
+        writer = svc.claim_writer(session, upload)
+        assert writer is not None  # nobody else knows this new upload yet
+        return cls(session, upload, writer, upload.filename)
 
     def seal(self) -> None:
         if self.buf:
             piece = bytes(self.buf)
             self.buf.clear()
             self.hasher.update(piece)
-            self.staging.write_record(piece)
+            self.writer.append(self.session, piece)
 
     def finish(self) -> Shared:
         self.seal()
@@ -80,7 +82,7 @@ class _Sink:
         return Shared(self.name, "stored" if new else "had", message, headers["Camroll-Asset-Id"])
 
     def discard(self) -> None:
-        self.staging.remove()
+        self.writer.staging.remove()
         self.session.delete(self.upload)
         self.session.commit()
 
@@ -164,7 +166,7 @@ async def ingest_stream(
                         sink = None
                         continue
                     sink.buf += piece
-                    if len(sink.buf) >= RECORD:
+                    if len(sink.buf) >= SEGMENT:
                         await to_thread.run_sync(sink.seal)
                 elif kind == "end" and sink is not None:
                     results.append(await to_thread.run_sync(sink.finish))
