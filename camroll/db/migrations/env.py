@@ -3,7 +3,7 @@
 from alembic import context
 from alembic.operations import Operations
 
-from camroll.db.edited_revisions import ENCRYPTION, repair
+from camroll.db.edited_revisions import ENCRYPTION, STAMPED_BEFORE, repair
 from camroll.db.engine import make_engine
 from camroll.db.models import Base
 
@@ -17,6 +17,7 @@ def _repair_before_chain() -> None:
     reads: replay the revisions it is stamped at first (the rest waits for revision 0013)."""
     migration = context.get_context()
     stamped = migration.get_current_revision()
+    context.config.attributes[STAMPED_BEFORE] = stamped
     target = context.get_revision_argument()
     upgrading = target in ("head", "heads") or (isinstance(target, str) and target > str(stamped))
     if stamped is not None and stamped < ENCRYPTION and upgrading:
