@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db
-from camroll.consent.change import change_scopes
 from camroll.consent.gate import current_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
+from camroll.consent_change import change_scopes
 from camroll.db.models import ConsentEvent, User
 from camroll.privacy.audit import record
 

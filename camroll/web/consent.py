@@ -1,7 +1,7 @@
 """The consent switches: the first-run page (/welcome) and the piece the privacy centre reuses.
 
 `consent_view` builds the context of `_consent_switches.html`; POST /consent/{scope} flips one
-switch through the same service as PUT /api/consent (camroll.consent.change).
+switch through the same service as PUT /api/consent (camroll.consent_change).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, optional_caller
 from camroll.config import get_settings
-from camroll.consent.change import change_scopes
 from camroll.consent.gate import current_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
+from camroll.consent_change import change_scopes
 from camroll.db.models import ConsentEvent, User
 from camroll.privacy.audit import record
 from camroll.web.routes import templates

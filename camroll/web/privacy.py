@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from camroll.api import account, export
 from camroll.api.deps import Caller, db, optional_caller
 from camroll.config import get_settings
-from camroll.consent.change import change_scopes
+from camroll.consent_change import change_scopes
 from camroll.privacy import exports
 from camroll.privacy.audit import events, record
 from camroll.privacy.report import build_report

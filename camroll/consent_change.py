@@ -1,5 +1,8 @@
 """Changing consent, wherever the owner does it (API, web switches): record the change in the
-ledger, then set in motion what it means (deletion deadlines, scope data deleted, re-analysis)."""
+ledger, then set in motion what it means (deletion deadlines, scope data deleted, re-analysis).
+
+It sits above consent/, privacy/ and jobs/, which it drives, so none of them imports another
+back (the gate in consent/ is what every job and privacy step asks)."""
 
 from __future__ import annotations
 
