@@ -235,10 +235,39 @@ def planes_to_rgb(planes: Planes) -> np.ndarray:
 
 
 def _frame(planes: Planes) -> av.VideoFrame:
-    y, u, v = planes
-    h, w = y.shape
-    packed = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(h * 3 // 2, w)
-    return av.VideoFrame.from_ndarray(packed, format="yuv420p")
+    frame, views = _new_frame(planes[0].shape[1], planes[0].shape[0])
+    for view, plane in zip(views, planes, strict=True):
+        np.copyto(view, plane)
+    return frame
+
+
+def _new_frame(width: int, height: int) -> tuple[av.VideoFrame, Planes]:
+    """An empty yuv420p frame and writable numpy views of its planes: a frame is drawn straight
+    into the encoder's input, with no copy or packing afterwards."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    return frame, _views(frame)
+
+
+def _views(frame: av.VideoFrame) -> Planes:
+    """Numpy views (no copy) of a yuv420p frame's planes, without their row padding."""
+    width, height = frame.width, frame.height
+    views = []
+    for plane, (w, h) in zip(frame.planes, [(width, height)] + [(width // 2, height // 2)] * 2,
+                             strict=True):  # fmt: skip
+        rows = np.frombuffer(plane, np.uint8)[: h * plane.line_size].reshape(h, plane.line_size)
+        views.append(rows[:, :w])
+    return views[0], views[1], views[2]
+
+
+def _blank(width: int, height: int) -> Planes:
+    return (np.empty((height, width), np.uint8), np.empty((height // 2, width // 2), np.uint8),
+            np.empty((height // 2, width // 2), np.uint8))  # fmt: skip
+
+
+def _copy_into(out: Planes, planes: Planes) -> Planes:
+    for dst, src in zip(out, planes, strict=True):
+        np.copyto(dst, src)
+    return out
 
 
 def _blurred_fill(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -252,9 +281,9 @@ def _blurred_fill(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     cw, ch = width / 24, height / 24
     x0, y0 = max(0, round((sw - cw) / 2)), max(0, round((sh - ch) / 2))
     crop = small[y0 : y0 + max(1, round(ch)), x0 : x0 + max(1, round(cw))]
-    return (cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR) * 0.55).astype(
-        np.uint8
-    )
+    # Darkened while tiny: the full-size frame is only ever resized, never multiplied.
+    crop = (crop * 0.55).astype(np.uint8)
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _contain(rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, int, int]:
@@ -330,7 +359,8 @@ class _KenBurns:
         self.zooms = (1.0, end_zoom) if zoom_in else (end_zoom, 1.0)
         self.zoom_in = zoom_in
 
-    def frame(self, progress: float) -> Planes:
+    def frame(self, progress: float, out: Planes | None = None) -> Planes:
+        """The picture at `progress` (0-1) of the slide, warped into `out` (new planes if None)."""
         width, height = self.size
         h, w = self.src.shape[:2]
         p = _smooth(progress)
@@ -357,11 +387,12 @@ class _KenBurns:
         chroma = np.array([[k, 0, -x0 * k / 2], [0, k, -y0 * k / 2]], dtype=np.float32)
         y, u, v = self.planes
         half = (width // 2, height // 2)
-        return (
-            cv2.warpAffine(y, luma, (width, height), flags=cv2.INTER_LINEAR),
-            cv2.warpAffine(u, chroma, half, flags=cv2.INTER_LINEAR),
-            cv2.warpAffine(v, chroma, half, flags=cv2.INTER_LINEAR),
-        )
+        if out is None:
+            out = _blank(width, height)
+        cv2.warpAffine(y, luma, (width, height), dst=out[0], flags=cv2.INTER_LINEAR)
+        cv2.warpAffine(u, chroma, half, dst=out[1], flags=cv2.INTER_LINEAR)
+        cv2.warpAffine(v, chroma, half, dst=out[2], flags=cv2.INTER_LINEAR)
+        return out
 
 
 class _Clip:
@@ -379,28 +410,41 @@ class _Clip:
         self.current: Planes | None = None
         self.pending: av.VideoFrame | None = None
 
-    def _fit(self, frame: av.VideoFrame) -> np.ndarray:
+    def _fit(self, frame: av.VideoFrame) -> Planes:
+        """The frame scaled by FFmpeg straight to yuv420p (no RGB round trip), centred over a
+        blurred fill made once, from the clip's first frame: only the picture changes."""
         width, height = self.size
         rotation = round(getattr(frame, "rotation", 0) or 0) % 360
         turned = rotation in (90, 270)
         fw, fh = (frame.height, frame.width) if turned else (frame.width, frame.height)
         scale = min(width / fw, height / fh)
-        # Let FFmpeg's scaler do the resize during the RGB conversion (one pass).
-        tw, th = max(2, round(fw * scale)), max(2, round(fh * scale))
-        rgb = frame.to_ndarray(format="rgb24", width=th if turned else tw,
-                               height=tw if turned else th)  # fmt: skip
-        if rotation:
-            # The display matrix angle is counter-clockwise, as np.rot90's is.
-            rgb = np.ascontiguousarray(np.rot90(rgb, rotation // 90))
-        if (tw, th) == (width, height):
-            return rgb
-        out = _blurred_fill(rgb, width, height)
-        x0, y0 = (width - tw) // 2, (height - th) // 2
-        out[y0 : y0 + th, x0 : x0 + tw] = rgb
-        return out
+        # Even sides and offsets keep the half-size chroma aligned with the luma.
+        tw, th = max(2, round(fw * scale / 2) * 2), max(2, round(fh * scale / 2) * 2)
+        tw, th = min(tw, width), min(th, height)
+        sw, sh = (th, tw) if turned else (tw, th)
+        if frame.colorspace == 1:  # BT.709 already, as the output: FFmpeg scales the YUV as is
+            planes = _views(frame.reformat(width=sw, height=sh, format="yuv420p"))
+        else:  # BT.601 (FFmpeg's default for untagged video) is re-coded through RGB
+            planes = _planes(frame.to_ndarray(format="rgb24", width=sw, height=sh))
+        # The display matrix angle is counter-clockwise, as np.rot90's is.
+        picture = [np.rot90(p, rotation // 90) for p in planes]
+        if self.current is None:
+            if (tw, th) == (width, height):
+                self.current = _blank(width, height)
+            else:
+                small = frame.to_ndarray(format="rgb24", width=max(2, sw // 8),
+                                         height=max(2, sh // 8))  # fmt: skip
+                self.current = _planes(_blurred_fill(np.rot90(small, rotation // 90), width,
+                                                     height))  # fmt: skip
+        x0, y0 = (width - tw) // 4 * 2, (height - th) // 4 * 2
+        for k, (dst, src) in enumerate(zip(self.current, picture, strict=True)):
+            d = 2 if k else 1
+            dst[y0 // d : (y0 + th) // d, x0 // d : (x0 + tw) // d] = src
+        return self.current
 
-    def frame(self, local_s: float) -> Planes:
-        """The clip's frame showing at `local_s` seconds into the slide (monotonic calls)."""
+    def frame(self, local_s: float, out: Planes | None = None) -> Planes:
+        """The clip's frame showing at `local_s` seconds into the slide (monotonic calls), copied
+        into `out` when given."""
         want = self.start + min(local_s, self.length)
         while True:
             if self.pending is None:
@@ -411,11 +455,11 @@ class _Clip:
             if t > want + 1e-3 and self.current is not None:
                 break
             if t >= self.start - 1e-3 or self.current is None:
-                self.current = _planes(self._fit(self.pending))
+                self._fit(self.pending)
             self.pending = None
         if self.current is None:
             self.current = _planes(np.full((self.size[1], self.size[0], 3), BACKGROUND, np.uint8))
-        return self.current
+        return self.current if out is None else _copy_into(out, self.current)
 
     def close(self) -> None:
         self.container.close()
@@ -428,8 +472,8 @@ class _Still:
     def __init__(self, planes: Planes) -> None:
         self.planes = planes
 
-    def frame(self, local_s: float) -> Planes:
-        return self.planes
+    def frame(self, local_s: float, out: Planes | None = None) -> Planes:
+        return self.planes if out is None else _copy_into(out, self.planes)
 
 
 def _place_card(slide: CardSlide, size: tuple[int, int]) -> Planes:
@@ -549,16 +593,19 @@ def render_recap(
                 sources[n] = _Clip(slide, seg.duration_s, size)
         return sources[n]
 
-    def picture(n: int, seg: Segment, t: float) -> Planes:
+    def picture(n: int, seg: Segment, t: float, into: Planes) -> None:
+        """Segment `n`'s picture at `t`, drawn into `into`."""
         if seg.kind == "title":
-            return title_card
-        if seg.kind == "end":
-            return end_card
-        src = source(n, seg)
-        local = t - seg.start_s
-        if isinstance(src, _KenBurns):
-            return src.frame(local / seg.duration_s)
-        return src.frame(local)
+            _copy_into(into, title_card)
+        elif seg.kind == "end":
+            _copy_into(into, end_card)
+        else:
+            src = source(n, seg)
+            local = t - seg.start_s
+            if isinstance(src, _KenBurns):
+                src.frame(local / seg.duration_s, into)
+            else:
+                src.frame(local, into)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     # faststart: the muxer rewrites the file with the index (moov) first, so browsers can start
@@ -584,6 +631,7 @@ def render_recap(
 
         def render() -> Iterator[av.VideoFrame]:
             active = 0
+            other = _blank(width, height)  # the incoming segment during a crossfade
             for i in range(frames):
                 t = i / fps
                 # Segments are in time order; at most two overlap (during a crossfade).
@@ -595,16 +643,17 @@ def render_recap(
                     if isinstance(done, _Clip):
                         done.close()
                     active += 1
+                # Drawn in BT.709 limited-range YUV (matching the colour tags written above),
+                # straight into the frame x264 reads.
+                frame, yuv = _new_frame(width, height)
                 seg = segments[active]
-                yuv = picture(active, seg, t)
+                picture(active, seg, t, yuv)
                 nxt = segments[active + 1] if active + 1 < len(segments) else None
                 if nxt is not None and t >= nxt.start_s:
                     alpha = (t - nxt.start_s) / FADE
-                    other = picture(active + 1, nxt, t)
-                    yuv = tuple(cv2.addWeighted(a, 1 - alpha, b, alpha, 0)
-                                for a, b in zip(yuv, other, strict=True))  # type: ignore[assignment]  # fmt: skip
-                # Drawn in BT.709 limited-range YUV, matching the colour tags written above.
-                frame = _frame(yuv)
+                    picture(active + 1, nxt, t, other)
+                    for a, b in zip(yuv, other, strict=True):
+                        cv2.addWeighted(a, 1 - alpha, b, alpha, 0, dst=a)
                 frame.pts = i
                 frame.time_base = Fraction(1, fps)
                 yield frame
