@@ -234,9 +234,14 @@ def inspect(
     ] = False,
 ) -> None:
     """Read metadata (and with --analyze, analyse) with no server, as the pipeline does."""
-    from camroll.media.inspect import inspect_paths
+    if analyze:
+        from camroll.analyze.inspect import inspect_and_analyze
 
-    results = inspect_paths(files, analyze=analyze)
+        results = inspect_and_analyze(files)
+    else:
+        from camroll.media.inspect import inspect_paths
+
+        results = inspect_paths(files)
     if as_json:
         print(json.dumps(results, indent=2, default=str))
         return

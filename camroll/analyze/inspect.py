@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+from camroll.media.inspect import inspect_paths
 from camroll.media.previews import render_previews
 from camroll.media.validate import Quarantined, classify
 
@@ -32,6 +33,15 @@ def _face_dict(face: Any, size: tuple[int, int], at: float | None = None) -> dic
     if at is not None:
         d["at_seconds"] = at
     return d
+
+
+def inspect_and_analyze(paths: list[Path]) -> list[dict[str, Any]]:
+    """Metadata for each path (one ExifTool process), then faces, tags, place and quality."""
+    results = inspect_paths(paths)
+    for path, r in zip(paths, results, strict=True):
+        if not r.get("error"):  # unreadable or missing: ExifTool already said why
+            r.update(analyze_file(path, r))
+    return results
 
 
 def analyze_file(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
