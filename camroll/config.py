@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # Worker threads of the embedded or standalone Huey consumer.
     workers: int = 2
 
-    # Optional stronger ONNX models (CLIP, ArcFace), one folder each; empty: data_dir/models.
+    # Optional stronger ONNX models (CLIP), one folder each; empty: data_dir/models.
     models_dir: Path | None = None
 
     # Path to the exiftool executable.

@@ -1,4 +1,4 @@
-"""Tiny ONNX models, built here with `onnx.helper`, shaped like real CLIP and ArcFace exports.
+"""Tiny ONNX models, built here with `onnx.helper`, shaped like real CLIP exports.
 
 Their weights are chosen so their answers can be checked: the CLIP-like pair maps an image's
 mean colour and a colour word to the same direction, so a red photo is nearest "red".
@@ -122,26 +122,6 @@ def tokenizer_json(path: Path, padded: bool = False) -> None:
     tok.save(str(path))
 
 
-def arcface_graph(path: Path, dim: int = 16, seed: int = 7) -> None:
-    """float32 [N,3,112,112] -> 8x8 average pool -> flatten -> fixed random projection."""
-    rng = np.random.default_rng(seed)
-    weight = rng.normal(size=(3 * 14 * 14, dim)).astype(np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node(
-                "AveragePool", ["input.1"], ["pool"], kernel_shape=[8, 8], strides=[8, 8]
-            ),
-            helper.make_node("Flatten", ["pool"], ["flat"], axis=1),
-            helper.make_node("MatMul", ["flat", "w"], ["683"]),
-        ],
-        "tiny-arcface",
-        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["N", 3, 112, 112])],
-        [helper.make_tensor_value_info("683", TensorProto.FLOAT, ["N", dim])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    _save(graph, path)
-
-
 def write_manifest(folder: Path, **fields: object) -> None:
     (folder / "camroll-model.json").write_text(json.dumps(fields))
 
@@ -170,20 +150,6 @@ def make_clip(
         "std": [0.5, 0.5, 0.5],
         "context_length": context,
         "tokenizer": "tokenizer.json",
-    }
-    write_manifest(folder, **{**fields, **manifest})
-    return folder
-
-
-def make_arcface(folder: Path, *, dim: int = 16, **manifest: object) -> Path:
-    """A complete ArcFace model folder; `manifest` overrides manifest fields."""
-    folder.mkdir(parents=True)
-    arcface_graph(folder / "model.onnx", dim)
-    fields: dict[str, object] = {
-        "kind": "arcface",
-        "name": "tiny-arcface",
-        "version": "test-1",
-        "embedding_dim": dim,
     }
     write_manifest(folder, **{**fields, **manifest})
     return folder

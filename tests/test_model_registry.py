@@ -1,7 +1,7 @@
-"""The optional model registry: CLIP and ArcFace ONNX models placed in a models directory.
+"""The optional model registry: CLIP ONNX models placed in a models directory.
 
 The models are tiny ONNX graphs the tests build (tests/onnx_models.py), shaped like real
-exports, with weights chosen so a red photo really is nearest the word "red". Faces are real.
+exports, with weights chosen so a red photo really is nearest the word "red".
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camroll.analyze.arcface import ARCFACE_TEMPLATE, align_112
-from camroll.analyze.registry import available_models, get_arcface, get_clip, models_dir
+from camroll.analyze.registry import available_models, get_clip, models_dir
 from camroll.config import get_settings
-from tests.onnx_models import VOCAB, make_arcface, make_clip, write_manifest
-
-FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces" / "deepface"
+from tests.onnx_models import VOCAB, make_clip, write_manifest
 
 
 @pytest.fixture
@@ -39,10 +36,10 @@ def test_nothing_placed_means_no_optional_models(
 ) -> None:
     assert models_dir() == models
     assert available_models() == []  # the directory does not even exist
-    assert get_clip() is None and get_arcface() is None
+    assert get_clip() is None
     models.mkdir()
     (models / "README.txt").write_text("put models here")
-    assert available_models() == [] and get_clip() is None and get_arcface() is None
+    assert available_models() == [] and get_clip() is None
 
     monkeypatch.delenv("CAMROLL_MODELS_DIR")
     monkeypatch.setenv("CAMROLL_DATA_DIR", str(tmp_path / "data"))
@@ -121,14 +118,14 @@ def test_broken_model_folders_are_skipped_with_a_clear_warning(
     (models / "d-garbage-onnx" / "visual.onnx").write_bytes(b"\x08\x07not a protobuf" * 50)
     make_clip(models / "e-dim-mismatch", embedding_dim=512)
     make_clip(models / "f-typo", embeding_dim=8)
-    make_arcface(models / "g-arcface-with-tokenizer", tokenizer="tokenizer.json")
+    (models / "g-arcface").mkdir()  # ArcFace is no longer a kind camroll loads
+    write_manifest(models / "g-arcface", kind="arcface", name="r100", version="1")
     (models / "h-no-manifest").mkdir()
     make_clip(models / "z-good", name="good-clip")
 
     with caplog.at_level(logging.WARNING, logger="camroll.analyze.registry"):
         clip = get_clip()
         assert clip is not None and clip.name == "good-clip"
-        assert get_arcface() is None
         clip.encode_images([_solid((1, 2, 3), (10, 10))])
 
     problems = {
@@ -138,7 +135,7 @@ def test_broken_model_folders_are_skipped_with_a_clear_warning(
         "d-garbage-onnx": "visual.onnx does not load in onnxruntime",
         "e-dim-mismatch": "visual.onnx gives output shape [1, 8], manifest says embedding_dim 512",
         "f-typo": "embeding_dim: Extra inputs are not permitted",
-        "g-arcface-with-tokenizer": "tokenizer: only for CLIP manifests",
+        "g-arcface": "kind: Input should be 'clip'",
         "h-no-manifest": "no camroll-model.json",
     }
     warnings = [r.getMessage() for r in caplog.records]
@@ -173,70 +170,3 @@ def test_one_clip_instance_is_shared_by_threads(models: Path) -> None:
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda _: get_clip(), range(8)))
     assert all(g is got[0] for g in got) and got[0] is not None
-
-
-def _landmarks(image: Image.Image) -> list[tuple[float, float]]:
-    from retinaface import detect_faces
-
-    faces = detect_faces(np.asarray(image.convert("RGB")))
-    assert faces, "no face found"
-    face = max(faces, key=lambda f: f.width * f.height)
-    return [(float(p.x), float(p.y)) for p in face.landmarks]
-
-
-def _aligned_landmarks(aligned: np.ndarray) -> np.ndarray:
-    """Landmarks found afresh in an aligned crop (detected at 4x, as 112 px is small)."""
-    big = Image.fromarray(aligned).resize((448, 448), Image.Resampling.BICUBIC)
-    return np.asarray(_landmarks(big)) / 4
-
-
-@pytest.mark.parametrize("name", ["img1.jpg", "img2.jpg", "img10.jpg", "img27.jpg"])
-def test_align_112_puts_real_faces_on_the_arcface_template(name: str) -> None:
-    photo = Image.open(FACES / name).convert("RGB")
-    photo.thumbnail((800, 800))
-    # The same photo turned 25 degrees: alignment must undo the roll too.
-    for image in (photo, photo.rotate(25, expand=True, resample=Image.Resampling.BICUBIC)):
-        aligned = align_112(image, _landmarks(image))
-        assert aligned.shape == (112, 112, 3) and aligned.dtype == np.uint8
-        found = _aligned_landmarks(aligned)
-        # Over 30 deepface photos (rotated or not) the eyes landed at most 6.9 px from the
-        # template (median 2.6 px); the fit is least squares over five points on real faces
-        # whose proportions differ from the template's, so it is never exact.
-        eye_error = np.linalg.norm(found[:2] - ARCFACE_TEMPLATE[:2], axis=1)
-        assert eye_error.max() < 8, (name, found)
-        assert abs(found[0, 1] - found[1, 1]) < 5  # eyes level: the roll is undone
-        assert np.linalg.norm(found[2:] - ARCFACE_TEMPLATE[2:], axis=1).max() < 12
-
-
-def test_arcface_embeds_aligned_real_faces(models: Path) -> None:
-    make_arcface(models / "tiny-arcface", dim=16, name="tiny-arcface", version="r1")
-    arcface = get_arcface()
-    assert arcface is not None and (arcface.name, arcface.version) == ("tiny-arcface", "r1")
-    assert get_clip() is None
-
-    crops = []
-    for name in ("img1.jpg", "img2.jpg", "img10.jpg"):
-        photo = Image.open(FACES / name).convert("RGB")
-        photo.thumbnail((800, 800))
-        crops.append(align_112(photo, _landmarks(photo)))
-    emb = arcface.embed(crops)
-    assert emb.shape == (3, 16) and emb.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
-    # The same crop gives the same vector, alone or in a batch; different faces do not.
-    np.testing.assert_allclose(arcface.embed([crops[1]])[0], emb[1], atol=1e-6)
-    np.testing.assert_array_equal(arcface.embed([crops[0]]), arcface.embed([crops[0]]))
-    assert not np.allclose(emb[0], emb[1], atol=1e-3)
-    assert arcface.embed([]).shape == (0, 16)
-    with pytest.raises(ValueError, match="112x112"):
-        arcface.embed([np.zeros((100, 100, 3), np.uint8)])
-
-
-def test_arcface_dim_mismatch_is_skipped_for_a_good_one(
-    models: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    make_arcface(models / "a-wrong-dim", dim=16, embedding_dim=512)
-    make_arcface(models / "b-good", dim=16)
-    with caplog.at_level(logging.WARNING, logger="camroll.analyze.registry"):
-        arcface = get_arcface()
-    assert arcface is not None and arcface.info.path.name == "b-good"
-    assert "model.onnx gives output shape [1, 16], manifest says embedding_dim 512" in caplog.text

@@ -16,7 +16,7 @@ from PIL import Image
 from tokenizers import Tokenizer
 
 from camroll.analyze.base import InferenceModel
-from camroll.analyze.registry import (
+from camroll.analyze.model_folder import (
     CLIP_TEXTUAL_FILE,
     CLIP_VISUAL_FILE,
     ModelInfo,

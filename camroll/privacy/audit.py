@@ -15,7 +15,7 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session
 
 from camroll.db.models import AuditEvent, User, utcnow
@@ -26,6 +26,8 @@ MAX_PAGE = 500
 FLUSH_SECONDS = 2.0
 MAX_QUEUED = 100_000  # a database gone for long costs the oldest queued events, not memory
 _KEY = "camroll.audit"
+_BIND = "_bind"
+MAX_TRIES = 5  # flushes a batch may fail (a busy database) before it is dropped
 
 _queue: list[dict[str, Any]] = []
 _lock = threading.Lock()  # guards _queue
@@ -51,7 +53,9 @@ def record(session: Session, who: object, action: str, target: str | None = None
 def _committed(session: Session) -> None:
     rows = session.info.pop(_KEY, None)
     if rows:
-        _enqueue(rows)
+        # Written later to the database that committed them, whatever the settings say then.
+        bind = session.get_bind()
+        _enqueue([{**r, _BIND: bind} for r in rows])
 
 
 @event.listens_for(Session, "after_rollback")
@@ -70,29 +74,39 @@ def _enqueue(rows: list[dict[str, Any]]) -> None:
 
 
 def flush(at_exit: bool = False) -> int:
-    """Write the queued events now, in one transaction; returns how many were written."""
-    from camroll.db.engine import session_scope
-
+    """Write the queued events now, one short transaction per database; returns how many
+    were written."""
     with _writing:
         with _lock:
             rows = list(_queue)
             _queue.clear()
-        if not rows:
-            return 0
-        try:
-            with session_scope() as s:
-                # An account purged meanwhile takes its events with it.
-                owners = {r["user_id"] for r in rows}
-                alive = set(s.scalars(select(User.id).where(User.id.in_(owners))))
-                rows = [r for r in rows if r["user_id"] in alive]
-                if rows:
-                    s.execute(insert(AuditEvent), rows)
-        except Exception:  # busy or gone: keep them, in order, for the next flush
+        written, retry = 0, []
+        for bind in dict.fromkeys(r[_BIND] for r in rows):  # databases in first-seen order
+            batch = [r for r in rows if r[_BIND] is bind]
+            try:
+                written += _write(bind, batch)
+            except Exception:  # busy or gone: kept, in order, for a few more flushes
+                retry += [{**r, "_tries": r.get("_tries", 0) + 1} for r in batch]
+                if not at_exit:
+                    log.warning("could not write the access log", exc_info=True)
+        if retry:
             with _lock:
-                _queue[:0] = rows
-            if not at_exit:
-                log.warning("could not write the access log", exc_info=True)
-            return 0
+                _queue[:0] = [r for r in retry if r["_tries"] < MAX_TRIES]
+    return written
+
+
+def _write(bind: Engine, batch: list[dict[str, Any]]) -> int:
+    with Session(bind) as s, s.begin():
+        # An account purged meanwhile takes its events with it.
+        owners = {r["user_id"] for r in batch}
+        alive = set(s.scalars(select(User.id).where(User.id.in_(owners))))
+        rows = [
+            {k: v for k, v in r.items() if k not in (_BIND, "_tries")}
+            for r in batch
+            if r["user_id"] in alive
+        ]
+        if rows:
+            s.execute(insert(AuditEvent), rows)
     return len(rows)
 
 
