@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from camroll.media import validate
 from camroll.media.previews import Renditions, render_previews
 from camroll.media.validate import Quarantined, classify, decode_image
 
@@ -82,18 +81,32 @@ def test_draft_mode_decodes_large_jpeg_at_reduced_size() -> None:
         assert im.size == (504, 378)  # 1/8
 
 
-def test_draft_is_used_by_render_previews(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[int, int]] = []
-    real = validate.decode_image
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "lychee/Samples/train.jpg",  # 4032 x 3024, shrunk on load
+        "pigallery2/demo/IMG_1252.jpg",
+        "exif-samples/jpg/orientation/portrait_6.jpg",  # turned upright from its EXIF
+        "pigallery2/test-assets/orientation/Landscape_8.jpg",
+    ],
+)
+def test_jpegs_render_through_libvips_like_the_pillow_path(
+    rel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from camroll.media import vips_renditions
 
-    def spy(src, mime, max_side):  # type: ignore[no-untyped-def]
-        im = real(src, mime, max_side)
-        seen.append(im.size)
-        return im
-
-    monkeypatch.setattr("camroll.media.previews.decode_image", spy)
-    render_previews(ROLL / "lychee/Samples/train.jpg", "image")
-    assert seen == [(2016, 1512)]
+    path = ROLL / rel
+    fast = vips_renditions.render_jpeg(path, 1440, 256, None)
+    assert fast is not None  # a whole JPEG takes the libvips path
+    assert _render(path).preview == fast.preview  # and render_previews sends it there
+    monkeypatch.setattr(vips_renditions, "render_jpeg", lambda *a: None)  # Pillow's turn
+    slow = _render(path)
+    assert (fast.width, fast.height) == (slow.width, slow.height)
+    a, b = _open(fast.preview), _open(slow.preview)
+    assert a.mode == "RGB" and (a.info.get("progressive") or a.info.get("progression"))
+    assert max(ImageStat.Stat(ImageChops.difference(a, b)).mean) < 4
+    ta, tb = _open(fast.thumbnail), _open(slow.thumbnail)
+    assert ta.format == "WEBP" and ta.size == tb.size
 
 
 def test_cmyk_jpeg_comes_out_srgb(tmp_path: Path) -> None:

@@ -69,6 +69,12 @@ def render_previews(
         poster = False
     elif kind == "image":
         mime = sniff(path) or "image/jpeg"
+        if mime == "image/jpeg":  # most of a camera roll: libvips, one shrink-on-load decode
+            from camroll.media.vips_renditions import render_jpeg
+
+            done = render_jpeg(path, settings.preview_px, settings.thumbnail_px, orientation)
+            if done is not None:
+                return done
         with decode_image(path, mime, settings.preview_px) as decoded:
             image = _upright(decoded, orientation)
             image.info.setdefault("icc_profile", decoded.info.get("icc_profile"))
