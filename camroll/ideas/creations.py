@@ -77,9 +77,10 @@ def dismiss_idea(session: Session, user_id: str, idea_id: str) -> Idea:
 
 
 def _style(name: str | None) -> str | None:
-    from camroll.create.style_names import style_id
+    """The style's human name as params keep it (checked: an unknown one is a ValueError)."""
+    from camroll.create.style_names import style_id, style_name
 
-    return style_id(name) if name else None
+    return style_name(style_id(name)) if name else None
 
 
 def _format(fmt: str | None) -> str:
@@ -197,7 +198,10 @@ def _render_into(
     else:
         if len(assets) != 1 or not params.get("style"):
             raise ValueError("a restyle takes exactly one photo and a style")
-        data = media.render_restyle_for(session, assets[0], str(params["style"]), idea.title)
+        from camroll.create.style_names import style_id
+
+        style = style_id(str(params["style"]))  # params name it; the renderer takes the id
+        data = media.render_restyle_for(session, assets[0], style, idea.title)
         mime = "image/jpeg"
     idea.blob_key = media.store_media(session, idea.user_id, idea.id, data)  # replaces the old
     idea.media_mime, idea.params = mime, json.dumps(params)

@@ -517,7 +517,7 @@ def restyle_ideas(
             [best],
             f"restyle:{best.id}",
             render,
-            {"style": RESTYLE_STYLE},
+            {"style": style_name(RESTYLE_STYLE)},  # params name styles as people do
             # Chosen by quality among the photos that faces found to have no people in them.
             drew_on={"content"} | ({"faces"} if any_faces else set()),
         )

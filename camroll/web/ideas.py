@@ -78,7 +78,6 @@ def ideas_page(
             "granted": granted,
             "showing_kept": kept,
             "styles": styles,
-            "style_name": style_name,
             "tracks": own_tracks,
             "formats": creations.RECAP_FORMATS,
             "params": {i.id: json.loads(i.params or "{}") for i in ideas},
