@@ -62,6 +62,8 @@ def test_the_hourly_purge_keeps_the_access_log_and_finished_jobs_for_their_windo
     report = app_client.get("/api/me/report", headers=auth).json()["access_log"]
     assert report["kept_days"] == 90 and report["url"] == "/api/me/audit"
     assert report["first_at"].startswith((now - timedelta(days=30)).date().isoformat())
+    page = app_client.get("/privacy", headers=auth)
+    assert page.status_code == 200 and "Each entry is kept 90 days" in page.text
     with session_scope() as s:
         exported = full_report(s, owner)["access_log"]["items"]
     assert exported[0]["target"] == "b" * 32 and exported[0]["action"] == "asset.read"

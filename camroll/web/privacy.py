@@ -68,6 +68,8 @@ ACTIONS = {
     "idea.media": "showed a collage, video or painting",
     "moments.list": "listed your trips and events",
     "moment.read": "opened a trip or event",
+    "moments.day": "looked at what happened on a day",
+    "moments.week": "looked at what happened in a week",
     "report.read": "read what camroll holds about you",
     "analysis.read": "read the summary of what analysis found",
     "consent.read": "read your permissions",
