@@ -146,7 +146,9 @@ class Upload(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = _user_fk()
-    filename: Mapped[str] = mapped_column(Encrypted("str"))
+    filename: Mapped[str] = mapped_column(Encrypted("str"))  # cleaned (camroll.media.names)
+    # The name exactly as sent (UTF-8 bytes, control and bidi characters included): only here.
+    original_name: Mapped[bytes | None] = mapped_column(Encrypted("bytes"))
     filetype: Mapped[str] = mapped_column(String(200), default="")
     device_path: Mapped[str | None] = mapped_column(Encrypted("str"))
     length: Mapped[int] = mapped_column(BigInteger)
@@ -179,7 +181,9 @@ class Asset(Base):
     user_id: Mapped[str] = _user_fk()
     checksum: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    filename: Mapped[str] = mapped_column(Encrypted("str"))
+    filename: Mapped[str] = mapped_column(Encrypted("str"))  # cleaned (camroll.media.names)
+    # The name exactly as sent, kept encrypted and shown nowhere but the export.
+    original_name: Mapped[bytes | None] = mapped_column(Encrypted("bytes"))
     # The path inside the synced folder, as on the device (e.g. DCIM/100APPLE/IMG_0001.HEIC).
     device_path: Mapped[str | None] = mapped_column(Encrypted("str"))
     mime: Mapped[str | None] = mapped_column(String(100))
