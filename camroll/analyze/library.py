@@ -49,7 +49,7 @@ FULL_EVERY = timedelta(days=1)
 FULL_GROWTH = 0.1
 # Jobs finish on several workers: a batch is read from a little before the last refresh began,
 # so work that ended while it ran is taken next time (doing it twice changes nothing).
-WATERMARK_SLACK = timedelta(seconds=30)
+WATERMARK_SLACK = timedelta(seconds=5)
 
 
 def library_state(session: Session, user_id: str) -> LibraryState:

@@ -250,9 +250,15 @@ def _parse(local: str | None) -> datetime | None:
         return None
 
 
-def theme_ideas(session: Session, lib: Library) -> list[Suggestion]:
+def theme_ideas(
+    session: Session, lib: Library, counts: dict[str, int] | None = None
+) -> list[Suggestion]:
+    """A collage per theme. `counts`: `lib` holds only each theme's top candidates
+    (`theme_candidates`) and these are the themes' sizes."""
     out = []
     for label, (title, words) in THEMES.items():
+        if counts is not None and label not in counts:
+            continue
         found = [
             lib.assets[a]
             for a, tags in lib.tags.items()
@@ -260,7 +266,7 @@ def theme_ideas(session: Session, lib: Library) -> list[Suggestion]:
         ]
         best = media.best_photos(session, found, media.MAX_COLLAGE)
         if len(best) >= media.MIN_COLLAGE:
-            reason = f"{len(found)} photos with {words}"
+            reason = f"{counts[label] if counts else len(found)} photos with {words}"
             out.append(
                 Suggestion(
                     "theme",
@@ -401,17 +407,25 @@ def on_this_day_ideas(session: Session, lib: Library, today: date) -> list[Sugge
     return out
 
 
-def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+def broadest_smiles(session: Session, user_id: str) -> list[str]:
+    """Ready photos with a big smile, broadest first (ids only: no row is decrypted)."""
     rows = session.execute(
-        select(FaceExpression.asset_id, FaceExpression.smile).where(
-            FaceExpression.user_id == user_id, FaceExpression.smile >= SMILE_MIN
+        select(FaceExpression.asset_id, func.max(FaceExpression.smile).label("smile"))
+        .join(Asset, Asset.id == FaceExpression.asset_id)
+        .where(
+            FaceExpression.user_id == user_id,
+            FaceExpression.smile >= SMILE_MIN,
+            Asset.status == "ready",
         )
+        .group_by(FaceExpression.asset_id)
     ).all()
-    smiles: dict[str, float] = {}
-    for asset_id, smile in rows:
-        smiles[asset_id] = max(smile, smiles.get(asset_id, 0.0))
-    found = [lib.assets[a] for a in sorted(smiles, key=lambda a: -smiles[a]) if a in lib.assets]
-    best = found[: media.MAX_COLLAGE]
+    return [a for a, _ in sorted(rows, key=lambda r: (-r[1], r[0]))]
+
+
+def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
+    """The broadest smiles; `lib` needs to hold only the first MAX_COLLAGE of them."""
+    found = broadest_smiles(session, user_id)
+    best = [lib.assets[a] for a in found[: media.MAX_COLLAGE] if a in lib.assets]
     if len(best) < media.MIN_COLLAGE:
         return []
     reason = f"the {len(best)} broadest smiles of {len(found)} photos with a big smile"
@@ -591,17 +605,21 @@ def batch_suggestions(
         if label in THEMES and score >= THEME_MIN_SCORE
     }
     if labels:
-        ids = session.scalars(
-            select(AssetTag.asset_id).where(
-                AssetTag.user_id == user_id,
-                AssetTag.label.in_(labels),
-                AssetTag.score >= THEME_MIN_SCORE,
+        counts, ids = {}, set()
+        for label in labels:
+            counts[label], top = theme_candidates(session, user_id, label)
+            ids |= set(top)
+        out += theme_ideas(session, part(ids), counts)
+
+    # Only named people (over the years) and people with a birthday have ideas.
+    people = set(
+        session.scalars(
+            select(Person.id).where(
+                Person.id.in_(people_of(session, user_id, list(batch_lib.assets))),
+                or_(Person.name.is_not(None), Person.birthday.is_not(None)),
             )
         )
-        found = theme_ideas(session, part(ids))
-        out += [s for s in found if s.fingerprint.split(":", 1)[1] in labels]
-
-    people = people_of(session, user_id, list(batch_lib.assets))
+    )
     if people:
         ids = session.scalars(
             select(Face.asset_id).where(Face.user_id == user_id, Face.person_id.in_(people))
@@ -614,7 +632,9 @@ def batch_suggestions(
         FaceExpression.user_id == user_id, FaceExpression.smile >= SMILE_MIN
     )
     if session.scalar(smiling.where(FaceExpression.asset_id.in_(list(batch_lib.assets))).limit(1)):
-        out += smile_ideas(session, part(session.scalars(smiling)), user_id)
+        out += smile_ideas(
+            session, part(broadest_smiles(session, user_id)[: media.MAX_COLLAGE]), user_id
+        )
 
     days = {d for a in batch_lib.assets if (d := batch_lib.local_day(a))}
     if any((d.month, d.day) == (today.month, today.day) and d.year < today.year for d in days):
@@ -673,6 +693,39 @@ def batch_suggestions(
         if on_holiday:
             out += holiday_ideas(session, whole)
     return seen, out
+
+
+# Top candidates per theme read for a batch: best_photos keeps one per near-duplicate group,
+# so more than MAX_COLLAGE; fewer distinct groups among them than that falls back to all.
+THEME_CANDIDATES = 8 * media.MAX_COLLAGE
+
+
+def theme_candidates(session: Session, user_id: str, label: str) -> tuple[int, list[str]]:
+    """How many ready photos have this theme, and the best of them by quality (as
+    `media.best_photos` ranks them), found in SQL without loading the theme."""
+    tagged = (
+        select(AssetTag.asset_id)
+        .join(Asset, Asset.id == AssetTag.asset_id)
+        .where(
+            AssetTag.user_id == user_id,
+            AssetTag.label == label,
+            AssetTag.score >= THEME_MIN_SCORE,
+            Asset.status == "ready",
+        )
+        .distinct()
+        .subquery()
+    )
+    count = session.scalar(select(func.count()).select_from(tagged)) or 0
+    ranked = session.execute(
+        select(tagged.c.asset_id, AssetQuality.duplicate_group)
+        .outerjoin(AssetQuality, AssetQuality.asset_id == tagged.c.asset_id)
+        .order_by(func.coalesce(AssetQuality.score, 0.5).desc())
+        .limit(THEME_CANDIDATES)
+    ).all()
+    groups = {g or a for a, g in ranked}
+    if len(ranked) == THEME_CANDIDATES and len(groups) < media.MAX_COLLAGE:
+        return count, list(session.scalars(select(tagged.c.asset_id)))
+    return count, [a for a, _ in ranked]
 
 
 def _any_holiday(countries: set[str], days: set[date]) -> bool:

@@ -1,0 +1,291 @@
+"""Scale: what one batch of new photos costs as the library grows, old path beside new.
+
+    .venv/bin/python bench/scale.py [--sizes 1000,10000,50000] [--backends sqlite,postgresql]
+                                    [--repeat 3] [--only batch,faces,search] [--out FILE]
+
+Sections (each also runnable alone with --only):
+- batch (here): on a synthetic library (bench/scale_data.py) of each size, after the full pass
+  that follows ingest, a batch of 20 new photos from one day at home (two dogs, a meal, faces of
+  known people) costs the library refresh (near-duplicates, places, people) plus the ideas pass.
+  New path: `analyze.library.refresh_library` + `ideas.generate.refresh_ideas` as the jobs run
+  them (incremental). Old path: the same work as it was before (bench/old_library.py, whole
+  library each time). Each repeat adds a fresh batch for each path, so both render what their
+  batch changed. Also: one batch away from home (trips recomputed: the case that still reads the
+  whole library), and the idea refresh on its own: a full pass and a batch pass, time and peak
+  Python memory (tracemalloc, in a second call) beside the old pass.
+- faces, search: bench/scale_faces.py and bench/scale_search.py when present (their owners'),
+  each called as `main(argv)` with the same arguments.
+
+Prints Markdown (and writes --out). Scratch data under bench/work/scale/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+WORK = REPO / "bench" / "work" / "scale"
+SECTIONS = {"faces": "bench.scale_faces", "search": "bench.scale_search"}
+
+from bench.scale_data import PG_ADMIN, add_batch, build_library, configure  # noqa: E402
+
+
+def _database(backend: str, n: int) -> tuple[Path, str, Callable[[], None]]:
+    data = WORK / f"{backend}-{n}"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    if backend == "sqlite":
+        return data, f"sqlite:///{data / 'camroll.db'}", lambda: None
+    import psycopg
+
+    name = f"camroll_scale_{n}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        from camroll.db.engine import _engine_for
+
+        _engine_for.cache_clear()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return data, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def _peak_mib(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _absorbed(user_id: str) -> None:
+    """After an old-path pass (whole library): the new path's next batch starts after it."""
+    from camroll.analyze.library import library_state
+    from camroll.db.engine import session_scope
+    from camroll.db.models import utcnow
+
+    with session_scope() as s:
+        state = library_state(s, user_id)
+        state.refreshed_until = state.ideas_until = utcnow()
+    _past_slack()
+
+
+def _past_slack() -> None:
+    """Jobs that ended just before a refresh are taken again by the next (WATERMARK_SLACK);
+    wait past it so a measured batch is the 20 photos and no more."""
+    from camroll.analyze.library import WATERMARK_SLACK
+
+    time.sleep(WATERMARK_SLACK.total_seconds() + 1)
+
+
+def run_batch_section(backend: str, n: int, repeat: int) -> dict[str, Any]:
+    from bench.old_library import old_refresh_ideas, old_refresh_library
+    from camroll.analyze.library import refresh_library
+    from camroll.db.migrate import upgrade
+    from camroll.ideas.generate import refresh_ideas
+
+    data, url, drop = _database(backend, n)
+    configure(data, url)
+    try:
+        upgrade()
+        t_build, built = _timed(lambda: build_library(n))
+        uid = built.user_id
+        _past_slack()
+        # After ingest: the full pass the first refresh makes, then the first ideas.
+        t_full_new, mode = _timed(lambda: refresh_library(uid))
+        assert mode == "full", mode
+        t_ideas_first, rendered_first = _timed(lambda: refresh_ideas(uid))
+        t_full_old, _ = _timed(lambda: old_refresh_library(uid))
+        _absorbed(uid)
+
+        rows: dict[str, list[float]] = {
+            k: [] for k in ("new_ref", "new_ideas", "old_ref", "old_ideas")
+        }
+        renders = {"new": 0, "old": 0}
+        modes: list[str] = []  # "full" when the library grew by a tenth since the last one
+        seed = 100
+        for r in range(repeat):
+            seed += 1
+            add_batch(built, 20, seed=seed, day_offset=1 + r)
+            t1, mode = _timed(lambda: refresh_library(uid))
+            modes.append(mode)
+            t2, k = _timed(lambda: refresh_ideas(uid))
+            rows["new_ref"].append(t1)
+            rows["new_ideas"].append(t2)
+            renders["new"] += k
+            seed += 1
+            add_batch(built, 20, seed=seed, day_offset=1 + r)
+            t1, _ = _timed(lambda: old_refresh_library(uid))
+            t2, k = _timed(lambda: old_refresh_ideas(uid))
+            rows["old_ref"].append(t1)
+            rows["old_ideas"].append(t2)
+            renders["old"] += k
+            _absorbed(uid)
+
+        # A batch on a trip: moments span the library, so trips are made from all of it.
+        add_batch(built, 20, away=True, seed=999, day_offset=repeat + 2)
+        t_away_ref, _ = _timed(lambda: refresh_library(uid))
+        t_away_ideas, _ = _timed(lambda: refresh_ideas(uid))
+
+        # The idea refresh alone, nothing new to render: full pass, batch pass, old pass.
+        t_ideas_full, _ = _timed(lambda: refresh_ideas(uid, full=True))
+        t_ideas_batch, _ = _timed(lambda: refresh_ideas(uid, full=False))
+        t_ideas_old, _ = _timed(lambda: old_refresh_ideas(uid))
+        mem_full = _peak_mib(lambda: refresh_ideas(uid, full=True))
+        mem_batch = _peak_mib(lambda: refresh_ideas(uid, full=False))
+        mem_old = _peak_mib(lambda: old_refresh_ideas(uid))
+
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        return {
+            "backend": backend,
+            "n": n,
+            "faces": built.n_faces,
+            "build_s": t_build,
+            "full_new_s": t_full_new,
+            "full_old_s": t_full_old,
+            "ideas_first_s": t_ideas_first,
+            "ideas_first_rendered": rendered_first,
+            "batch_new_s": med["new_ref"] + med["new_ideas"],
+            "batch_old_s": med["old_ref"] + med["old_ideas"],
+            **{f"{k}_s": v for k, v in med.items()},
+            "renders": renders,
+            "full_passes": modes.count("full"),
+            "repeat": repeat,
+            "away_new_s": t_away_ref + t_away_ideas,
+            "ideas_full_s": t_ideas_full,
+            "ideas_batch_s": t_ideas_batch,
+            "ideas_old_s": t_ideas_old,
+            "mem_full_mib": mem_full,
+            "mem_batch_mib": mem_batch,
+            "mem_old_mib": mem_old,
+        }
+    finally:
+        drop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 10 else f"{s:.1f} s"
+
+
+def report(results: list[dict[str, Any]], argv: list[str]) -> str:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    out = [
+        f"### Scale: one batch of 20 new photos ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"commit {commit})",
+        "",
+        f"`bench/scale.py {' '.join(argv)}` on {platform.machine()}, {os.cpu_count()} cores "
+        f"shared with other work; load average at the end {load}. Medians of "
+        f"{results[0]['repeat'] if results else '?'} batches per path.",
+        "",
+        "| backend | photos | faces | batch: new (refresh + ideas) | batch: old | old/new "
+        "| new vs smallest | batch away (new) | ideas full pass: new / old | ideas batch pass "
+        "| peak MiB full / batch / old | first full refresh new / old | build |",
+        "|---|---:|---:|---|---|---:|---:|---|---|---|---|---|---|",
+    ]
+    first: dict[str, float] = {}
+    for r in results:
+        base = first.setdefault(r["backend"], r["batch_new_s"])
+        out.append(
+            f"| {r['backend']} | {r['n']:,} | {r['faces']:,} "
+            f"| {_ms(r['batch_new_s'])} ({_ms(r['new_ref_s'])} + {_ms(r['new_ideas_s'])}) "
+            f"| {_ms(r['batch_old_s'])} ({_ms(r['old_ref_s'])} + {_ms(r['old_ideas_s'])}) "
+            f"| {r['batch_old_s'] / r['batch_new_s']:.1f}x "
+            f"| {r['batch_new_s'] / base:.2f}x "
+            f"| {_ms(r['away_new_s'])} "
+            f"| {_ms(r['ideas_full_s'])} / {_ms(r['ideas_old_s'])} "
+            f"| {_ms(r['ideas_batch_s'])} "
+            f"| {r['mem_full_mib']:.0f} / {r['mem_batch_mib']:.1f} / {r['mem_old_mib']:.0f} "
+            f"| {_ms(r['full_new_s'])} / {_ms(r['full_old_s'])} "
+            f"| {_ms(r['build_s'])} |"
+        )
+    out.append("")
+    out.append(
+        "Renders (ideas whose photos changed, both paths render them): "
+        + "; ".join(
+            f"{r['backend']} {r['n']:,}: new {r['renders']['new']}, old {r['renders']['old']}"
+            for r in results
+        )
+        + ". Batches that became a full pass (growth by a tenth since the last): "
+        + "; ".join(f"{r['backend']} {r['n']:,}: {r['full_passes']}" for r in results)
+    )
+    return "\n".join(out) + "\n"
+
+
+def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """argv less these options and their values: sections get the sizes and backends."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        elif not a.startswith(tuple(f + "=" for f in flags)):
+            out.append(a)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000,50000")
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default="batch," + ",".join(SECTIONS))
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    if "batch" in only:
+        results = []
+        for backend in args.backends.split(","):
+            for n in (int(x) for x in args.sizes.split(",")):
+                print(f"batch section: {backend} {n:,} photos ...", file=sys.stderr, flush=True)
+                results.append(run_batch_section(backend, n, args.repeat))
+                print(results[-1], file=sys.stderr, flush=True)
+        text = report(results, argv)
+        print(text)
+        if args.out:
+            args.out.write_text(text)
+    for name, module in SECTIONS.items():
+        if name not in only:
+            continue
+        try:
+            section = importlib.import_module(module)
+        except ModuleNotFoundError:
+            print(f"({module} is not here yet: section {name} skipped)", file=sys.stderr)
+            continue
+        section.main(_without(argv, ("--only", "--out")))
+
+
+if __name__ == "__main__":
+    main()
