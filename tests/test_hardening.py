@@ -3,6 +3,7 @@ responses carry security headers. Real ExifTool, the real app, real databases.""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -246,6 +247,19 @@ def test_hostile_names_are_cleaned_and_quarantined_originals_are_inert(
     got = app_client.get(f"/api/assets/{asset_id}", headers=auth(token)).json()
     assert got["filename"] == "photogpj.html"
     assert got["device_path"] == "etc/page.html"
+    # The name as sent is kept, encrypted, for the owner's report and export only.
+    report = app_client.get("/api/me/report", headers=auth(token)).json()
+    (item,) = report["assets"]["items"]
+    assert base64.b64decode(item["original_name_base64"]) == name.encode()
+    assert item["filename"] == "photogpj.html"
+    from sqlalchemy import text
+
+    from camroll.db.engine import get_engine
+
+    with get_engine().connect() as conn:
+        query = text("SELECT original_name FROM assets WHERE id = :id")
+        stored = conn.execute(query, {"id": asset_id}).scalar_one()
+    assert stored and b"gpj" not in bytes(stored)  # ciphertext in the database
     r = app_client.get(f"/api/assets/{asset_id}/original", headers=auth(token))
     assert r.status_code == 200 and r.content == page
     assert r.headers["content-type"] == "application/octet-stream"

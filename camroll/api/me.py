@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db
@@ -89,6 +89,9 @@ class HeldRow(BaseModel):
 class AssetReport(BaseModel):
     id: str
     filename: str
+    original_name_base64: str | None = Field(
+        default=None, description="the file name exactly as sent (base64), when it was cleaned"
+    )
     device_path: str | None
     kind: str | None
     mime: str | None

@@ -18,7 +18,7 @@ from camroll.consent.gate import require
 from camroll.crypto.keys import user_data_key
 from camroll.db.models import Asset, Upload, new_id, utcnow
 from camroll.ingest.staging import Staging, staging_prefix
-from camroll.media.names import clean_device_path, clean_name
+from camroll.media.names import as_sent, clean_device_path, clean_name
 from camroll.storage import get_store
 
 # A writer's lease lasts this long past its last sign of life; only another writer's claim
@@ -203,6 +203,7 @@ def create_upload(
         id=upload_id,
         user_id=user_id,
         filename=name,
+        original_name=as_sent(filename),  # encrypted; shown nowhere but the export
         filetype=filetype[:200],
         device_path=clean_device_path(device_path or filename) or name,
         length=length,
@@ -251,6 +252,7 @@ def complete(session: Session, upload: Upload, sha: str | None = None) -> tuple[
         checksum=sha,
         size=upload.length,
         filename=upload.filename,
+        original_name=upload.original_name,
         device_path=upload.device_path,
         mime=upload.filetype or None,
         status="pending",

@@ -4,7 +4,8 @@ it must not carry control or bidi characters (`photo\\u202egpj.exe` displays as
 
 Names are NFC-normalised (macOS sends NFD), stripped of every Unicode control, format (bidi
 overrides, zero-width), surrogate, private-use and unassigned character, and cut to a length
-that keeps the extension.
+that keeps the extension. The name exactly as sent is kept only encrypted
+(`original_name`, bytes), for the owner's export.
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ def clean_device_path(raw: str | None) -> str | None:
         parts.pop(0)  # keep the end: the file and its nearest folders
         path = "/".join(parts)
     return path[-MAX_PATH:] or None
+
+
+def as_sent(raw: str) -> bytes:
+    """The bytes of a name as the client sent it, for the encrypted `original_name` only:
+    UTF-8, with undecodable bytes (kept as surrogates by WSGI) given back as they came."""
+    try:
+        return raw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that was sent as such
+        return raw.encode("utf-8", "surrogatepass")
 
 
 def attachment(name: str) -> str:

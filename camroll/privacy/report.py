@@ -290,6 +290,7 @@ def _assets(session: Session, user_id: str, limit: int, cursor: str | None) -> d
             {
                 "id": a.id,
                 "filename": a.filename,
+                **_original_name(a),
                 "device_path": a.device_path,
                 "kind": a.kind,
                 "mime": a.mime,
@@ -302,6 +303,15 @@ def _assets(session: Session, user_id: str, limit: int, cursor: str | None) -> d
             for a in page
         ],
     }
+
+
+def _original_name(asset: Asset) -> dict[str, str]:
+    """The name exactly as sent, when cleaning changed it: base64 of its bytes, so control
+    and bidi characters reach the owner intact but never a page as text."""
+    sent = asset.original_name
+    if sent is None or sent == asset.filename.encode():
+        return {}
+    return {"original_name_base64": base64.b64encode(sent).decode("ascii")}
 
 
 def build_report(
