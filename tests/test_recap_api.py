@@ -3,10 +3,13 @@ square recap set to the owner's own uploaded track (the music heard is that song
 caption where the place changes; regenerate turns it into 16:9 reusing the moment's analysis
 (no clip is analysed again). Refused: audio that does not decode, a file with no sound, a format
 the product does not make, a regenerate without a change, another owner's recap, a deleted
-track. Revoking `creations` deletes the tracks and analyses with the recaps."""
+track. The export holds the owner's tracks; revoking `creations` deletes the tracks and
+analyses with the recaps."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import av
@@ -175,6 +178,19 @@ def test_recap_with_own_track_captions_and_shared_analysis(
     assert r.status_code == 422 and "track" in r.json()["detail"]
     r = app_client.post(f"{tracks}?name=again.m4a", headers=auth(token), content=song.read_bytes())
     assert r.status_code == 201
+    # The export holds the owner's music as uploaded.
+    from camroll.privacy.export import build_export
+    from camroll.privacy.exports import new_export
+    from camroll.storage.blobs import read_decrypted
+
+    with session_scope() as s:
+        owner = s.scalars(select(User.id).where(User.email == "recaps@example.org")).one()
+        export_id = new_export(s, owner).id
+    key = build_export(export_id, owner)
+    assert key is not None
+    with session_scope() as s:
+        packed = io.BytesIO(b"".join(read_decrypted(s, owner, key)))
+    assert zipfile.ZipFile(packed).read("creations/music/again.m4a") == song.read_bytes()
     r = app_client.put("/api/consent", headers=auth(token), json={"scopes": {"creations": False}})
     assert r.status_code == 200, r.text
     with session_scope() as s:

@@ -348,6 +348,30 @@ def test_phone_keeps_an_idea_and_downloads_it(site: Site) -> None:
     assert site.client.get(f"/api/ideas/{first['id']}").json()["state"] == "accepted"
 
 
+def test_phone_adds_its_own_music_for_recaps_and_deletes_it(site: Site, tmp_path: Path) -> None:
+    from tests.test_recap_api import _song
+
+    song = _song(tmp_path / "Summer song.m4a", 6.0)
+    photo = next(src for src in FILES.values() if src.suffix.lower() == ".jpg")
+    ctx, page = site.page(PHONE)
+    try:
+        page.goto(site.server.url + "/ideas")
+        upload = page.get_by_label("Add a track")
+        upload.set_input_files(str(photo))  # not music: refused, with the reason
+        page.get_by_role("button", name="Upload", exact=True).tap()
+        page.get_by_text("Not added: this file has no sound in it").wait_for()
+        upload.set_input_files(str(song))
+        page.get_by_role("button", name="Upload", exact=True).tap()
+        page.locator(".music .tracks li", has_text="Summer song.m4a").wait_for()
+        assert "0:06" in page.locator(".music .tracks li").inner_text()
+        page.get_by_role("button", name="Delete Summer song.m4a").tap()
+        page.wait_for_url("**/ideas?done=track-deleted*")
+        assert page.locator(".music .tracks li").count() == 0
+    finally:
+        ctx.close()
+    assert site.client.get("/api/ideas/tracks").json() == []
+
+
 def test_desktop_requests_an_export_and_downloads_it(site: Site) -> None:
     ctx, page = site.page(DESKTOP)
     try:

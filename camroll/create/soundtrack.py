@@ -280,7 +280,7 @@ def probe_track(path: Path) -> TrackInfo:
     that really plays, 5 s to 20 min long. Anything else raises BadTrack."""
     try:
         container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+    except (av.error.FFmpegError, OSError, ValueError) as e:  # whatever FFmpeg makes of it
         raise BadTrack("this file is not audio that can be read") from e
     with container:
         if not container.streams.audio:
@@ -297,7 +297,7 @@ def probe_track(path: Path) -> TrackInfo:
                 heard += frame.samples / (frame.sample_rate or RATE)
                 if heard >= MIN_TRACK_S:
                     break
-        except av.error.FFmpegError as e:
+        except (av.error.FFmpegError, OSError, ValueError) as e:
             raise BadTrack("this track is damaged: its sound does not decode") from e
     if heard < min(MIN_TRACK_S, length) or heard == 0:
         raise BadTrack("this track is damaged: its sound does not decode")

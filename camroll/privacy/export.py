@@ -9,6 +9,7 @@ Layout of the zip:
   tools read the capture date (with its UTC offset when known), GPS position and the original
   file name, keywords (tags and the names of the people in it) and MWG face regions.
 - ``creations/<title>.jpg|.mp4``: the owner's accepted creations (collages, recaps, restyles).
+- ``creations/music/<file name>``: the tracks the owner uploaded for recaps, as uploaded.
 - ``camroll.json``: the transparency report (`build_report`) with every asset on one page, each
   asset item naming its ``export_path`` and ``sidecar_path`` in the zip.
 
@@ -30,7 +31,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
-from camroll.db.models import Asset, AssetMetadata, AssetTag, Face, Idea, Person, utcnow
+from camroll.db.models import (
+    Asset,
+    AssetMetadata,
+    AssetTag,
+    Face,
+    Idea,
+    Person,
+    RecapTrack,
+    utcnow,
+)
 from camroll.media.exiftool import ExifToolError, shared_exiftool
 from camroll.privacy import exports
 from camroll.privacy.audit import MAX_PAGE, events, record
@@ -252,6 +262,17 @@ def build_export(export_id: str, user_id: str) -> str | None:
                     name = f"{CREATIONS_DIR}/{_unique(_safe_title(idea.title) + ext, taken)}"
                     with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as f:
                         _copy(chunks, f)
+                for track in session.scalars(
+                    select(RecapTrack).where(RecapTrack.user_id == user_id)
+                ):
+                    try:
+                        chunks = read_decrypted(session, user_id, track.blob_key)
+                    except BlobNotFound:
+                        continue  # deleted since the query
+                    title = _unique(_safe_title(track.name), taken)
+                    name = f"{CREATIONS_DIR}/music/{title}"
+                    with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as f:
+                        _copy(chunks, f)
                 report["export"] = {
                     "id": export_id,
                     "format_version": FORMAT_VERSION,
@@ -261,6 +282,7 @@ def build_export(export_id: str, user_id: str) -> str | None:
                         "sidecars": f"{ORIGINALS_DIR}/<device path or file name>.xmp",
                         "metadata": REPORT_NAME,
                         "creations": f"{CREATIONS_DIR}/<title>.jpg|.mp4 (accepted ideas)",
+                        "music": f"{CREATIONS_DIR}/music/<file name> (your recap tracks)",
                     },
                     "not_included": NOT_YET,
                 }
