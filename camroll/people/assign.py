@@ -10,16 +10,64 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from camroll.db.models import Asset, Face, FaceEmbedding, Person, User
-from camroll.people.cluster import FaceVec, assign_batch, recluster, stable_labels
+from camroll.people.cluster import (
+    THRESHOLD,
+    FaceVec,
+    assign_incremental,
+    recluster,
+    relabel_reached,
+    stable_labels,
+)
+from camroll.vectors.index import INDEXES, Source, VectorIndex
 
 CLUSTER_MODEL = ("camroll-people-cluster", "1")
 _user_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+# New faces whose "closer than THRESHOLD" components hold at most this many faces recluster
+# those components (the result a full recluster would give); beyond, each joins the person of
+# its nearest faces by the same average-linkage rule, so a face costs the same at 100k faces.
+REACH_LIMIT = 2000
+# Nearest faces whose people are candidates for a new face, beyond REACH_LIMIT.
+CANDIDATES_K = 32
+
+
+def _face_state(session: Session, user_id: str) -> tuple[int, datetime | None]:
+    count, newest = session.execute(
+        select(func.count(), func.max(FaceEmbedding.created_at))
+        .select_from(FaceEmbedding)
+        .join(Face, Face.id == FaceEmbedding.face_id)
+        .where(Face.user_id == user_id, Face.usable.is_(True))
+    ).one()
+    return int(count or 0), newest
+
+
+def _face_rows(
+    session: Session, user_id: str, since: datetime | None
+) -> list[tuple[str, bytes, datetime]]:
+    q = (
+        select(FaceEmbedding.face_id, FaceEmbedding.vector, FaceEmbedding.created_at)
+        .join(Face, Face.id == FaceEmbedding.face_id)
+        .where(Face.user_id == user_id, Face.usable.is_(True))
+    )
+    if since is not None:
+        q = q.where(FaceEmbedding.created_at >= since)
+    return [(i, v, c) for i, v, c in session.execute(q)]
+
+
+# Usable face embeddings, per owner (camroll.vectors.index).
+FACE_VECTORS = Source("faces", "l2", _face_state, _face_rows)
+
+
+def face_index(session: Session, user_id: str) -> VectorIndex:
+    return INDEXES.get(session, user_id, FACE_VECTORS)
 
 
 def _lock_user(session: Session, user_id: str) -> threading.Lock:
@@ -67,18 +115,129 @@ def new_person(session: Session, user_id: str, face: Face | None) -> Person:
     return person
 
 
+def _faces(session: Session, user_id: str, ids: Iterable[str]) -> dict[str, Face]:
+    """Face rows by id (no embeddings: those come from the index, already decrypted)."""
+    ids = list(ids)
+    out: dict[str, Face] = {}
+    for s in range(0, len(ids), 500):
+        chunk = ids[s : s + 500]
+        out.update(
+            (f.id, f)
+            for f in session.scalars(
+                select(Face).where(Face.user_id == user_id, Face.id.in_(chunk))
+            )
+        )
+    return out
+
+
+def _reach(
+    session: Session, user_id: str, index: VectorIndex, start: list[str], limit: int
+) -> list[str] | None:
+    """The faces in the components of `start` (pairs closer than THRESHOLD, each locked person's
+    faces tied together; `camroll.people.cluster.reachable`), searched outward through the
+    index; None once more than `limit` are found."""
+    locked: dict[str, list[str]] = defaultdict(list)
+    lock_of: dict[str, str] = {}
+    for face_id, person_id in session.execute(
+        select(Face.id, Face.person_id).where(
+            Face.user_id == user_id,
+            Face.usable.is_(True),
+            Face.assigned_by == "owner",
+            Face.person_id.is_not(None),
+        )
+    ):
+        if face_id in index.pos:
+            locked[person_id].append(face_id)
+            lock_of[face_id] = person_id
+    seen = set(start)
+    frontier = list(start)
+    while frontier:
+        found: set[str] = set()
+        for hits in index.within(index.vectors(frontier), THRESHOLD):
+            found.update(face_id for face_id, _ in hits)
+        for face_id in frontier:
+            if face_id in lock_of:
+                found.update(locked[lock_of[face_id]])
+        frontier = [f for f in found if f not in seen]
+        seen.update(frontier)
+        if len(seen) > limit:
+            return None
+    return sorted(seen, key=index.pos.__getitem__)
+
+
+def _vecs(faces: list[Face], index: VectorIndex) -> list[FaceVec]:
+    """Faces for the clustering, their embeddings from the index (already decrypted)."""
+    embs = index.vectors([f.id for f in faces])
+    return [
+        FaceVec(
+            face_id=f.id,
+            asset_id=f.asset_id,
+            embedding=e,
+            locked_person=f.person_id if f.assigned_by == "owner" else None,
+            banned_people=_banned(f),
+        )
+        for f, e in zip(faces, embs, strict=True)
+    ]
+
+
+def _join_nearest(
+    session: Session, user_id: str, index: VectorIndex, new_ids: list[str]
+) -> dict[str, str]:
+    """Each new face joins, of the people its `CANDIDATES_K` nearest faces belong to, the one
+    with the smallest average distance under THRESHOLD (`assign_incremental`), or starts a
+    new person ("new:i"). Only those people's faces are read."""
+    labels: dict[str, str] = {}
+    members: dict[str, list[FaceVec]] = {}
+    new_rows = _faces(session, user_id, new_ids)
+    for n, face_id in enumerate(new_ids):
+        (face,) = _vecs([new_rows[face_id]], index)
+        near = [i for i, d in index.nearest(face.embedding, CANDIDATES_K + 1)[0] if d < THRESHOLD]
+        people = {
+            p
+            for p in session.scalars(
+                select(Face.person_id).where(Face.user_id == user_id, Face.id.in_(near))
+            )
+            if p
+        }
+        for person_id in people - set(members):
+            faces = session.scalars(
+                select(Face).where(
+                    Face.user_id == user_id, Face.person_id == person_id, Face.usable.is_(True)
+                )
+            )
+            members[person_id] = _vecs(
+                [f for f in faces if f.id in index.pos and f.id not in new_rows], index
+            )
+        # People started by this batch are candidates too (say, a second face of one photo).
+        fresh = {label for label in labels.values() if label.startswith("new:")}
+        person = assign_incremental(face, {p: members[p] for p in people | fresh})
+        label = person if person is not None else f"new:{n}"
+        labels[face_id] = label
+        members.setdefault(label, []).append(face)
+    return labels
+
+
 def assign_new_faces(session: Session, user_id: str, face_ids: list[str]) -> None:
-    """Place new usable faces: the part of the library they can reach is reclustered as a full
-    recluster would (`assign_batch`), so people do not depend on the order photos arrive in."""
+    """Place new usable faces through the owner's face index. The part of the library they can
+    reach (up to REACH_LIMIT faces) is reclustered as a full recluster would, so people do not
+    depend on the order photos arrive in; in larger components each joins its nearest person."""
     if not face_ids:
         return
     with _lock_user(session, user_id):
-        rows = _usable_faces(session, user_id)
-        by_id = {f.id: f for f, _ in rows}
-        vecs = [_vec(f, v) for f, v in rows]
-        wanted = set(face_ids)
-        current = {f.id: f.person_id for f, _ in rows if f.person_id and f.id not in wanted}
-        labels = assign_batch(vecs, current, face_ids)
+        index = face_index(session, user_id)
+        new = [f for f in face_ids if f in index.pos]  # usable, with an embedding
+        if not new:
+            return
+        reached = _reach(session, user_id, index, new, REACH_LIMIT)
+        if reached is not None:
+            rows = _faces(session, user_id, reached)
+            vecs = _vecs([rows[i] for i in reached if i in rows], index)
+            wanted = set(new)
+            current = {i: f.person_id for i, f in rows.items() if f.person_id and i not in wanted}
+            labels = relabel_reached(vecs, current)
+        else:
+            labels = _join_nearest(session, user_id, index, new)
+        by_id = _faces(session, user_id, labels)
         existing = set(session.scalars(select(Person.id).where(Person.user_id == user_id)))
         fresh: dict[str, str] = {}
         touched: set[str] = set()
@@ -101,10 +260,17 @@ def recluster_user(session: Session, user_id: str) -> dict[str, int]:
     """Full recluster of the owner's faces. Faces the owner placed stay put; ids of people
     that keep their faces stay the same, so names and birthdays stay attached."""
     with _lock_user(session, user_id):
-        rows = _usable_faces(session, user_id)
-        by_id = {f.id: f for f, _ in rows}
-        old = {f.id: f.person_id for f, _ in rows if f.person_id}
-        vecs = [_vec(f, v) for f, v in rows]
+        index = face_index(session, user_id)
+        rows = [
+            f
+            for f in session.scalars(
+                select(Face).where(Face.user_id == user_id, Face.usable.is_(True))
+            )
+            if f.id in index.pos
+        ]
+        by_id = {f.id: f for f in rows}
+        old = {f.id: f.person_id for f in rows if f.person_id}
+        vecs = _vecs(rows, index)
         labels = stable_labels(recluster(vecs), old, vecs)
         existing = set(session.scalars(select(Person.id).where(Person.user_id == user_id)))
         fresh: dict[str, str] = {}

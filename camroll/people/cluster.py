@@ -16,12 +16,17 @@ Constraints, enforced in both modes:
   against people without locked faces.
 
 Clusters never cross the connected components of the "closer than THRESHOLD" graph (an average
-below the threshold needs at least one pair below it), so the dense agglomeration runs per component
-and memory grows with the largest component (k faces: about 5 k^2 bytes), not with the library.
+below the threshold needs at least one pair below it), so the agglomeration runs per component.
+Up to `EXACT_LIMIT` faces the components come from every pair; above, from a k-nearest-neighbour
+graph (`camroll.vectors.index.knn_graph`), so a 100k-face library costs about n k, not n^2.
+A component of up to `DENSE_LIMIT` faces is agglomerated on its dense distance matrix (about
+5 k^2 bytes); a larger one on its sparse k-NN graph (`_agglomerate_sparse`), which still merges
+only pairs whose exact average distance is under the threshold.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +47,15 @@ FRESH_PREFIX = "new:"
 
 # Rows of the pairwise-distance blocks, so the neighbour search never holds an n x n matrix.
 _BLOCK = 1024
+
+# Libraries up to this many faces find their components from every pair (exact, n^2 / 2
+# distances); larger ones from the k-NN graph.
+EXACT_LIMIT = 8192
+# Components up to this size are clustered on a dense matrix (84 MB at 4096); larger ones on
+# their k-NN graph.
+DENSE_LIMIT = 4096
+# Neighbours per face in the k-NN graph.
+KNN = 24
 
 
 @dataclass(frozen=True)
@@ -97,12 +111,38 @@ def assign_incremental(
     return None if best is None else best[1]
 
 
-def _components(emb: np.ndarray, faces: Sequence[FaceVec], threshold: float) -> np.ndarray:
+# A sparse graph: (rows, cols, Euclidean distances), indexes into one list of faces.
+Edges = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _knn_edges(emb: np.ndarray) -> Edges:
+    from camroll.vectors.index import knn_graph
+
+    idx, dist = knn_graph(emb, KNN)
+    rows = np.repeat(np.arange(len(emb)), idx.shape[1])
+    keep = idx.ravel() >= 0
+    return rows[keep], idx.ravel()[keep], dist.ravel()[keep]
+
+
+def _sub_edges(edges: Edges, keep: Sequence[int], n: int) -> Edges:
+    """The edges between the faces `keep`, renumbered to their positions in `keep`."""
+    local = np.full(n, -1, dtype=np.int64)
+    local[np.asarray(keep, dtype=np.int64)] = np.arange(len(keep))
+    r, c, d = edges
+    lr, lc = local[r], local[c]
+    both = (lr >= 0) & (lc >= 0)
+    return lr[both], lc[both], d[both]
+
+
+def _components(
+    emb: np.ndarray, faces: Sequence[FaceVec], threshold: float, edges: Edges | None = None
+) -> np.ndarray:
     """Component id per face in the graph of pairs closer than `threshold`, with every group of
     faces locked to one person tied together (a locked group is one cluster from the start).
 
-    Edges are folded in one block of rows at a time (each face also linked to its component so
-    far), so memory stays at one block even when most pairs are close.
+    With `edges` (a k-NN graph), only those pairs are looked at. Otherwise every pair is, one
+    block of rows at a time (each face also linked to its component so far), so memory stays
+    at one block even when most pairs are close.
     """
     n = len(faces)
     first_of: dict[str, int] = {}
@@ -111,6 +151,12 @@ def _components(emb: np.ndarray, faces: Sequence[FaceVec], threshold: float) -> 
         if f.locked_person is not None:
             lead[i] = first_of.setdefault(f.locked_person, i)
     reps = _connected(np.arange(n), lead, n)
+    if edges is not None:
+        r, c, d = edges
+        close = d < threshold
+        return _connected(
+            np.concatenate([r[close], np.arange(n)]), np.concatenate([c[close], reps]), n
+        )
     for start in range(0, n, _BLOCK):
         r, c = np.nonzero(_distances(emb[start : start + _BLOCK], emb) < threshold)
         reps = _connected(np.concatenate([r + start, np.arange(n)]), np.concatenate([c, reps]), n)
@@ -144,23 +190,147 @@ def _blocked(faces: Sequence[FaceVec]) -> np.ndarray:
 
 
 def _cluster_component(
-    emb: np.ndarray, faces: Sequence[FaceVec], threshold: float
+    emb: np.ndarray, faces: Sequence[FaceVec], threshold: float, edges: Edges | None = None
 ) -> list[list[int]]:
-    """Clusters of one component, as lists of indexes into `faces`.
+    """Clusters of one component, as lists of indexes into `faces`: on the dense matrix, or
+    on the sparse graph `edges` when given.
 
     Faces the owner moved out of a person (and did not place elsewhere) join last: clustered in
     the first pass, such a face would take its close neighbours with it, since no cluster holding
     it may join the person it was banned from. So everyone else settles first, then the banned
     faces join the settled clusters they are allowed in, or form their own.
     """
+
+    def agglomerate(keep: list[int] | None, seed: list[list[int]] | None = None) -> list[list[int]]:
+        e, f = (emb, faces) if keep is None else (emb[keep], [faces[i] for i in keep])
+        if edges is None:
+            return _agglomerate(e, f, threshold, seed)
+        sub = edges if keep is None else _sub_edges(edges, keep, len(faces))
+        return _agglomerate_sparse(e, f, threshold, sub, seed)
+
     late = [i for i, f in enumerate(faces) if f.banned_people and f.locked_person is None]
     if not late or len(late) == len(faces):
-        return _agglomerate(emb, faces, threshold)
+        return agglomerate(None)
     late_set = set(late)
     rest = [i for i in range(len(faces)) if i not in late_set]
-    first = _agglomerate(emb[rest], [faces[i] for i in rest], threshold)
+    first = agglomerate(rest)
     seed = [[rest[i] for i in g] for g in first] + [[i] for i in late]
-    return _agglomerate(emb, faces, threshold, seed)
+    return agglomerate(None, seed)
+
+
+def _mean_distance(emb: np.ndarray, a: list[int], b: list[int]) -> float:
+    """Exact average distance between two groups of faces, a bounded block at a time."""
+    left, right = emb[a], emb[b]
+    step = max(1, 4_000_000 // len(b))
+    total = 0.0
+    for s in range(0, len(a), step):
+        total += float(_distances(left[s : s + step], right).sum(dtype=np.float64))
+    return total / (len(a) * len(b))
+
+
+def _agglomerate_sparse(
+    emb: np.ndarray,
+    faces: Sequence[FaceVec],
+    threshold: float,
+    edges: Edges,
+    seed: list[list[int]] | None = None,
+) -> list[list[int]]:
+    """`_agglomerate` on a sparse graph: memory grows with the edges, not with k^2.
+
+    Each pair of clusters joined by an edge keeps the sum and count of the pair distances it
+    knows (the graph's edges between them, added up as clusters merge). The pair with the
+    smallest known average is taken first; before it merges, its exact average over all member
+    pairs is computed from the embeddings, so no merge happens above the threshold (a pair
+    checked and found too far apart keeps the exact figure until either side changes).
+    """
+    k = len(faces)
+    codes: dict[str, int] = {}
+    assets = [{codes.setdefault(f.asset_id, len(codes))} for f in faces]
+    lock = [f.locked_person for f in faces]
+    banned = [set(f.banned_people) for f in faces]
+    members = [[i] for i in range(k)]
+    alive = [True] * k
+    version = [0] * k
+    adj: list[dict[int, list[float]]] = [{} for _ in range(k)]
+    r, c, d = edges
+    for i, j, dist in zip(r.tolist(), c.tolist(), d.tolist(), strict=True):
+        if i != j and j not in adj[i]:
+            known = [dist, 1.0]  # [sum of known pair distances, how many pairs]
+            adj[i][j] = adj[j][i] = known
+
+    def blocked(a: int, b: int) -> bool:
+        la, lb = lock[a], lock[b]
+        return (
+            not assets[a].isdisjoint(assets[b])
+            or (la is not None and lb is not None)
+            or (lb is not None and lb in banned[a])
+            or (la is not None and la in banned[b])
+        )
+
+    def merge(a: int, b: int) -> int:
+        if len(adj[a]) < len(adj[b]):
+            a, b = b, a  # fold the smaller neighbourhood into the larger
+        members[a] += members[b]
+        members[b] = []
+        assets[a] |= assets[b]
+        lock[a] = lock[a] if lock[a] is not None else lock[b]
+        banned[a] |= banned[b]
+        alive[b] = False
+        adj[a].pop(b, None)
+        for x, known in adj[b].items():
+            if x == a:
+                continue
+            del adj[x][b]
+            have = adj[a].get(x)
+            if have is None:
+                adj[a][x] = adj[x][a] = known
+            else:
+                have[0] += known[0]
+                have[1] += known[1]
+        adj[b] = {}
+        version[a] += 1
+        return a
+
+    heap: list[tuple[float, int, int, int, int]] = []
+
+    def push(a: int) -> None:
+        for x, (total, n) in adj[a].items():
+            lo, hi = (a, x) if a < x else (x, a)
+            heapq.heappush(heap, (total / n, lo, hi, version[lo], version[hi]))
+
+    for group in seed if seed is not None else _locked_groups(faces):
+        cur = group[0]
+        for i in group[1:]:
+            cur = merge(cur, i)
+    for a in range(k):
+        if alive[a]:
+            push(a)
+    while heap:
+        est, a, b, va, vb = heapq.heappop(heap)
+        if not est < threshold:
+            break
+        if not (alive[a] and alive[b]) or version[a] != va or version[b] != vb:
+            continue
+        known = adj[a].get(b)
+        if known is None or blocked(a, b):
+            continue
+        full = float(len(members[a]) * len(members[b]))
+        if known[1] < full:
+            exact = _mean_distance(emb, members[a], members[b])
+            known[0], known[1] = exact * full, full
+            if exact < threshold:
+                heapq.heappush(heap, (exact, a, b, va, vb))
+            continue
+        push(merge(a, b))
+    return sorted((m for m in members if m), key=min)
+
+
+def _locked_groups(faces: Sequence[FaceVec]) -> list[list[int]]:
+    by_person: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(faces):
+        if f.locked_person is not None:
+            by_person[f.locked_person].append(i)
+    return list(by_person.values())
 
 
 def _agglomerate(
@@ -203,13 +373,7 @@ def _agglomerate(
         groups[b] = []
         alive[b] = False
 
-    if seed is None:
-        by_person: dict[str, list[int]] = defaultdict(list)
-        for i, f in enumerate(faces):
-            if f.locked_person is not None:
-                by_person[f.locked_person].append(i)
-        seed = list(by_person.values())
-    for group in seed:
+    for group in seed if seed is not None else _locked_groups(faces):
         for i in group[1:]:
             merge(group[0], i)
 
@@ -286,9 +450,19 @@ def assign_batch(
     start = [i for i, f in enumerate(faces) if f.face_id in wanted]
     if not start:
         return {}
-    sub = [faces[i] for i in reachable(faces, start, threshold)]
-    old = {f.face_id: current[f.face_id] for f in sub if f.face_id in current}
-    return stable_labels(recluster(sub, threshold), old, sub)
+    return relabel_reached(
+        [faces[i] for i in reachable(faces, start, threshold)], current, threshold
+    )
+
+
+def relabel_reached(
+    faces: Sequence[FaceVec], current: dict[str, str], threshold: float = THRESHOLD
+) -> dict[str, str]:
+    """New labels for `faces`, whole components of the "closer than threshold" graph (see
+    `reachable`): reclustered from scratch, fresh labels mapped onto the existing people of
+    `current` (face_id -> person_id) by `stable_labels`."""
+    old = {f.face_id: current[f.face_id] for f in faces if f.face_id in current}
+    return stable_labels(recluster(list(faces), threshold), old, faces)
 
 
 def recluster(faces: list[FaceVec], threshold: float = THRESHOLD) -> dict[str, str]:
@@ -300,7 +474,8 @@ def recluster(faces: list[FaceVec], threshold: float = THRESHOLD) -> dict[str, s
     if not faces:
         return {}
     emb = _matrix(faces)
-    comp = _components(emb, faces, threshold)
+    graph = _knn_edges(emb) if len(faces) > EXACT_LIMIT else None
+    comp = _components(emb, faces, threshold, graph)
     by_comp: dict[int, list[int]] = defaultdict(list)
     for i, c in enumerate(comp):
         by_comp[int(c)].append(i)
@@ -310,7 +485,10 @@ def recluster(faces: list[FaceVec], threshold: float = THRESHOLD) -> dict[str, s
     # Components in order of their first face, so labels are deterministic for a given input.
     for idx in sorted(by_comp.values(), key=lambda ix: ix[0]):
         sub = [faces[i] for i in idx]
-        for group in _cluster_component(emb[idx], sub, threshold):
+        edges = None
+        if len(idx) > DENSE_LIMIT:
+            edges = _sub_edges(graph, idx, len(faces)) if graph else _knn_edges(emb[idx])
+        for group in _cluster_component(emb[idx], sub, threshold, edges):
             lock = next((sub[i].locked_person for i in group if sub[i].locked_person), None)
             if lock is None:
                 lock = f"{FRESH_PREFIX}{fresh}"

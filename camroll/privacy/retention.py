@@ -35,6 +35,7 @@ from camroll.ingest.staging import staging_prefix
 from camroll.privacy.exports import delete_exports, expire_exports
 from camroll.privacy.scrub import scrub
 from camroll.storage import get_store
+from camroll.vectors.index import INDEXES
 
 
 def receipt_id(user_id: str, due: datetime) -> str:
@@ -57,6 +58,7 @@ def delete_scope_data(session: Session, user_id: str, scope: str) -> dict[str, i
     """Delete every derived row (and blob it points to) that `scope` allowed for this user."""
     deleted: dict[str, int] = {}
     store = get_store()
+    INDEXES.invalidate(user_id)  # this process's copies of the owner's embeddings go too
     for model in derived_models():
         where = (model.user_id == user_id, scope_matches(model.scope, scope))  # type: ignore[attr-defined]
         if hasattr(model, "blob_key"):
@@ -117,6 +119,7 @@ def purge_user(session: Session, user: User, now: datetime) -> DeletionReceipt:
     ledger_head = user.ledger_head
     counts = _counts(session, user_id)
     key_destroyed = destroy_user_key(session, user_id)
+    INDEXES.invalidate(user_id)
     session.commit()  # the shredding must stick even if a later step fails and is retried
 
     blobs = get_store().delete_prefix(f"u/{user_id}/")

@@ -128,32 +128,24 @@ def _clip_hits(
     in_scope: Callable[[Iterable[str]], set[str]],
 ) -> list[Hit]:
     """Photos whose CLIP image embedding matches the description, after the word matches.
-    `in_scope` keeps the ready assets within the query's dates."""
-    import numpy as np
-
+    `in_scope` keeps the ready assets within the query's dates. The embeddings are searched
+    through the owner's vector index (`camroll.search.vectors`)."""
     from camroll.analyze.registry import get_clip
-    from camroll.db.models import AssetEmbedding
+    from camroll.search.vectors import clip_similarities
 
-    rows = session.execute(
-        select(AssetEmbedding.asset_id, AssetEmbedding.vector).where(
-            AssetEmbedding.user_id == user_id
-        )
-    ).all()
-    clip = get_clip() if rows and query.terms else None
+    clip = get_clip() if query.terms else None
     if clip is None:
         return []
-    allowed = in_scope(a for a, _ in rows)
-    ids = [a for a, _ in rows if a in allowed]
-    if not ids:
-        return []
-    by_id = dict(rows)
-    vectors = np.stack([np.frombuffer(by_id[a], dtype="<f4") for a in ids])
     text = clip.encode_texts([f"a photo of {' '.join(query.terms)}"])[0]
-    sims = vectors @ text
-    best = float(sims.max())
+    sims = clip_similarities(session, user_id, clip.name, clip.version, text, CLIP_FLOOR)
+    allowed = in_scope(sims) if sims else set()
+    sims = {a: s for a, s in sims.items() if a in allowed}
+    if not sims:
+        return []
+    best = max(sims.values())
     found = [
         Hit(a, float(3.0 * s), ["clip"])
-        for a, s in zip(ids, sims, strict=True)
-        if s >= CLIP_FLOOR and s >= best - CLIP_MARGIN and a not in seen
+        for a, s in sims.items()
+        if s >= best - CLIP_MARGIN and a not in seen
     ]
     return sorted(found, key=lambda h: -h.score)
