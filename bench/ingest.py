@@ -272,7 +272,9 @@ class E2E:
     load_after: str = ""
 
 
-def run_e2e(name: str, roll: Path) -> E2E:
+def run_e2e(name: str, roll: Path, settings: dict | None = None) -> E2E:
+    """One end-to-end sync of `roll` into a fresh server; `settings` adds CAMROLL_* variables
+    (the old path's run turns libvips renditions off)."""
     base = WORK / f"run-{name}"
     shutil.rmtree(base, ignore_errors=True)
     data = base / "data"
@@ -281,6 +283,7 @@ def run_e2e(name: str, roll: Path) -> E2E:
         "CAMROLL_DATA_DIR": str(data),
         "CAMROLL_DATABASE_URL": f"sqlite:///{data / 'camroll.db'}",
         "XDG_STATE_HOME": str(base / "state"),
+        **(settings or {}),
     }
     configure(env)
     from camroll.db.migrate import upgrade
@@ -866,6 +869,36 @@ def report(
     return "\n".join(L) + "\n"
 
 
+def old_vs_new(old: E2E, new: E2E) -> str:
+    """The large roll through the old renditions (Pillow) and the new (libvips), same run."""
+
+    def per_asset(e: E2E) -> float:
+        return e.server_cpu_s / max(e.photos + e.videos + e.quarantined, 1)
+
+    rows = [("old: Pillow renditions", old), ("new: libvips renditions", new)]
+    L = [
+        "",
+        "## Large roll, old path vs new, same run",
+        "",
+        "The old path is this code with `CAMROLL_PREVIEWS_LIBVIPS=false` (every rendition by "
+        "Pillow, as before libvips); it runs first, then the new one.",
+        "",
+        "| path | photos ready | wall | photos/s | server CPU per asset | load before / after |",
+        "|---|---|---|---|---|---|",
+    ]
+    for what, e in rows:
+        L.append(
+            f"| {what} | {e.photos} | {e.wall_s:.1f} s | {fmt_rate(e.photos / e.wall_s)} "
+            f"| {per_asset(e) * 1000:.0f} ms | {e.load_before} / {e.load_after} |"
+        )
+    speed = (new.photos / new.wall_s) / max(old.photos / old.wall_s, 1e-9)
+    cpu = per_asset(old) / max(per_asset(new), 1e-9)
+    L.append("")
+    L.append(f"New / old: **{speed:.2f}x photos/s**, {cpu:.2f}x less server CPU per asset.")
+    L.append("")
+    return "\n".join(L)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--large", type=int, default=400, help="photos in the re-encoded roll (400)")
@@ -883,6 +916,9 @@ def main() -> None:
         help="photos re-processed for the in-process stage profile (60)",
     )
     ap.add_argument("--skip-shared", action="store_true", help="only the large roll")
+    ap.add_argument(
+        "--no-old", action="store_true", help="skip the large roll's old-path (Pillow) run"
+    )
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     os.chdir(REPO)
@@ -912,6 +948,10 @@ def main() -> None:
             f"{large_info['build_s']} s (cached in bench/work/ and reused).",
         )
     )
+    old_path = None
+    if not args.no_old:  # the same roll through the old renditions (Pillow), same run, first
+        log("e2e large, old path: Pillow renditions (CAMROLL_PREVIEWS_LIBVIPS=false)")
+        old_path = run_e2e("large-pillow", large, {"CAMROLL_PREVIEWS_LIBVIPS": "false"})
     runs = []
     for name, roll, title, desc in rolls:
         e = run_e2e(name, roll)
@@ -933,6 +973,8 @@ def main() -> None:
     large_run = next(e for e, _f, _m in runs if e.name == "large")
     profile = stage_profile(large_run, args.profile_sample) if args.profile_sample else None
     text = report(m, runs, profile, large_info, args)
+    if old_path is not None:
+        text += old_vs_new(old_path, large_run)
     text += f"\n_Benchmark wall time: {time.perf_counter() - t_all:.0f} s._\n"
     args.out.write_text(text)
     (WORK / "last-run.json").write_text(

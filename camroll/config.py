@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # Previews.
     thumbnail_px: int = 256
     preview_px: int = 1440
+    # JPEG renditions through libvips (media/vips_renditions.py). Off renders every file with
+    # Pillow: for bench/ingest.py's old-path run, and a way back should libvips misbehave.
+    previews_libvips: bool = True
 
     # Retention window after opt-out (days); 0 deletes at once.
     retention_days: int = 30

@@ -69,7 +69,7 @@ def render_previews(
         poster = False
     elif kind == "image":
         mime = sniff(path) or "image/jpeg"
-        if mime == "image/jpeg":  # most of a camera roll: libvips, one shrink-on-load decode
+        if mime == "image/jpeg" and settings.previews_libvips:  # most of a roll: one decode
             from camroll.media.vips_renditions import render_jpeg
 
             done = render_jpeg(path, settings.preview_px, settings.thumbnail_px, orientation)
