@@ -1,5 +1,8 @@
 """Scale-out: two `camroll worker` processes drain one Redis queue filled by `camroll serve`.
 
+Each process has a data folder of its own; they share the database, the queue, a blob folder
+(`CAMROLL_STORAGE_URL=file://...`, as a network mount would be) and the master key.
+
 What is proved: with CAMROLL_QUEUE_URL=redis://..., uploads queue work that a server without a
 worker does not do; two worker processes share it (both do some), every task runs exactly once,
 every asset ends ready or quarantined with exactly one metadata row and its two renditions, and
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,11 +37,30 @@ EXECUTED = re.compile(r"Executing camroll\.jobs\.tasks\.process_asset_task: ")
 
 
 @pytest.fixture
-def queue_env(env: dict) -> Iterator[dict]:
+def queue_env(env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    from camroll.config import get_settings
+    from camroll.storage import _cached
+
     r = redis.Redis.from_url(REDIS_URL)
     r.flushdb()
-    yield {**env, "CAMROLL_QUEUE_URL": REDIS_URL}
+    shared = {
+        "CAMROLL_QUEUE_URL": REDIS_URL,
+        "CAMROLL_STORAGE_URL": f"file://{tmp_path / 'shared-blobs'}",
+        "CAMROLL_MASTER_KEY": secrets.token_hex(32),
+    }
+    for k, v in shared.items():  # this test process reads the same store and keys
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    _cached.cache_clear()
+    yield {**env, **shared}
     r.flushdb()
+    get_settings.cache_clear()
+    _cached.cache_clear()
+
+
+def _node(queue_env: dict, folder: Path) -> dict:
+    """One process's own data folder; everything else shared."""
+    return {**queue_env, "CAMROLL_DATA_DIR": str(folder)}
 
 
 def _roll(dest: Path) -> list[Path]:
@@ -136,7 +159,11 @@ def test_two_workers_drain_one_redis_queue(queue_env: dict, tmp_path: Path) -> N
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = Proc(["serve", "--no-worker", "--port", str(port)], queue_env, logs / "server.log")
+    server = Proc(
+        ["serve", "--no-worker", "--port", str(port)],
+        _node(queue_env, tmp_path / "node-api"),
+        logs / "server.log",
+    )
     workers: list[Proc] = []
     http = httpx.Client(
         base_url=url,
@@ -167,7 +194,12 @@ def test_two_workers_drain_one_redis_queue(queue_env: dict, tmp_path: Path) -> N
             assert set(s.scalars(select(Asset.status))) == {"pending"}
 
         workers = [
-            Proc(["worker", "--workers", "2"], queue_env, logs / f"worker{i}.log") for i in (1, 2)
+            Proc(
+                ["worker", "--workers", "2"],
+                _node(queue_env, tmp_path / f"node-w{i}"),
+                logs / f"worker{i}.log",
+            )
+            for i in (1, 2)
         ]
         every = [server, *workers]
 
@@ -233,6 +265,10 @@ def test_two_workers_drain_one_redis_queue(queue_env: dict, tmp_path: Path) -> N
         # The blob store holds exactly one original per asset and two renditions per ready one.
         kinds = Counter(k.rsplit("/", 1)[1] for k in get_store().keys("u/"))
         assert kinds == {"original": n, "thumbnail": len(ready), "preview": len(ready)}
+        assert list(get_store().keys("staging/")) == []
+        for node in ("node-api", "node-w1", "node-w2"):  # nothing kept in a node's own folder
+            assert not (tmp_path / node / "blobs").exists(), node
+            assert not (tmp_path / node / "master.key").exists(), node
         for w in workers:
             assert "Traceback" not in w.text(), w.text()[-3000:]
     finally:
