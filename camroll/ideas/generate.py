@@ -621,10 +621,7 @@ def batch_suggestions(
         )
     )
     if people:
-        ids = session.scalars(
-            select(Face.asset_id).where(Face.user_id == user_id, Face.person_id.in_(people))
-        )
-        lib = part(ids)
+        lib = part(person_candidates(session, user_id, people))
         out += birthday_ideas(session, lib, user_id, people)
         out += over_the_years_ideas(session, lib, user_id, people)
 
@@ -693,6 +690,45 @@ def batch_suggestions(
         if on_holiday:
             out += holiday_ideas(session, whole)
     return seen, out
+
+
+def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> set[str]:
+    """The photos birthday and over-the-years ideas of these people can use: each one's
+    photos on their birthday, and their best photo of each year (quality, as
+    `over_the_years_ideas` ranks them), picked from plain columns without loading the rest."""
+    rows = session.execute(
+        select(
+            Face.person_id,
+            Face.asset_id,
+            AssetMetadata.taken_at_local,
+            func.coalesce(AssetQuality.score, 0.0),
+        )
+        .join(Asset, Asset.id == Face.asset_id)
+        .join(AssetMetadata, AssetMetadata.asset_id == Face.asset_id)
+        .outerjoin(AssetQuality, AssetQuality.asset_id == Face.asset_id)
+        .where(
+            Face.user_id == user_id,
+            Face.person_id.in_(person_ids),
+            Asset.status == "ready",
+            AssetMetadata.taken_at_local.is_not(None),
+        )
+    ).all()
+    birthdays = {
+        p.id: (p.birthday or "")[4:10]  # "-MM-DD"
+        for p in session.scalars(select(Person).where(Person.id.in_(person_ids)))
+    }
+    out: set[str] = set()
+    # Every photo tied for a year's best: the generator's own order then picks among them.
+    best: dict[tuple[str, str], tuple[float, list[str]]] = {}
+    for person_id, asset_id, local, score in rows:
+        if birthdays.get(person_id) and local[4:10] == birthdays[person_id]:
+            out.add(asset_id)
+        key = (person_id, local[:4])
+        if key not in best or score > best[key][0]:
+            best[key] = (score, [asset_id])
+        elif score == best[key][0]:
+            best[key][1].append(asset_id)
+    return out | {a for _, ids in best.values() for a in ids}
 
 
 # Top candidates per theme read for a batch: best_photos keeps one per near-duplicate group,
