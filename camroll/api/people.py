@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, granted, not_found
@@ -22,6 +21,7 @@ from camroll.people.edits import (
     merge_people,
     move_face,
     owned_face,
+    owned_people,
     owned_person,
     update_person,
 )
@@ -91,11 +91,7 @@ def list_people(
     min_faces: int = Query(1, ge=0, le=INT32_MAX),
 ) -> list[PersonOut]:
     """Named people first, then by how many photos they are in."""
-    q = select(Person).where(Person.user_id == who.user.id, Person.face_count >= min_faces)
-    if not include_hidden:
-        q = q.where(Person.hidden.is_(False))
-    people = list(session.scalars(q))
-    people.sort(key=lambda p: (p.name is None, -p.face_count, p.name or "", p.id))
+    people = owned_people(session, who.user.id, min_faces, include_hidden)
     record(session, who, "people.list")
     return [person_out(p) for p in people]
 

@@ -23,6 +23,18 @@ def owned_person(session: Session, user_id: str, person_id: str) -> Person | Non
     ).first()
 
 
+def owned_people(
+    session: Session, user_id: str, min_faces: int = 1, include_hidden: bool = True
+) -> list[Person]:
+    """The owner's people: named first (by name), then by how many faces they have."""
+    q = select(Person).where(Person.user_id == user_id, Person.face_count >= min_faces)
+    if not include_hidden:
+        q = q.where(Person.hidden.is_(False))
+    people = list(session.scalars(q))
+    people.sort(key=lambda p: (p.name is None, -p.face_count, p.name or "", p.id))
+    return people
+
+
 def owned_face(session: Session, user_id: str, face_id: str) -> Face | None:
     return session.scalars(select(Face).where(Face.id == face_id, Face.user_id == user_id)).first()
 

@@ -20,6 +20,7 @@ from camroll.people.edits import (
     merge_people,
     move_face,
     owned_face,
+    owned_people,
     owned_person,
     update_person,
 )
@@ -84,12 +85,7 @@ def people_page(
     people: list[Person] = []
     pairs = []
     if granted:
-        people = list(
-            session.scalars(
-                select(Person).where(Person.user_id == who.user.id, Person.face_count > 0)
-            )
-        )
-        people.sort(key=lambda p: (p.name is None, -p.face_count, p.name or "", p.id))
+        people = owned_people(session, who.user.id)
         pairs = suggestions(session, who.user.id, limit=6)
         record(session, who, "people.list")
     shown = [p for p in people if p.hidden == hidden]
@@ -176,15 +172,7 @@ def person_page(
         )
         .order_by(Asset.sort_at.desc(), Face.id)
     ).all()
-    others = [
-        p
-        for p in session.scalars(
-            select(Person).where(
-                Person.user_id == who.user.id, Person.id != person.id, Person.face_count > 0
-            )
-        )
-    ]
-    others.sort(key=lambda p: (p.name is None, -p.face_count, p.name or "", p.id))
+    others = [p for p in owned_people(session, who.user.id) if p.id != person.id]
     # "Is this also them?": the suggestions that involve this person, the other one first.
     maybe = [
         (s.b if s.a.id == person.id else s.a, s.confidence)
