@@ -65,7 +65,9 @@ def _revisions_at(commit: str, dest: Path) -> Path:
 
     def git(*args: str) -> str:
         cmd = ["git", "-C", str(REPO), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 0, f"this test reads the history back to {commit}: {done.stderr}"
+        return done.stdout
 
     for path in git("ls-tree", "--name-only", commit, "camroll/db/migrations/versions/").split():
         if path.endswith(".py"):
