@@ -215,3 +215,20 @@ def test_a_database_from_earlier_revision_texts_upgrades_with_its_data(
     # Upgrading again finds nothing to do.
     upgrade(database_url)
     test_models_match_the_migrated_schema({"CAMROLL_DATABASE_URL": database_url})
+
+
+def test_a_landed_revision_is_never_edited() -> None:
+    """Every revision after 0009 is in the history once, as it landed: a change to the schema
+    is a new revision (0001-0009 were edited before the rule; 0013 repairs what that did)."""
+    from camroll.db.edited_revisions import EDITED
+
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        cmd = ["git", "-C", str(REPO), "log", "--format=%h", "--follow", "--", str(path)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        commits = done.stdout.split()
+        if path.name[:4] not in EDITED:
+            assert len(commits) <= 1, (
+                f"{path.name} changed after it landed (commits {commits}); "
+                "revert it and put the change in a new revision"
+            )
