@@ -8,7 +8,6 @@ grid can crop in CSS, but a crop baked in here could never be undone.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from camroll.config import get_settings
 from camroll.db.models import Asset, Rendition
+from camroll.media.renditions import Renditions
 from camroll.media.validate import (
     Quarantined,
     decode_image,
@@ -31,15 +31,6 @@ THUMBNAIL_QUALITY = 80
 RAW_PREVIEW_TAGS = ("JpgFromRaw", "PreviewImage", "ThumbnailImage")
 
 _SRGB = ImageCms.createProfile("sRGB")
-
-
-@dataclass(frozen=True)
-class Renditions:
-    thumbnail: bytes  # WebP, longest side <= thumbnail_px
-    preview: bytes  # progressive JPEG, longest side <= preview_px
-    width: int  # of the preview
-    height: int
-    poster: bool  # True when made from a video frame
 
 
 def render_previews(

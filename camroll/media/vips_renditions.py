@@ -17,10 +17,9 @@ end-of-image marker, so the verdict on a damaged file (truncated, corrupt) stays
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from camroll.media.previews import Renditions
+from camroll.media.renditions import Renditions
 
 PREVIEW_QUALITY = 85
 THUMBNAIL_QUALITY = 80
@@ -63,8 +62,6 @@ def _ends_whole(path: Path) -> bool:
 def render_jpeg(
     path: Path, preview_px: int, thumb_px: int, orientation: int | None
 ) -> Renditions | None:
-    from camroll.media.previews import Renditions
-
     if not _ends_whole(path):
         return None  # a cut-off JPEG: Pillow gives the verdict (libvips shows what it has)
     vips = _pyvips()
