@@ -16,6 +16,8 @@ transaction can be held across a decode.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -134,6 +136,12 @@ def render_within(
 
 def _serve(requests: Connection, replies: Connection) -> None:
     """The helper's loop: one request at a time, until the parent goes or it sits idle."""
+    try:  # every decode is of another file: libvips' operation cache would only hold memory
+        import pyvips
+
+        pyvips.cache_set_max(0)
+    except ImportError:
+        pass
     while requests.poll(IDLE_EXIT_S):
         try:
             env, path, kind, orientation, raw_jpeg = requests.recv()
@@ -152,6 +160,14 @@ def _serve(requests: Connection, replies: Connection) -> None:
         except Exception as exc:  # reported, not raised: the parent decides what it means
             outcome = ("error", type(exc).__name__, str(exc)[:300])
         replies.send(outcome)
+        _trim()
+
+
+def _trim() -> None:
+    """Hand the decode's freed memory back to the system (glibc keeps it otherwise), so an
+    idle helper holds its libraries, not the last photo's pixels."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 if __name__ == "__main__":
