@@ -13,6 +13,7 @@ Sections (each also runnable alone with --only):
   batch changed. Also: one batch away from home (trips recomputed: the case that still reads the
   whole library), and the idea refresh on its own: a full pass and a batch pass, time and peak
   Python memory (tracemalloc, in a second call) beside the old pass.
+- index (only when asked): the near-duplicate lookup alone, band index against a full scan.
 - faces, search: bench/scale_faces.py and bench/scale_search.py when present (their owners'),
   each called as `main(argv)` with the same arguments.
 
@@ -191,7 +192,75 @@ def run_batch_section(backend: str, n: int, repeat: int) -> dict[str, Any]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def run_index_section(sizes: list[int], queries: int = 20) -> str:
+    """Near-duplicate lookup for a batch, measured on the asset_quality schema alone (SQLite,
+    random 64-bit hashes): multi-index hashing through the indexed 16-bit bands (radius 2 per
+    band: 548 values per photo) against `similar.HashIndex` (every hash in one array)."""
+    import random
+    import sqlite3
+
+    from camroll.analyze.similar import DUPLICATE_DISTANCE, HashIndex, phash_bands
+
+    def band_variants(band: int) -> list[int]:  # every 16-bit value within 2 bits
+        one = [band ^ (1 << i) for i in range(16)]
+        two = [band ^ (1 << i) ^ (1 << j) for i in range(16) for j in range(i + 1, 16)]
+        return [band, *one, *two]
+
+    lines = [
+        "| photos | band index (SQL): 20 lookups | candidates per lookup "
+        "| HashIndex: 20 lookups | HashIndex built from rows | band/HashIndex |",
+        "|---:|---|---:|---|---|---:|",
+    ]
+    rng = random.Random(5)
+    for n in sizes:
+        db = sqlite3.connect(":memory:")
+        db.execute(
+            "CREATE TABLE q (user_id TEXT, asset_id TEXT PRIMARY KEY, phash TEXT, "
+            "b0 INT, b1 INT, b2 INT, b3 INT)"
+        )
+        for k in range(4):
+            db.execute(f"CREATE INDEX ix{k} ON q (user_id, b{k})")
+        rows = []
+        for i in range(n):
+            h = f"{rng.getrandbits(64):016x}"
+            rows.append(("u", f"a{i}", h, *phash_bands(h)))
+        db.executemany("INSERT INTO q VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        probes = [f"{rng.getrandbits(64):016x}" for _ in range(queries)]
+        found = 0
+        t = time.perf_counter()
+        for h in probes:
+            bands = phash_bands(h)
+            where, args = [], ["u"]
+            for k, b in enumerate(bands):
+                vs = band_variants(b)
+                where.append(f"b{k} IN ({','.join('?' * len(vs))})")
+                args += vs
+            found += len(
+                db.execute(
+                    f"SELECT asset_id, phash FROM q WHERE user_id = ? AND ({' OR '.join(where)})",
+                    args,
+                ).fetchall()
+            )
+        t_index = time.perf_counter() - t
+        t = time.perf_counter()
+        index = HashIndex()
+        now = datetime.now(UTC)
+        index.add([(a, h, now) for a, h in db.execute("SELECT asset_id, phash FROM q")])
+        t_build = time.perf_counter() - t
+        t = time.perf_counter()
+        hits = sum(len(index.within(h, DUPLICATE_DISTANCE)) for h in probes)
+        t_scan = time.perf_counter() - t
+        assert hits <= found
+        lines.append(
+            f"| {n:,} | {_ms(t_index)} | {found / queries:.1f} | {_ms(t_scan)} "
+            f"| {_ms(t_build)} | {t_index / t_scan:.0f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _ms(s: float) -> str:
+    if s < 0.01:
+        return f"{s * 1000:.2f} ms"
     return f"{s * 1000:.0f} ms" if s < 10 else f"{s:.1f} s"
 
 
@@ -276,6 +345,9 @@ def main(argv: list[str] | None = None) -> None:
         print(text)
         if args.out:
             args.out.write_text(text)
+    if "index" in only:
+        text = run_index_section([int(x) for x in args.sizes.split(",")])
+        print(text)
     for name, module in SECTIONS.items():
         if name not in only:
             continue

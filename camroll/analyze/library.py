@@ -2,7 +2,7 @@
 near-duplicate groups, people's covers), run after each batch of per-asset analysis.
 
 After a batch the work is incremental: only the batch's photos are looked up against the
-library (near-duplicates through the indexed pHash bands and a capture-time window), only their
+library (near-duplicates through the owner's pHash index and a capture-time window), only their
 place rows get a distance from home, and only the people whose faces they hold are refreshed.
 A full pass (home areas re-inferred, every group and distance rewritten) runs at most daily, or
 when the library has grown by a tenth since the last one: amortised O(1) per photo.
@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -273,7 +273,7 @@ def people_of(session: Session, user_id: str, asset_ids: list[str]) -> set[str]:
 def refresh_duplicates(session: Session, user_id: str) -> None:
     """Group near-duplicates and bursts over the whole library; the best shot of each group is
     marked (the full pass)."""
-    from camroll.analyze.similar import SimilarItem, group_near_duplicates
+    from camroll.analyze.similar import SimilarItem, group_near_duplicates, hash_index
 
     rows = session.execute(
         select(AssetQuality, Asset.sort_at)
@@ -294,43 +294,42 @@ def refresh_duplicates(session: Session, user_id: str) -> None:
             q = by_asset[member]
             q.duplicate_group, q.is_best = gid, member == group.best
     session.flush()
+    hash_index(session, user_id)  # ready for the batches that follow in this process
 
 
 def _candidates(
     session: Session, user_id: str, q: AssetQuality, at: datetime
 ) -> list[tuple[AssetQuality, datetime]]:
-    """Rows that may join `q`: a band within BAND_RADIUS bits (all within DUPLICATE_DISTANCE
-    are among them) or a capture time within BURST_SECONDS (bursts)."""
-    from camroll.analyze.similar import BURST_SECONDS, band_variants, phash_bands
+    """Rows that may join `q`: a hash within BURST_DISTANCE bits (from the owner's hash index),
+    or a capture time within BURST_SECONDS (bursts)."""
+    from camroll.analyze.similar import BURST_DISTANCE, BURST_SECONDS, hash_index
 
-    bands = phash_bands(q.phash)
-    cols = (
-        AssetQuality.phash_b0,
-        AssetQuality.phash_b1,
-        AssetQuality.phash_b2,
-        AssetQuality.phash_b3,
-    )
-    near = or_(*(col.in_(band_variants(b)) for col, b in zip(cols, bands, strict=True)))
+    near = hash_index(session, user_id).within(q.phash, BURST_DISTANCE)
     window = timedelta(seconds=BURST_SECONDS + 1)
     by_hash = select(AssetQuality, Asset.sort_at).join(Asset, Asset.id == AssetQuality.asset_id)
+    # The index may hold a hash since replaced or deleted: the rows read here are the truth.
     rows = (
-        session.execute(by_hash.where(AssetQuality.user_id == user_id, near)).all()
-        + session.execute(
-            by_hash.where(
-                Asset.user_id == user_id,
-                Asset.sort_at >= at - window,
-                Asset.sort_at <= at + window,
-            )
+        session.execute(
+            by_hash.where(AssetQuality.user_id == user_id, AssetQuality.asset_id.in_(near))
         ).all()
+        if near
+        else []
     )
+    rows += session.execute(
+        by_hash.where(
+            Asset.user_id == user_id,
+            Asset.sort_at >= at - window,
+            Asset.sort_at <= at + window,
+        )
+    ).all()
     return [(c, c_at) for c, c_at in rows]
 
 
 def add_to_duplicates(session: Session, user_id: str, asset_ids: list[str]) -> None:
-    """Join these photos to the groups of the library: each is looked up against the library
-    (indexed bands and a time window, not a scan), and the groups it touches are merged with
-    it. Gives the grouping a full pass would, except that a removed photo does not split its
-    group until the next full pass."""
+    """Join these photos to the groups of the library: each is looked up in the owner's hash
+    index and a capture-time window, and the groups it touches are merged with it. Gives the
+    grouping a full pass would, except that a removed photo does not split its group until the
+    next full pass."""
     from camroll.analyze.similar import SimilarItem, best_of, edge_kind
 
     if not asset_ids:

@@ -7,12 +7,18 @@ seconds apart (a burst) differ more, so they get a wider distance, but only with
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import imagehash
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "BURST_DISTANCE",
@@ -20,12 +26,13 @@ __all__ = [
     "DUPLICATE_DISTANCE",
     "PHASH_MODEL",
     "DuplicateGroup",
+    "HashIndex",
     "SimilarItem",
-    "band_variants",
     "best_of",
     "edge_kind",
     "group_near_duplicates",
     "hamming",
+    "hash_index",
     "phash",
     "phash_bands",
 ]
@@ -56,12 +63,11 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-# Multi-index hashing (Norouzi et al.): the 64 bits in BANDS bands of 16. Two hashes within
-# DUPLICATE_DISTANCE (10) bits differ by at most 10 // 4 = 2 bits on some band, so the candidates
-# for a query are the rows whose band k is one of the 137 values within 2 bits of the query's
-# band k, for some k: indexed lookups that find about 550 / 65536 of a library of random hashes.
+# The pHash's four 16-bit bands are stored beside it (migration 0014) for multi-index hashing.
+# Measured (bench/scale.py --only index): at the 10-bit radius each lookup still reads about
+# 0.8% of the library through 548 indexed values and takes longer than comparing every hash, so
+# lookups go through HashIndex below instead.
 BANDS = 4
-BAND_RADIUS = DUPLICATE_DISTANCE // BANDS
 
 
 def phash_bands(h: str) -> tuple[int, int, int, int]:
@@ -69,21 +75,6 @@ def phash_bands(h: str) -> tuple[int, int, int, int]:
     value = int(h, 16)
     b0, b1, b2, b3 = ((value >> (48 - 16 * k)) & 0xFFFF for k in range(BANDS))
     return b0, b1, b2, b3
-
-
-def band_variants(band: int, radius: int = BAND_RADIUS) -> list[int]:
-    """Every 16-bit value within `radius` bits of `band`, itself first."""
-    out = [band]
-    frontier = [(band, -1)]
-    for _ in range(radius):
-        nxt = []
-        for value, last in frontier:
-            for bit in range(last + 1, 16):
-                flipped = value ^ (1 << bit)
-                out.append(flipped)
-                nxt.append((flipped, bit))
-        frontier = nxt
-    return out
 
 
 @dataclass(frozen=True)
@@ -128,6 +119,60 @@ def _seconds_apart(a: datetime | None, b: datetime | None) -> float | None:
     if (a.tzinfo is None) != (b.tzinfo is None):
         a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
     return abs((a - b).total_seconds())
+
+
+class HashIndex:
+    """One owner's pHashes as 64-bit integers in this process: a lookup compares a hash with all
+    of them at once (XOR and popcount, ~1 ms per 50k). Built from the database when missing
+    and brought up to date from the rows added since; a hash since replaced or deleted may
+    linger, so callers read the rows they get back."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.known: set[tuple[str, str]] = set()
+        self.hashes = np.zeros(0, dtype=np.uint64)
+        self.until: datetime | None = None
+
+    def add(self, rows: list[tuple[str, str, datetime]]) -> None:
+        rows = [r for r in rows if (r[0], r[1]) not in self.known]
+        if not rows:
+            return
+        self.ids += [a for a, _, _ in rows]
+        self.known |= {(a, h) for a, h, _ in rows}
+        new = np.array([int(h, 16) for _, h, _ in rows], dtype=np.uint64)
+        self.hashes = np.concatenate([self.hashes, new])
+        newest = max(at for _, _, at in rows)
+        self.until = newest if self.until is None else max(self.until, newest)
+
+    def within(self, h: str, bits: int) -> set[str]:
+        hits = np.nonzero(np.bitwise_count(self.hashes ^ np.uint64(int(h, 16))) <= bits)[0]
+        return {self.ids[i] for i in hits}
+
+
+_INDEXES: OrderedDict[str, HashIndex] = OrderedDict()
+_INDEXES_LOCK = threading.Lock()
+MAX_INDEXES = 32  # owners kept per process (~100 bytes a photo)
+INDEX_SLACK = timedelta(seconds=5)  # rows committed by other workers a little out of order
+
+
+def hash_index(session: Session, user_id: str) -> HashIndex:
+    """The owner's index, with every quality row committed up to now."""
+    from sqlalchemy import select
+
+    from camroll.db.models import AssetQuality
+
+    with _INDEXES_LOCK:
+        index = _INDEXES.pop(user_id, None) or HashIndex()
+        _INDEXES[user_id] = index
+        while len(_INDEXES) > MAX_INDEXES:
+            _INDEXES.popitem(last=False)
+    query = select(AssetQuality.asset_id, AssetQuality.phash, AssetQuality.created_at).where(
+        AssetQuality.user_id == user_id
+    )
+    if index.until is not None:
+        query = query.where(AssetQuality.created_at >= index.until - INDEX_SLACK)
+    index.add([(a, h, at) for a, h, at in session.execute(query)])
+    return index
 
 
 def edge_kind(a: SimilarItem, b: SimilarItem) -> str | None:

@@ -436,7 +436,7 @@ class AssetQuality(Derived, Base):
     phash: Mapped[str] = mapped_column(String(16))
     # The pHash's four 16-bit bands, each indexed with the owner: two hashes within 10 bits agree
     # within 2 bits on some band, so near-duplicate candidates are index lookups, not a scan
-    # (multi-index hashing, camroll.analyze.similar.band_variants).
+    # (multi-index hashing; measured slower than HashIndex, camroll.analyze.similar).
     phash_b0: Mapped[int | None] = mapped_column(Integer)
     phash_b1: Mapped[int | None] = mapped_column(Integer)
     phash_b2: Mapped[int | None] = mapped_column(Integer)
