@@ -171,7 +171,15 @@ def _fill_early_database(url: str, uid: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("era", list(EARLIER_TEXTS))
+@pytest.mark.parametrize(
+    "era",
+    [
+        "first-0001",
+        "first-0002",
+        # The same repair from a later starting point (0005's encryption replayed): long run.
+        pytest.param("0003-0008-reserved-empty", marks=pytest.mark.slow),
+    ],
+)
 def test_a_database_from_earlier_revision_texts_upgrades_with_its_data(
     era: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
