@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import ROLL, make_user
 from tests.test_api import auth
+from tests.test_recap import _ebur128
 from tests.test_trash_api import ingest
 
 DEMO = ROLL / "pigallery2" / "demo"
@@ -152,6 +153,7 @@ def test_recap_with_own_track_captions_and_shared_analysis(
     assert (w, h, audio) == (1080, 1080, "aac") and 15 <= seconds <= 60
     own = _sound(song, 4.0)
     assert _likeness(heard, own) > 0.8  # the music is the owner's song
+    assert _ebur128(tmp_path / "recap.mp4") == pytest.approx(-16.0, abs=1.0)  # levelled like ours
 
     # Another format reuses the moment's analysis: no clip is scored again.
     analysed: list[Path] = []
