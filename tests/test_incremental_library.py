@@ -109,10 +109,10 @@ def _quality(s, asset, h: str, score: float) -> None:  # type: ignore[no-untyped
 
 
 def _analysed(user_id: str, ids: list[str]) -> None:
-    from camroll.jobs import tracking
+    from camroll import job_runs
 
     for asset_id in ids:
-        tracking.mark("analyze", asset_id, user_id, "done")
+        job_runs.mark("analyze", asset_id, user_id, "done")
 
 
 def _groups(user_id: str) -> tuple[set[frozenset[str]], set[str]]:
