@@ -869,7 +869,33 @@ def report(
     return "\n".join(L) + "\n"
 
 
-def old_vs_new(old: E2E, new: E2E) -> str:
+def renditions_compare(files: list[Path], rounds: int = 1) -> dict:
+    """`render_previews` per photo, Pillow (old) then libvips (new), alternating file by file,
+    one thread, in this process: CPU seconds of each, and how many took the libvips path."""
+    from camroll.config import get_settings
+    from camroll.media.previews import render_previews
+    from camroll.media.validate import Quarantined
+
+    cpu = {"old": 0.0, "new": 0.0}
+    done = 0
+    for _ in range(rounds):
+        for path in files:
+            try:
+                for which, flag in (("old", "false"), ("new", "true")):
+                    os.environ["CAMROLL_PREVIEWS_LIBVIPS"] = flag
+                    get_settings.cache_clear()
+                    t = time.process_time()
+                    render_previews(path, "image")
+                    cpu[which] += time.process_time() - t
+                done += 1
+            except Quarantined:
+                continue
+    os.environ.pop("CAMROLL_PREVIEWS_LIBVIPS", None)
+    get_settings.cache_clear()
+    return {"photos": done, **cpu}
+
+
+def old_vs_new(old: E2E, new: E2E, renditions: dict) -> str:
     """The large roll through the old renditions (Pillow) and the new (libvips), same run."""
 
     def per_asset(e: E2E) -> float:
@@ -895,6 +921,15 @@ def old_vs_new(old: E2E, new: E2E) -> str:
     cpu = per_asset(old) / max(per_asset(new), 1e-9)
     L.append("")
     L.append(f"New / old: **{speed:.2f}x photos/s**, {cpu:.2f}x less server CPU per asset.")
+    n = max(renditions["photos"], 1)
+    L.append("")
+    L.append(
+        f"`render_previews` alone on {renditions['photos']} photos of the roll, one thread, "
+        f"old and new alternating file by file: old (Pillow) {renditions['old'] / n * 1000:.0f} "
+        f"ms CPU per photo, new (libvips for JPEG, Pillow for HEIC) "
+        f"{renditions['new'] / n * 1000:.0f} ms: "
+        f"**{renditions['old'] / max(renditions['new'], 1e-9):.2f}x** less CPU."
+    )
     L.append("")
     return "\n".join(L)
 
@@ -974,7 +1009,9 @@ def main() -> None:
     profile = stage_profile(large_run, args.profile_sample) if args.profile_sample else None
     text = report(m, runs, profile, large_info, args)
     if old_path is not None:
-        text += old_vs_new(old_path, large_run)
+        log("renditions alone, old and new, alternating")
+        sample = random.Random(5).sample(walk(large), min(args.profile_sample or 60, 120))
+        text += old_vs_new(old_path, large_run, renditions_compare(sample))
     text += f"\n_Benchmark wall time: {time.perf_counter() - t_all:.0f} s._\n"
     args.out.write_text(text)
     (WORK / "last-run.json").write_text(
