@@ -1,10 +1,10 @@
-"""Recaps through the API, on real files from the shared road trip: POST /api/ideas makes a
-square recap set to the owner's own uploaded track (the music heard is that song), with a
-caption where the place changes; regenerate turns it into 16:9 reusing the moment's analysis
-(no clip is analysed again). Refused: audio that does not decode, a file with no sound, a format
-the product does not make, a regenerate without a change, another owner's recap, a deleted
-track. The export holds the owner's tracks; revoking `creations` deletes the tracks and
-analyses with the recaps."""
+"""Recaps through the API and the ideas page, on real files from the shared road trip: POST
+/api/ideas makes a square recap set to the owner's own uploaded track (the music heard is
+that song, at -16 LUFS), with a caption where the place changes; the ideas page's form makes
+it again in 16:9, reusing the moment's analysis (no clip is analysed again). Refused: audio
+that does not decode, a file with no sound, a format the product does not make, a regenerate
+without a change, another owner's recap or track, a deleted track. The export holds the
+owner's tracks; revoking `creations` deletes the tracks and analyses with the recaps."""
 
 from __future__ import annotations
 
@@ -164,8 +164,18 @@ def test_recap_with_own_track_captions_and_shared_analysis(
     regen = f"/api/ideas/{idea['id']}/regenerate"
     assert app_client.post(regen, headers=auth(token), json={}).status_code == 422
     assert app_client.post(regen, headers=auth(other), json={"format": "16:9"}).status_code == 404
-    r = app_client.post(regen, headers=auth(token), json={"format": "16:9"})
-    assert r.status_code == 200, r.text
+    # The ideas page offers the shape and the music (the owner's track chosen), and its form
+    # makes the recap again.
+    page = app_client.get("/ideas", headers=auth(token)).text
+    assert f'<option value="{track["id"]}" selected>Our song.m4a</option>' in page
+    assert '<option value="1:1" selected>Square (1:1)</option>' in page
+    r = app_client.post(
+        f"/ideas/{idea['id']}/regenerate",
+        headers=auth(token),
+        data={"format": "16:9", "track": track["id"], "back": "/ideas"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "done=regenerated" in r.headers["location"], r.text
     media = app_client.get(idea["media_url"], headers=auth(token)).content
     w, h, audio, _, heard = _probe(media, tmp_path)
     assert (w, h, audio) == (1920, 1080, "aac") and _likeness(heard, own) > 0.8
