@@ -87,6 +87,7 @@ def test_road_trip_is_one_trip_with_all_its_photos(
     assert [d["day"] for d in week["days"]] == ["2015-06-29", "2015-07-01", "2015-07-03"]
     assert week["count"] == 12 and week["places"][0] == "Moab, Utah, United States"
     assert client.get("/api/moments/weeks/2014/53").status_code == 422  # 2014 has 52
+    assert client.get("/api/moments/weeks/9999/52").status_code == 422  # ends in year 10000
     assert client.get("/api/moments/days/2015-02-30").status_code == 422
     everything = client.get("/api/moments").json()
     assert {m["kind"] for m in everything} == {"trip", "event"}

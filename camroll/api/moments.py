@@ -133,7 +133,7 @@ def week_summary(
     items = library_items(session, who.user.id, places)
     try:
         summary = summarize_week(items, iso_year, iso_week)
-    except ValueError:  # week 53 of a year that has 52
+    except (ValueError, OverflowError):  # week 53 of a year that has 52; past 9999-12-31
         raise HTTPException(422, f"{iso_year} has no ISO week {iso_week}") from None
     record(session, who, "moments.week")
     return WeekOut(**asdict(summary))
