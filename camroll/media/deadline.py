@@ -31,6 +31,7 @@ from camroll.config import get_settings
 from camroll.media.previews import Renditions, raw_preview, render_previews
 from camroll.media.validate import Quarantined
 
+STARTUP_S = 120.0  # a helper that is not ready by then is a broken install, not a file
 IDLE_EXIT_S = 120.0  # a helper with nothing to do for this long exits (its memory goes back)
 _REUSE_S = IDLE_EXIT_S / 2  # the parent stops handing work to a helper idle this long
 
@@ -55,6 +56,18 @@ class _Helper:
         self.send = Connection(to_child_w, readable=False)
         self.recv = Connection(from_child_r, writable=False)
         self.last_used = time.monotonic()
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """A new helper's start (Python and the decoders' imports: 0.3 s, seconds on a loaded
+        machine) is not the file's time: its deadline starts once the helper says it is ready."""
+        if self.ready:
+            return
+        if not self.recv.poll(STARTUP_S):
+            raise RuntimeError(f"the decode helper did not start within {STARTUP_S:g} s")
+        if self.recv.recv() != ("ready",):
+            raise RuntimeError("the decode helper answered something else than ready")
+        self.ready = True
 
     def fresh(self) -> bool:
         return self.proc.poll() is None and time.monotonic() - self.last_used < _REUSE_S
@@ -104,13 +117,19 @@ def render_within(
         raw_jpeg, orientation = raw_preview(path, orientation)
     env = {k: v for k, v in os.environ.items() if k.startswith("CAMROLL_")}
     request = (env, str(path), kind, orientation, raw_jpeg)
-    helper = _take()
-    try:
-        helper.send.send(request)
-    except OSError:  # it exited between our check and the send: one fresh try
-        helper.kill()
+    for attempt in (1, 2):
         helper = _take()
-        helper.send.send(request)
+        try:
+            helper.wait_ready()
+            helper.send.send(request)
+            break
+        except (OSError, EOFError):  # it exited between our check and the send: one more try
+            helper.kill()
+            if attempt == 2:
+                raise
+        except BaseException:
+            helper.kill()
+            raise
     try:
         if not helper.recv.poll(limit):
             helper.kill()
@@ -142,6 +161,7 @@ def _serve(requests: Connection, replies: Connection) -> None:
         pyvips.cache_set_max(0)
     except ImportError:
         pass
+    replies.send(("ready",))
     while requests.poll(IDLE_EXIT_S):
         try:
             env, path, kind, orientation, raw_jpeg = requests.recv()
