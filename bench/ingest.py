@@ -131,8 +131,10 @@ def _make_variants(job: tuple[str, str, list[tuple[str, int, float]]]) -> list[s
     return made
 
 
-def build_large_roll(n: int) -> tuple[Path, dict]:
-    out = WORK / f"large-roll-{n}"
+def build_large_roll(n: int, jpeg_only: bool = False) -> tuple[Path, dict]:
+    """`jpeg_only`: JPEG sources only (HEIC's x265 encoding can take an hour on a loaded
+    2-core machine), built into its own folder."""
+    out = WORK / (f"large-roll-{n}-jpeg" if jpeg_only else f"large-roll-{n}")
     marker = out / ".complete.json"
     if marker.exists():
         info = json.loads(marker.read_text())
@@ -145,6 +147,8 @@ def build_large_roll(n: int) -> tuple[Path, dict]:
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
         sources = [s for s in ex.map(_probe_source, candidates, chunksize=4) if s]
     sources.sort()
+    if jpeg_only:
+        sources = [src for src in sources if src[1] == "jpeg"]
     if not sources:
         raise SystemExit("no decodable JPEG/HEIC in the shared roll")
     jobs = []
@@ -954,12 +958,13 @@ def main() -> None:
     ap.add_argument(
         "--no-old", action="store_true", help="skip the large roll's old-path (Pillow) run"
     )
+    ap.add_argument("--jpeg-only", action="store_true", help="a large roll of JPEG sources only")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     os.chdir(REPO)
     t_all = time.perf_counter()
     m = machine()
-    large, large_info = build_large_roll(args.large)
+    large, large_info = build_large_roll(args.large, args.jpeg_only)
 
     rolls = []
     if not args.skip_shared:
