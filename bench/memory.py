@@ -12,6 +12,7 @@ counted apart (they are its children):
 4. after `--idle` seconds with nothing to do (what stays once the decode helpers have gone).
 
   .venv/bin/python bench/memory.py [--limit N] [--idle 130] [--out FILE]
+  .venv/bin/python bench/memory.py --helper 30    # one decode helper, the 30 largest photos
 """
 
 from __future__ import annotations
@@ -75,12 +76,36 @@ def snapshot(pid: int, phase: str) -> dict:
     return row
 
 
+def helper_only(n: int) -> str:
+    """The `n` largest JPEG and HEIC photos of the roll through one decode helper: its peak
+    and what it holds afterwards."""
+    from camroll.media import deadline
+
+    photos = [f for f in walk(ROLL) if f.suffix.lower() in (".jpg", ".jpeg", ".heic")]
+    photos = sorted(photos, key=lambda f: f.stat().st_size)[-n:]
+    for f in photos:
+        try:
+            deadline.render_within(f, "image", seconds=120)
+        except Exception as e:  # a bench reports, it does not stop
+            print(f.name, type(e).__name__)
+    pid = deadline._idle[0].proc.pid
+    mem = _status(pid)
+    return (
+        f"one decode helper after the roll's {n} largest photos: peak {mem['VmHWM']} MiB, "
+        f"holds {mem['VmRSS']} MiB"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--helper", type=int, default=0, help="only: N largest photos, one helper")
     ap.add_argument("--limit", type=int, default=0, help="sync only the first N files")
     ap.add_argument("--idle", type=float, default=130.0)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.helper:
+        print(helper_only(args.helper))
+        return
     base = WORK / "memory"
     shutil.rmtree(base, ignore_errors=True)
     data = base / "data"
