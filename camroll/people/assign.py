@@ -237,23 +237,30 @@ def assign_new_faces(session: Session, user_id: str, face_ids: list[str]) -> Non
             labels = relabel_reached(vecs, current)
         else:
             labels = _join_nearest(session, user_id, index, new)
-        by_id = _faces(session, user_id, labels)
-        existing = set(session.scalars(select(Person.id).where(Person.user_id == user_id)))
-        fresh: dict[str, str] = {}
-        touched: set[str] = set()
-        for face_id, label in labels.items():
-            face = by_id[face_id]
-            if label not in existing:
-                if label not in fresh:
-                    fresh[label] = new_person(session, user_id, face).id
-                label = fresh[label]
-            if face.person_id != label:
-                if face.person_id:
-                    touched.add(face.person_id)
-                face.person_id = label
-            touched.add(label)
-        session.flush()
-        refresh_people(session, user_id, touched)
+        apply_labels(session, user_id, labels, _faces(session, user_id, labels))
+
+
+def apply_labels(
+    session: Session, user_id: str, labels: dict[str, str], by_id: dict[str, Face]
+) -> None:
+    """Write face_id -> person id or fresh label: fresh labels become new people, and the
+    people who gained or lost faces get their counts and covers refreshed."""
+    existing = set(session.scalars(select(Person.id).where(Person.user_id == user_id)))
+    fresh: dict[str, str] = {}
+    touched: set[str] = set()
+    for face_id, label in labels.items():
+        face = by_id[face_id]
+        if label not in existing:
+            if label not in fresh:
+                fresh[label] = new_person(session, user_id, face).id
+            label = fresh[label]
+        if face.person_id != label:
+            if face.person_id:
+                touched.add(face.person_id)
+            face.person_id = label
+        touched.add(label)
+    session.flush()
+    refresh_people(session, user_id, touched)
 
 
 def recluster_user(session: Session, user_id: str) -> dict[str, int]:

@@ -239,9 +239,11 @@ def _agglomerate_sparse(
 
     Each pair of clusters joined by an edge keeps the sum and count of the pair distances it
     knows (the graph's edges between them, added up as clusters merge). The pair with the
-    smallest known average is taken first; before it merges, its exact average over all member
-    pairs is computed from the embeddings, so no merge happens above the threshold (a pair
-    checked and found too far apart keeps the exact figure until either side changes).
+    smallest known average is taken first, and merges only if its true average over all member
+    pairs is under the threshold. That average lies between the distance of the two centroids
+    (below) and the root of the mean squared distance (above; both from running sums, O(d));
+    only when the threshold falls between them is it computed from the embeddings (a pair
+    found too far apart keeps that exact figure until either side changes).
     """
     k = len(faces)
     codes: dict[str, int] = {}
@@ -250,8 +252,9 @@ def _agglomerate_sparse(
     banned = [set(f.banned_people) for f in faces]
     members = [[i] for i in range(k)]
     alive = [True] * k
-    version = [0] * k
     adj: list[dict[int, list[float]]] = [{} for _ in range(k)]
+    sums = emb.astype(np.float64)  # per cluster: the sum of its members' vectors
+    squares = (sums * sums).sum(1)  # and of their squared norms
     r, c, d = edges
     for i, j, dist in zip(r.tolist(), c.tolist(), d.tolist(), strict=True):
         if i != j and j not in adj[i]:
@@ -268,10 +271,15 @@ def _agglomerate_sparse(
         )
 
     def merge(a: int, b: int) -> int:
+        """Fold b into a (or a into b, whichever knows fewer neighbours); returns the survivor.
+        Only pairs whose known figures changed are pushed again: entries of the others stay
+        valid, so a merge costs the smaller neighbourhood, not the larger."""
         if len(adj[a]) < len(adj[b]):
-            a, b = b, a  # fold the smaller neighbourhood into the larger
+            a, b = b, a
         members[a] += members[b]
         members[b] = []
+        sums[a] += sums[b]
+        squares[a] += squares[b]
         assets[a] |= assets[b]
         lock[a] = lock[a] if lock[a] is not None else lock[b]
         banned[a] |= banned[b]
@@ -283,45 +291,51 @@ def _agglomerate_sparse(
             del adj[x][b]
             have = adj[a].get(x)
             if have is None:
-                adj[a][x] = adj[x][a] = known
+                adj[a][x] = adj[x][a] = have = known
             else:
                 have[0] += known[0]
                 have[1] += known[1]
+            push(a, x, have)
         adj[b] = {}
-        version[a] += 1
         return a
 
-    heap: list[tuple[float, int, int, int, int]] = []
+    heap: list[tuple[float, int, int]] = []
 
-    def push(a: int) -> None:
-        for x, (total, n) in adj[a].items():
-            lo, hi = (a, x) if a < x else (x, a)
-            heapq.heappush(heap, (total / n, lo, hi, version[lo], version[hi]))
+    def push(a: int, x: int, known: list[float]) -> None:
+        heapq.heappush(heap, (known[0] / known[1], min(a, x), max(a, x)))
 
     for group in seed if seed is not None else _locked_groups(faces):
         cur = group[0]
         for i in group[1:]:
             cur = merge(cur, i)
     for a in range(k):
-        if alive[a]:
-            push(a)
+        for x, known in adj[a].items():
+            if a < x:
+                push(a, x, known)
     while heap:
-        est, a, b, va, vb = heapq.heappop(heap)
+        est, a, b = heapq.heappop(heap)
         if not est < threshold:
             break
-        if not (alive[a] and alive[b]) or version[a] != va or version[b] != vb:
+        if not (alive[a] and alive[b]):
             continue
         known = adj[a].get(b)
-        if known is None or blocked(a, b):
+        # A pair's entry is current while its known figures still give the same average.
+        if known is None or known[0] / known[1] != est or blocked(a, b):
             continue
-        full = float(len(members[a]) * len(members[b]))
-        if known[1] < full:
+        na, nb = len(members[a]), len(members[b])
+        full = float(na * nb)
+        ca, cb = sums[a] / na, sums[b] / nb
+        apart = float(((ca - cb) ** 2).sum())
+        spread = squares[a] / na - float(ca @ ca) + squares[b] / nb - float(cb @ cb)
+        if apart >= threshold * threshold:
+            continue  # even the lower bound is too far
+        if known[1] < full and apart + spread >= threshold * threshold:
             exact = _mean_distance(emb, members[a], members[b])
             known[0], known[1] = exact * full, full
             if exact < threshold:
-                heapq.heappush(heap, (exact, a, b, va, vb))
+                push(a, b, known)
             continue
-        push(merge(a, b))
+        merge(a, b)
     return sorted((m for m in members if m), key=min)
 
 
