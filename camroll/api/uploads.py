@@ -176,6 +176,7 @@ async def patch(
     # One writer per upload: a PATCH whose connection was cut may still be flushing its last
     # bytes when the client resumes; the resumed PATCH waits for it, then reads the offset.
     writer = await _claim(session, upload)
+    headers = None
     try:
         try:
             await to_thread.run_sync(svc.check_offset, session, upload, writer, offset)
@@ -185,7 +186,8 @@ async def patch(
             raise HTTPException(e.status, str(e), headers=TUS) from None
         headers = await _receive(request, session, upload, writer, offset)
     finally:
-        await to_thread.run_sync(writer.release, session)
+        if headers is None or "Camroll-Asset-Id" not in headers:  # complete: nobody can claim
+            await to_thread.run_sync(writer.release, session)
     if headers is None:
         return Response(status_code=400)
     return Response(status_code=204, headers=headers)

@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from camroll import job_runs
@@ -127,28 +127,40 @@ def claim_writer(session: Session, upload: Upload) -> Writer | None:
     Commits."""
     session.commit()  # a fresh snapshot: the row may have changed while we waited
     now = utcnow()
-    free = or_(Upload.writer_until.is_(None), Upload.writer_until < now)
-    held = session.execute(
-        select(Upload.writer_gen, Upload.writer_tag, Upload.asset_id).where(Upload.id == upload.id)
-    ).first()
-    if held is None or held.asset_id is not None:
-        raise UploadError(409, "this upload is already complete")
-    if _dead_here(held.writer_tag):
-        free = or_(free, Upload.writer_gen == held.writer_gen)
-    taken = session.execute(
-        update(Upload)
-        .where(Upload.id == upload.id, Upload.asset_id.is_(None), free)
-        .values(writer_gen=Upload.writer_gen + 1, writer_until=now + LEASE, writer_tag=_owner_tag())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != 1:
-        session.rollback()
-        return None
-    gen, offset = session.execute(
-        select(Upload.writer_gen, Upload.offset).where(Upload.id == upload.id)
-    ).one()
+    taken = _take(session, upload.id, or_(Upload.writer_until.is_(None), Upload.writer_until < now))
+    if taken is None:
+        held = session.execute(
+            select(Upload.writer_gen, Upload.writer_tag, Upload.asset_id).where(
+                Upload.id == upload.id
+            )
+        ).first()
+        if held is None or held.asset_id is not None:
+            session.rollback()
+            raise UploadError(409, "this upload is already complete")
+        if _dead_here(held.writer_tag):
+            taken = _take(session, upload.id, Upload.writer_gen == held.writer_gen)
+        if taken is None:
+            session.rollback()
+            return None
     session.commit()
+    gen, offset = taken
     return Writer(upload.id, staging_for(session, upload), gen, offset)
+
+
+def _take(session: Session, upload_id: str, free: ColumnElement[bool]) -> tuple[int, int] | None:
+    """The compare-and-set that takes the lease: (new generation, offset), or None."""
+    row = session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.asset_id.is_(None), free)
+        .values(
+            writer_gen=Upload.writer_gen + 1,
+            writer_until=utcnow() + LEASE,
+            writer_tag=_owner_tag(),
+        )
+        .returning(Upload.writer_gen, Upload.offset)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def lacking(session: Session, user_id: str, checksums: list[str]) -> list[str]:
