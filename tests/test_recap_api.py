@@ -9,6 +9,7 @@ owner's tracks; revoking `creations` deletes the tracks and analyses with the re
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -96,6 +97,11 @@ def test_recap_with_own_track_captions_and_shared_analysis(
         for email in ("recaps@example.org", "nosy-recaps@example.org"):
             user_id = s.scalars(select(User.id).where(User.email == email)).one()
             set_scopes(s, user_id, {"creations": True, "places": True}, client="test")
+    # Restyles are offered by name, never by id.
+    offered = app_client.get("/api/ideas/styles", headers=auth(token)).json()
+    assert "Van Gogh-like" in offered and "pencil sketch" in offered
+    assert not [name for name in offered if re.search(r"style-?\d", name)]
+
     ids = [ingest(app_client, token, DEMO / n) for n in TRIP]
     for asset_id in ids:
         assert analyze_asset(asset_id, {"places"}) == "done"

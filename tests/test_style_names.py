@@ -1,12 +1,11 @@
 """Restyles are named for people: every style the product offers has a human name and none of
-them reads like an id; the API lists and takes names, never ids (the painted idea's reason is
-checked in tests/test_ideas.py)."""
+them reads like an id; styles are chosen by name, never by id (GET /api/ideas/styles is checked
+in tests/test_recap_api.py, the painted idea's reason in tests/test_ideas.py)."""
 
 from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
 from camroll.create.restyle import STYLES
@@ -32,16 +31,3 @@ def test_a_style_is_chosen_by_its_name_never_its_id() -> None:
     for typed in ("style-19", "picasso"):
         with pytest.raises(ValueError, match="GET /api/ideas/styles"):
             style_id(typed)
-
-
-@pytest.mark.backends("sqlite")
-def test_the_api_offers_styles_by_name(app_client: httpx.Client) -> None:
-    from tests.conftest import make_user
-    from tests.test_api import auth
-
-    token = make_user("styles@example.org")
-    r = app_client.put("/api/consent", headers=auth(token), json={"scopes": {"creations": True}})
-    assert r.status_code == 200, r.text
-    offered = app_client.get("/api/ideas/styles", headers=auth(token)).json()
-    assert "Van Gogh-like" in offered and "pencil sketch" in offered
-    assert not [s for s in offered if re.search(r"style-?\d", s)]
