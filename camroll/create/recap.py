@@ -573,7 +573,8 @@ def render_recap(
     # The sound is made on its own thread while the first frames are drawn and encoded (the
     # score, the mix and the loudness pass take a few seconds of one core).
     audio: concurrent.futures.Future[np.ndarray] | None = None
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recap-sound")
+    # Two helpers: the sound, and the next slide's source (scaled photo, opened clip).
+    pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="recap-helper")
     if music:
         audio = pool.submit(_soundtrack, slides, segments, total, mood, seed, track)
     first_photo = next((s.image for s in slides if isinstance(s, PhotoSlide)), None)
@@ -581,17 +582,29 @@ def render_recap(
     title_card = _planes(_card(size, opening, first_photo))
     end_card = _planes(_card(size, _lines(title, subtitle, 0.05, 0.032, size), None))
     sources: dict[int, _KenBurns | _Clip | _Still] = {}
+    ready: dict[int, concurrent.futures.Future[_KenBurns | _Clip | _Still]] = {}
+
+    def build(n: int, seg: Segment) -> _KenBurns | _Clip | _Still:
+        slide = slides[seg.index]
+        if isinstance(slide, PhotoSlide):
+            return _KenBurns(slide, size, zoom_in=n % 2 == 1)
+        if isinstance(slide, CardSlide):
+            return _Still(_place_card(slide, size))
+        return _Clip(slide, seg.duration_s, size)
 
     def source(n: int, seg: Segment) -> _KenBurns | _Clip | _Still:
         if n not in sources:
-            slide = slides[seg.index]
-            if isinstance(slide, PhotoSlide):
-                sources[n] = _KenBurns(slide, size, zoom_in=n % 2 == 1)
-            elif isinstance(slide, CardSlide):
-                sources[n] = _Still(_place_card(slide, size))
-            else:
-                sources[n] = _Clip(slide, seg.duration_s, size)
+            early = ready.pop(n, None)
+            sources[n] = early.result() if early is not None else build(n, seg)
+            # The next slide's source is made on a helper while this one shows, so drawing
+            # never stops for a photo's resize or a clip's opening seek.
+            k = n + 1
+            if k < len(segments) - 1 and k not in ready:
+                ready[k] = pool.submit(build, k, segments[k])
         return sources[n]
+
+    if len(segments) > 2:
+        ready[1] = pool.submit(build, 1, segments[1])  # the first slide, while the title shows
 
     def picture(n: int, seg: Segment, t: float, into: Planes) -> None:
         """Segment `n`'s picture at `t`, drawn into `into`."""
@@ -677,6 +690,11 @@ def render_recap(
             if isinstance(src, _Clip):
                 src.close()
         pool.shutdown(wait=True, cancel_futures=True)
+        for early in ready.values():  # made ahead but never shown (an error stopped the render)
+            if not early.cancelled() and early.exception() is None:
+                made = early.result()
+                if isinstance(made, _Clip):
+                    made.close()
         container.close()
         if not ok:
             out.unlink(missing_ok=True)  # no half-written recap is left to be served
