@@ -175,7 +175,7 @@ def decode_frames(path: Path) -> Iterator[av.VideoFrame]:
         yield from c.decode(stream)
 
 
-def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
+def bench_recap(photos: list, seconds: float, presets: list[str] = PRESETS) -> dict[str, Any]:
     from camroll.create.clips import best_segment
     from camroll.create.recap import PRESET, ClipSlide, PhotoSlide, plan_timeline, render_recap
     from camroll.create.soundtrack import MOODS
@@ -240,7 +240,7 @@ def bench_recap(photos: list, seconds: float) -> dict[str, Any]:
     res["encode_cpu_s"] = max(1e-9, CPU["last"] - res["decode_cpu_s"])
     # Picking the preset: the x264-only floor of the same frames at each candidate.
     res["presets"] = {}
-    for preset in PRESETS:
+    for preset in presets:
         log(f"recap: x264 {preset} alone")
 
         def encode_all(enc_p: av.VideoCodecContext) -> int:
@@ -660,6 +660,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="20 s recap, fewer sizes and styles")
     ap.add_argument("--skip-server", action="store_true", help="leave out upload-to-first-idea")
     ap.add_argument("--recap-only", action="store_true", help="the recap section alone")
+    ap.add_argument("--no-presets", action="store_true", help="leave out the x264 preset rows")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "work" / "creations.md")
     args = ap.parse_args()
     args.repeat = 1 if args.quick else 3
@@ -668,7 +669,7 @@ def main() -> None:
     log(f"load average {loadavg()}; loading photos")
     photos = load_photos(18)
     log(f"{len(photos)} photos, {sum(len(f) for _, _, f in photos)} faces")
-    rc = bench_recap(photos, 20.0 if args.quick else 60.0)
+    rc = bench_recap(photos, 20.0 if args.quick else 60.0, [] if args.no_presets else PRESETS)
     co = rs = ideas = None
     if not args.recap_only:
         co = bench_collage(photos, args.repeat)
