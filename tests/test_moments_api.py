@@ -86,6 +86,15 @@ def test_road_trip_is_one_trip_with_all_its_photos(
     week = client.get("/api/moments/weeks/2015/27").json()  # Mon 29 June - Sun 5 July
     assert [d["day"] for d in week["days"]] == ["2015-06-29", "2015-07-01", "2015-07-03"]
     assert week["count"] == 12 and week["places"][0] == "Moab, Utah, United States"
+    # Local wall times have no offset, and the schema says so (not an RFC 3339 date-time);
+    # a week with no photo has no first or last time.
+    assert datetime.fromisoformat(day["first_local"]).tzinfo is None
+    empty = client.get("/api/moments/weeks/2001/1").json()
+    assert (empty["count"], empty["first_local"], empty["last_local"]) == (0, None, None)
+    schemas = client.get("/api/openapi.json").json()["components"]["schemas"]
+    for name in ("DayOut", "WeekOut"):
+        for field in ("first_local", "last_local"):
+            assert "date-time" not in str(schemas[name]["properties"][field]), (name, field)
     assert client.get("/api/moments/weeks/2014/53").status_code == 422  # 2014 has 52
     assert client.get("/api/moments/weeks/9999/52").status_code == 422  # ends in year 10000
     assert client.get("/api/moments/days/2015-02-30").status_code == 422

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer, WithJsonSchema
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, granted, not_found
@@ -88,12 +88,30 @@ def moments(
     return [moment_out(m) for m in found]
 
 
+# A capture's local wall time has no offset (EXIF's DateTimeOriginal without OffsetTime), so it is
+# not an RFC 3339 `date-time`: typed as the ISO 8601 local date-time it is. A photo that kept only
+# its UTC instant (no wall time) stands in with that instant, "+00:00" included.
+LocalTime = Annotated[
+    datetime,
+    PlainSerializer(lambda t: t.isoformat(), return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2})?$",
+            "description": "local wall time, ISO 8601 with no offset (an offset only when the "
+            "photo kept just its UTC instant)",
+            "examples": ["2015-06-12T10:29:31"],
+        }
+    ),
+]
+
+
 class DayOut(BaseModel):
     day: date  # a local date: a photo at 00:30 in Tokyo belongs to that Tokyo date
     count: int
     places: list[str]  # empty without the places scope
-    first_local: datetime | None  # local wall time of the first photo by instant
-    last_local: datetime | None
+    first_local: LocalTime | None  # local wall time of the first photo by instant; None: no photo
+    last_local: LocalTime | None
 
 
 class WeekOut(BaseModel):
@@ -104,8 +122,8 @@ class WeekOut(BaseModel):
     count: int
     places: list[str]
     days: list[DayOut]  # only the days with photos, in order
-    first_local: datetime | None
-    last_local: datetime | None
+    first_local: LocalTime | None
+    last_local: LocalTime | None
 
 
 @router.get("/days/{day}", response_model=DayOut)
