@@ -205,7 +205,7 @@ def knn_graph(emb: np.ndarray, k: int, exact_below: int = 20000) -> tuple[np.nda
         quantizer = faiss.IndexFlatL2(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist)
         rng = np.random.default_rng(0)
-        sample = emb[rng.choice(n, min(n, 32 * nlist), replace=False)]
+        sample = emb[rng.choice(n, min(n, 40 * nlist), replace=False)]
         index.cp.seed = 0
         index.train(sample)
         index.nprobe = 12
