@@ -133,19 +133,6 @@ def test_recap_with_own_track_captions_and_shared_analysis(
         stored = b"".join(get_store().get(row.blob_key))
         assert stored and song.read_bytes()[:4096] not in stored
 
-    # The story: photos and the clip in time order, a caption where the place changes.
-    with session_scope() as s, ExitStack() as stack:
-        assets = [s.get(Asset, i) for i in ids]
-        plan = plan_recap(s, assets[:3], assets[3:], stack)
-        story = [
-            f"card:{x.text}" if isinstance(x, CardSlide) else type(x).__name__ for x in plan.slides
-        ]
-        s.rollback()  # the analysis is stored by the real render below
-    assert [x for x in story if x != "ClipSlide"] == [
-        "PhotoSlide", "card:Moab", "PhotoSlide", "card:Williams", "PhotoSlide"
-    ]  # fmt: skip
-    assert story.count("ClipSlide") == 1
-
     def make(fmt: str, music: str | None) -> httpx.Response:
         body = {"kind": "recap", "asset_ids": ids, "title": "Road trip", "format": fmt}
         return app_client.post("/api/ideas", headers=auth(token), json={**body, "track_id": music})
@@ -161,12 +148,25 @@ def test_recap_with_own_track_captions_and_shared_analysis(
     assert _likeness(heard, own) > 0.8  # the music is the owner's song
     assert _ebur128(tmp_path / "recap.mp4") == pytest.approx(-16.0, abs=1.0)  # levelled like ours
 
-    # Another format reuses the moment's analysis: no clip is scored again.
+    # From here on the moment's analysis is reused: no clip is scored again.
     analysed: list[Path] = []
     real = clips.best_segment
     monkeypatch.setattr(
         clips, "best_segment", lambda p, *a, **k: analysed.append(p) or real(p, *a, **k)
     )
+
+    # The story: photos and the clip in time order, a caption where the place changes.
+    with session_scope() as s, ExitStack() as stack:
+        assets = [s.get(Asset, i) for i in ids]
+        plan = plan_recap(s, assets[:3], assets[3:], stack)
+        story = [
+            f"card:{x.text}" if isinstance(x, CardSlide) else type(x).__name__ for x in plan.slides
+        ]
+    assert [x for x in story if x != "ClipSlide"] == [
+        "PhotoSlide", "card:Moab", "PhotoSlide", "card:Williams", "PhotoSlide"
+    ]  # fmt: skip
+    assert story.count("ClipSlide") == 1
+
     regen = f"/api/ideas/{idea['id']}/regenerate"
     assert app_client.post(regen, headers=auth(token), json={}).status_code == 422
     assert app_client.post(regen, headers=auth(other), json={"format": "16:9"}).status_code == 404
