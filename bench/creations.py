@@ -560,7 +560,11 @@ def report(m: dict[str, str], args: argparse.Namespace, rc: dict, co: dict | Non
              f"the x264 encode of the same frames alone and {rc['render_s'] / rc['draw_s']:.2f}× "
              f"drawing them alone. Drawing + encoding back to back would take "
              f"{rc['draw_s'] + rc['encode_s']:.1f} s; the overlap of the two threads brings "
-             f"render to {rc['render_s'] / (rc['draw_s'] + rc['encode_s']):.0%} of that.")  # fmt: skip
+             f"render to {rc['render_s'] / (rc['draw_s'] + rc['encode_s']):.0%} of that. "
+             f"Against the previous renderer in the same run: "
+             f"{rc['render_s'] / rc['previous_s']:.2f}× its wall time and "
+             f"{rc['render_cpu_s'] / rc['previous_cpu_s']:.2f}× its CPU time; drawing alone "
+             f"{rc['draw_cpu_s'] / rc['previous_draw_cpu_s']:.2f}× its CPU time.")  # fmt: skip
     L.append("")
     if co is None or rs is None:  # --recap-only
         return "\n".join(L)

@@ -337,3 +337,43 @@ def test_portrait_title_card_breaks_a_long_title_instead_of_cutting_it() -> None
         assert not fit_text(draw, text, round(1080 * 0.86), round(1920 * frac), bold)[1].endswith(
             "…"
         )
+
+
+@pytest.mark.parametrize(
+    ("path", "matrix"),
+    [
+        (ROLL.parent / "faces" / "face_recognition" / "examples" / "short_hamilton_clip.mp4",
+         "ITU709"),  # BT.709, as the output: scaled as YUV; its first frame is at 0.85 s
+        (ROLL / "lychee" / "Samples" / "train.mov", "ITU601"),  # BT.601 full range: via RGB
+        (ROLL / "pigallery2" / "test-assets" / "video_rotate.mp4", "ITU601"),  # turned 90°
+    ],
+)  # fmt: skip
+def test_a_clip_is_shown_upright_and_in_place(path: Path, matrix: str) -> None:
+    """The clip's picture in the recap frame is its source frame as a player shows it (upright,
+    decoded with the clip's own colour matrix), full width and centred over a blurred fill."""
+    from camroll.create.recap import _Clip, planes_to_rgb
+
+    clip = _Clip(ClipSlide(path, 0.0, 2.0), 2.0, (1080, 1920))
+    try:
+        shown = planes_to_rgb(clip.frame(0.5))
+    finally:
+        clip.close()
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    # What _Clip shows at 0.5 s: the last frame by then, or the first if none is that early.
+    frame = ([f for f in frames if f.time <= 0.5 + 1e-3] or frames[:1])[-1]
+        -1 if frames[0].time <= 0.5 else 0
+    ]
+    source = frame.to_ndarray(format="rgb24", src_colorspace=matrix)
+    source = np.ascontiguousarray(np.rot90(source, round(frame.rotation or 0) // 90))
+    sh, sw = source.shape[:2]
+    fh = round(sh * 1080 / sw / 2) * 2
+    expected = np.asarray(Image.fromarray(source).resize((1080, fh), Image.Resampling.BILINEAR))
+    y0 = (1920 - fh) // 4 * 2
+    diff = shown[y0 : y0 + fh].astype(int) - expected.astype(int)
+    # Two bilinear scalers (FFmpeg's, Pillow's) differ most on small sources magnified 13-18x.
+    assert np.median(np.abs(diff)) <= 2, np.median(np.abs(diff))
+    assert np.abs(diff.mean(axis=(0, 1))).max() < 3.5, diff.mean(axis=(0, 1))
+    # Above the picture: the blurred fill, not a flat colour and not the picture itself.
+    fill = shown[: y0 - 4].astype(int)
+    assert fill.std() > 3
