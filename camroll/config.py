@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # The pixel decode of one file runs in a helper process killed after this many seconds;
     # the file is then quarantined as too costly to decode.
     decode_seconds: float = Field(default=30.0, gt=0)
+    # ...and may map this much data memory (RLIMIT_DATA, MiB); a decode that needs more is
+    # quarantined too costly. The roll's 200 MP HEIC peaks at 1.75 GiB; the helper idles at 50 MiB.
+    decode_memory_mb: int = Field(default=4096, ge=64)
 
     # Previews.
     thumbnail_px: int = 256

@@ -229,12 +229,12 @@ def test_models_are_named_for_provenance():
 
 
 def test_video_gives_each_person_once():
-    from camroll.media.validate import decode_video_frame
+    from camroll.media.validate import decode_video_frame, video_duration
 
     frames = 8
     found = fa.analyze_video_faces(CLIP, max_frames=frames)
     assert found
-    duration = fa._video_duration(CLIP)
+    duration = video_duration(CLIP)
     assert all(0 <= v.at_seconds <= duration for v in found)
     # The same frames one by one: every sighting, before collapsing.
     sightings = 0

@@ -410,6 +410,34 @@ def test_a_decode_past_its_deadline_is_killed_and_the_next_one_works(tmp_path: P
     assert (made.width, made.height) == (100, 68) and made.preview[:2] == b"\xff\xd8"
 
 
+def test_a_decode_past_its_memory_limit_is_too_costly_and_the_next_one_works(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The decode helper maps at most CAMROLL_DECODE_MEMORY_MB of data: the hostile corpus's
+    36 MP progressive JPEG needs its whole coefficient buffer (72 MB) before the first pixel,
+    so under a 100 MiB cap it is refused at once as too costly, not called corrupt; the same
+    helper then decodes a photo under the default cap."""
+    import time
+
+    from camroll.media.deadline import render_within
+    from camroll.media.validate import Quarantined
+    from tests.conftest import ROLL
+    from tests.hostile.make_corpus import _scan_bomb
+
+    bomb = tmp_path / "scans-36mp.jpg"
+    bomb.write_bytes(_scan_bomb(6000, 250))  # as in the corpus (jpeg-scans-250-36mp)
+    monkeypatch.setenv("CAMROLL_DECODE_MEMORY_MB", "100")
+    t = time.monotonic()
+    with pytest.raises(Quarantined) as stopped:
+        render_within(bomb, "image", seconds=120)
+    assert stopped.value.reason == "too_costly"
+    assert "memory limit of 100 MiB" in stopped.value.detail, stopped.value.detail
+    assert time.monotonic() - t < 20  # refused at the allocation, not after the scans
+    monkeypatch.delenv("CAMROLL_DECODE_MEMORY_MB")
+    made = render_within(ROLL / "exif-samples" / "jpg" / "Canon_40D.jpg", "image")
+    assert (made.width, made.height) == (100, 68) and made.preview[:2] == b"\xff\xd8"
+
+
 @pytest.mark.backends("sqlite")
 def test_reads_write_nothing_so_a_held_write_lock_never_stalls_them(
     app_client: httpx.Client,

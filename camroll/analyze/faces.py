@@ -112,6 +112,7 @@ class FaceResult:
 class VideoFace:
     at_seconds: float
     face: FaceResult
+    frame_size: tuple[int, int]  # the upright frame's (width, height): what the box is in
 
 
 def _threads() -> int:
@@ -393,18 +394,6 @@ def analyze_faces(image: Image.Image, *, detector: Detector = "auto") -> list[Fa
     return sorted(results, key=lambda f: (f.box[0], f.box[1]))
 
 
-def _video_duration(path: Path) -> float:
-    import av
-
-    with av.open(str(path), metadata_errors="ignore") as container:
-        if not container.streams.video:
-            return 0.0
-        stream = container.streams.video[0]
-        if stream.duration and stream.time_base:
-            return float(stream.duration * stream.time_base)
-        return (container.duration or 0) / 1_000_000
-
-
 def _rank(face: FaceResult) -> tuple[bool, float]:
     """Which sighting of a person to keep: usable first, then big, sharp and confident."""
     size = min(face.box[2], face.box[3])
@@ -436,23 +425,23 @@ def collapse_sightings(found: list[VideoFace]) -> list[VideoFace]:
 
 
 def analyze_video_faces(path: Path, max_frames: int = 8) -> list[VideoFace]:
-    """Faces in up to `max_frames` evenly spaced frames, one per person (its best sighting)."""
-    from camroll.media.validate import Quarantined, decode_video_frame
+    """Faces in up to `max_frames` evenly spaced frames, one per person (its best sighting).
 
-    duration = _video_duration(path)
-    n = max(1, max_frames) if duration > 0 else 1
-    times = [duration * (i + 0.5) / n for i in range(n)] if duration > 0 else [0.0]
+    The frames are decoded in the decode helper within `CAMROLL_DECODE_SECONDS` for them all
+    (`media.deadline.frames_within`): an absurd video raises `Quarantined("too_costly")`
+    rather than hold the worker."""
+    from camroll.media.deadline import frames_within
+    from camroll.media.validate import Quarantined
+
     found: list[VideoFace] = []
     decoded = 0
     error: Quarantined | None = None
-    for t in times:
-        try:
-            frame = decode_video_frame(path, t)
-        except Quarantined as exc:  # one bad frame should not cost the others
-            error = exc
+    for t, frame in frames_within(path, max_frames):
+        if isinstance(frame, Quarantined):  # one bad frame should not cost the others
+            error = frame
             continue
         decoded += 1
-        found += [VideoFace(round(t, 3), f) for f in analyze_faces(frame)]
+        found += [VideoFace(round(t, 3), f, frame.size) for f in analyze_faces(frame)]
     if decoded == 0 and error is not None:
         raise error
     return collapse_sightings(found)

@@ -59,11 +59,8 @@ def analyze_file(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
         return {"analysis_error": {"reason": q.reason, "detail": q.detail}}
     image = Image.open(io.BytesIO(renditions.preview)).convert("RGB")
     if kind == "video":
-        from camroll.media.validate import decode_video_frame
-
-        frame_size = decode_video_frame(path).size
         out["faces"] = [
-            _face_dict(v.face, frame_size, v.at_seconds) for v in fa.analyze_video_faces(path)
+            _face_dict(v.face, v.frame_size, v.at_seconds) for v in fa.analyze_video_faces(path)
         ]
     else:
         out["faces"] = [_face_dict(f, image.size) for f in fa.analyze_faces(image)]

@@ -90,11 +90,8 @@ class FacesStep(Step):
         _delete_faces(session, asset.id)
         found: list[tuple[float | None, Any, tuple[int, int]]] = []
         if asset.kind == "video" and subject.video_path is not None:
-            from camroll.media.validate import decode_video_frame
-
-            path = subject.video_path()
-            size = decode_video_frame(path).size  # boxes are in upright frame pixels
-            found = [(v.at_seconds, v.face, size) for v in fa.analyze_video_faces(path)]
+            path = subject.video_path()  # boxes are in upright frame pixels
+            found = [(v.at_seconds, v.face, v.frame_size) for v in fa.analyze_video_faces(path)]
         elif subject.image is not None:
             size = subject.image.size
             found = [(None, f, size) for f in fa.analyze_faces(subject.image)]

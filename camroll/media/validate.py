@@ -468,9 +468,33 @@ _TRUNCATION = re.compile(
 )
 
 
+# How decoders say an allocation failed (libjpeg, libvips, libheif, libavif, glib, C++, errno).
+_OUT_OF_MEMORY = re.compile(
+    r"out of memory|insufficient memory|memory allocation|cannot allocate memory|"
+    r"allocat\w* [0-9]+ bytes failed|failed to allocate|bad_alloc|MemoryError",
+    re.IGNORECASE,
+)
+
+
+def out_of_memory(exc: BaseException | str) -> Quarantined | None:
+    """The verdict on a decode that ran out of memory: in the decode helper that is its
+    `decode_memory_mb` limit (RLIMIT_DATA), so the file is too costly, not corrupt."""
+    msg = exc if isinstance(exc, str) else str(exc) or type(exc).__name__
+    if not isinstance(exc, MemoryError) and not _OUT_OF_MEMORY.search(msg):
+        return None
+    limit = get_settings().decode_memory_mb
+    return Quarantined(
+        "too_costly",
+        f"too costly to decode: it needs more than the decoder's memory limit of {limit} MiB "
+        f"({' '.join(msg[:200].split())})",
+    )
+
+
 def _decode_error(src: Path | BinaryIO, name: str, exc: BaseException) -> Quarantined:
     size = _size_of(src)
     msg = str(exc) or type(exc).__name__
+    if (costly := out_of_memory(exc)) is not None:
+        return costly
     if isinstance(exc, EOFError) or _TRUNCATION.search(msg):
         return Quarantined(
             "truncated", f"{name} data ends after {size:,} bytes; the file is truncated ({msg})."
@@ -526,6 +550,21 @@ def decode_video_frame(path: Path, at_seconds: float | None = None) -> Image.Ima
     elif rotation == 270:
         image = image.transpose(Image.Transpose.ROTATE_270)
     return image
+
+
+def video_duration(path: Path) -> float:
+    """The first video stream's duration in seconds; 0.0 when unknown or there is none."""
+    import av
+
+    try:
+        with open_unnamed(path) as f, av.open(f, metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return 0.0
+            return max(0.0, _duration_s(container, container.streams.video[0]))
+    except Exception as exc:  # av.error.*: the frames then give the verdict
+        if (costly := out_of_memory(exc)) is not None:
+            raise costly from exc
+        return 0.0
 
 
 def _duration_s(container: object, stream: object) -> float:

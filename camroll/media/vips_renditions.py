@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from camroll.media.renditions import Renditions
+from camroll.media.validate import out_of_memory
 
 PREVIEW_QUALITY = 85
 THUMBNAIL_QUALITY = 80
@@ -86,7 +87,9 @@ def render_jpeg(
         )
         thumb = image.thumbnail_image(thumb_px, height=thumb_px, size="down")
         webp = thumb.webpsave_buffer(Q=THUMBNAIL_QUALITY, effort=4, keep="none")
-    except vips.Error:
+    except vips.Error as exc:
+        if (costly := out_of_memory(exc)) is not None:  # Pillow would call it a broken stream
+            raise costly from None
         return None  # Pillow decodes it again and gives the verdict (truncated, corrupt, ...)
     return Renditions(
         thumbnail=webp, preview=preview, width=image.width, height=image.height, poster=False
