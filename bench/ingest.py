@@ -597,9 +597,10 @@ def stage_profile(run: E2E, sample: int) -> dict:
         "plaintext_copy": timed_copy,
         "read_metadata": timed("exiftool read_metadata([f])", proc.read_metadata),
         "exiftool_version": timed("exiftool_version() (per asset!)", proc.exiftool_version),
-        "classify": timed("classify(): sniff + FULL decode #1", proc.classify),
-        "render_previews": timed(
-            "render_previews(): decode #2 + resize + ICC + encode", proc.render_previews
+        "classify": timed("classify(): sniff + headers", proc.classify),
+        "render_within": timed(
+            "render_within(): the one decode + both renditions, in the helper process",
+            proc.render_within,
         ),
         "put_encrypted": timed("encrypt + store renditions", proc.put_encrypted),
     }
@@ -690,7 +691,12 @@ def stage_profile(run: E2E, sample: int) -> dict:
         thumb.save(io.BytesIO(), "WEBP", quality=80, method=4)
         t8 = time.perf_counter()
         sub["thumbnail WebP encode (method=4)"] += t8 - t7
-        # (alt) thumbnail straight from a draft decode at 1/8 scale
+        if mime == "image/jpeg":
+            from camroll.media.vips_renditions import render_jpeg
+
+            t9 = time.perf_counter()
+            render_jpeg(p, px, 256, meta.orientation)
+            sub["(new) libvips render_jpeg: decode + both renditions"] += time.perf_counter() - t9
     shutil.rmtree(tmp, ignore_errors=True)
     return {
         "n": len(ids),
