@@ -51,7 +51,7 @@ def _write_plaintext(session: Session, asset: Asset, path: Path) -> Path:
         if upload is None:
             raise RuntimeError(f"asset {asset.id} has neither an original nor a staged upload")
         staging = staging_for(session, upload)
-        staging.write_plaintext(path, upload.offset)
+        staging.write_plaintext(path, upload.length)  # all of it, or StagingDamaged
         key = blob_key(asset.user_id, asset.id, "original")
         with path.open("rb") as f:
             put_encrypted(session, asset.user_id, key, f)

@@ -46,9 +46,10 @@ def received(session: Session, upload_id: str) -> int:
 
 
 def staging_for(session: Session, upload: Upload) -> Staging:
-    """The upload's segments in the blob store, sealed under the owner's data key."""
+    """The upload's segments in the blob store, sealed under the owner's data key. The prefix
+    is derived, not read: a row made before blob-store staging holds an older key."""
     key = user_data_key(session, upload.user_id)
-    return Staging(upload.staging_key, key, upload.id)
+    return Staging(staging_prefix(upload.user_id, upload.id), key, upload.id)
 
 
 def _owner_tag() -> str:
