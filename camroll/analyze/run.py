@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.analyze.steps import STEPS, Step, Subject
-from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata
 from camroll.media.previews import preview_image
+from camroll.pipeline.step import admit, execute, granted
 from camroll.search.index import index_asset
 
 log = logging.getLogger(__name__)
@@ -37,16 +37,18 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
         asset = session.get(Asset, asset_id)
         if asset is None:
             return "missing"
-        if not is_granted(session, asset.user_id, "cloud_processing"):
-            return "skipped"
-        steps = [s for s in steps_for(scopes) if s.able_to_run(session, asset)]
-        if not steps:
-            if asset.status == "ready":  # still findable by its date
-                index_asset(session, asset)
+        if not granted(session, asset.user_id, "cloud_processing"):
             return "skipped"
         meta = session.scalars(
             select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)
         ).first()
+        subject = Subject(asset=asset, meta=meta, image=None)
+        # Consent is asked here, once per step, when the job runs (not when it was queued).
+        steps = admit(session, asset.user_id, steps_for(scopes), subject)
+        if not steps:
+            if asset.status == "ready":  # still findable by its date
+                index_asset(session, asset)
+            return "skipped"
         video: list[Path] = []
 
         def video_path() -> Path:
@@ -57,16 +59,12 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
                 video.append(stack.enter_context(plaintext_copy(session, asset)))
             return video[0]
 
-        subject = Subject(
-            asset=asset,
-            meta=meta,
-            image=preview_image(session, asset),
-            video_path=video_path if asset.kind == "video" else None,
-        )
+        subject.image = preview_image(session, asset)  # decoded only when a step will run
+        subject.video_path = video_path if asset.kind == "video" else None
         if "faces" not in {s.scope for s in steps}:
             subject.faces_found = _known_faces(session, asset.id)
         for step in steps:
-            step.run(session, subject)
+            execute(session, step, subject)
             session.flush()
         index_asset(session, asset)  # the search index follows what the steps wrote
         user_id = asset.user_id
@@ -74,7 +72,7 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
         from camroll.people.assign import assign_new_faces
 
         with session_scope() as session:
-            if is_granted(session, user_id, "faces"):  # not revoked meanwhile
+            if granted(session, user_id, "faces"):  # not revoked meanwhile
                 assign_new_faces(session, user_id, subject.new_faces)
     return "done"
 

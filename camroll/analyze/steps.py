@@ -1,6 +1,7 @@
-"""The analysis steps, shaped like Paperless-ngx's consume plugins: each says when it is
-`able_to_run` (the kind of asset, its consent scope, whether its rows already exist), then
-runs idempotently: it replaces its own rows for the asset, so a retried job changes nothing.
+"""The analysis steps, on the one step contract (camroll.pipeline.step): each states its consent
+scope, what it reads and writes, and when it is `able_to_run` (the kind of asset, whether there
+is anything to read); the runner asks the consent gate. Each runs idempotently: it replaces its
+own rows for the asset, so a retried job changes nothing.
 
 Every row a step writes carries its provenance (asset, scope, model, model version).
 """
@@ -20,7 +21,6 @@ from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from camroll.consent.gate import is_granted
 from camroll.db.models import (
     Asset,
     AssetEmbedding,
@@ -33,6 +33,7 @@ from camroll.db.models import (
     FaceExpression,
     HomeLocation,
 )
+from camroll.pipeline.step import BaseStep, granted
 
 
 @dataclass
@@ -49,19 +50,16 @@ class Subject:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-class Step(ABC):
+class Step(BaseStep, ABC):
     name: ClassVar[str]
     scope: ClassVar[str]
     # Granting any of these (again) reruns the step; tags also read the face count.
     reruns_for: ClassVar[frozenset[str]] = frozenset()
     kinds: ClassVar[frozenset[str]] = frozenset({"image", "raw", "video"})
 
-    def able_to_run(self, session: Session, asset: Asset) -> bool:
-        """Asked again when the job runs, not when it was queued: a scope revoked in between
-        means the step does nothing."""
-        if asset.status != "ready" or asset.kind not in self.kinds:
-            return False
-        return is_granted(session, asset.user_id, self.scope)
+    def able_to_run(self, session: Session, subject: Subject) -> bool:
+        """Asked when the job runs, not when it was queued (the runner asks for consent then)."""
+        return subject.asset.status == "ready" and subject.asset.kind in self.kinds
 
     @abstractmethod
     def run(self, session: Session, subject: Subject) -> None: ...
@@ -80,6 +78,8 @@ def _provenance(asset: Asset, scope: str, model: tuple[str, str]) -> dict[str, s
 class FacesStep(Step):
     name = "faces"
     scope = "faces"
+    reads = ("preview", "original (videos)")
+    writes = ("faces", "face_embeddings", "face_expressions")
 
     def run(self, session: Session, subject: Subject) -> None:
         from camroll.analyze import faces as fa
@@ -181,6 +181,8 @@ class TagsStep(Step):
     name = "tags"
     scope = "content"
     reruns_for = frozenset({"content", "faces"})
+    reads = ("preview", "asset_metadata", "faces (count, with the faces scope)")
+    writes = ("asset_tags", "asset_quality", "asset_embeddings")
 
     def run(self, session: Session, subject: Subject) -> None:
         from camroll.analyze import quality as qa
@@ -192,7 +194,8 @@ class TagsStep(Step):
             return
         session.execute(delete(AssetTag).where(AssetTag.asset_id == asset.id))
         session.execute(delete(AssetQuality).where(AssetQuality.asset_id == asset.id))
-        faces = subject.faces_found if is_granted(session, asset.user_id, "faces") else 0
+        # The face count is an optional input: read only while the faces scope is on.
+        faces = subject.faces_found if granted(session, asset.user_id, "faces") else 0
         meta = subject.meta
         hints = ta.TagHints(
             has_camera_exif=bool(meta and (meta.make or meta.model_name)),
@@ -280,14 +283,17 @@ def _local_hour(meta: AssetMetadata | None) -> int | None:
 class PlacesStep(Step):
     name = "places"
     scope = "places"
+    reads = ("asset_metadata (GPS)", "home_locations")
+    writes = ("asset_places",)
 
-    def able_to_run(self, session: Session, asset: Asset) -> bool:
-        if not super().able_to_run(session, asset):
-            return False
-        meta = session.scalars(
-            select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)
-        ).first()
-        return meta is not None and meta.latitude is not None and meta.longitude is not None
+    def able_to_run(self, session: Session, subject: Subject) -> bool:
+        meta = subject.meta
+        return (
+            super().able_to_run(session, subject)
+            and meta is not None
+            and meta.latitude is not None
+            and meta.longitude is not None
+        )
 
     def run(self, session: Session, subject: Subject) -> None:
         from camroll.places.geocode import GEOCODER_MODEL, reverse_geocode
