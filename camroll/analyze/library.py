@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
 from camroll.db.models import (
     Asset,
@@ -36,6 +36,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.people.assign import recluster_user, refresh_people
+from camroll.pipeline.step import BaseStep, granted, run_steps
 
 if TYPE_CHECKING:
     from camroll.analyze.similar import SimilarItem
@@ -97,11 +98,72 @@ def needs_full(state: LibraryState, batch: list[str] | None, size: int, now: dat
     return max(grown, len(batch)) >= FULL_GROWTH * max(state.full_size, 1)
 
 
+@dataclass
+class LibraryBatch:
+    """What a library step looks at: an owner's batch of newly analysed assets, or (asset_ids
+    None) the whole library in a full pass."""
+
+    user_id: str
+    asset_ids: list[str] | None
+
+
+class HomesStep(BaseStep):
+    name = "homes"
+    scope = "places"
+    reads = ("asset_metadata (GPS, local time)", "asset_places")
+    writes = ("home_locations", "home_periods", "asset_places.distance_from_home_km")
+
+    def run(self, session: Session, subject: LibraryBatch) -> None:
+        if subject.asset_ids is None:
+            refresh_homes(session, subject.user_id)
+        else:
+            place_distances(session, subject.user_id, subject.asset_ids)
+
+
+class DuplicatesStep(BaseStep):
+    name = "duplicates"
+    scope = "content"
+    reads = ("asset_quality (pHash, score)", "asset_metadata (capture time)")
+    writes = ("asset_quality.duplicate_group", "asset_quality.is_best")
+
+    def run(self, session: Session, subject: LibraryBatch) -> None:
+        if subject.asset_ids is None:
+            refresh_duplicates(session, subject.user_id)
+        else:
+            add_to_duplicates(session, subject.user_id, subject.asset_ids)
+
+
+class PeopleStep(BaseStep):
+    name = "people"
+    scope = "faces"
+    reads = ("faces",)
+    writes = ("people (face counts, covers)",)
+
+    def run(self, session: Session, subject: LibraryBatch) -> None:
+        ids = subject.asset_ids
+        people = None if ids is None else people_of(session, subject.user_id, ids)
+        refresh_people(session, subject.user_id, people)
+
+
+class ReclusterStep(BaseStep):
+    name = "recluster"
+    scope = "faces"
+    reads = ("face_embeddings", "people")
+    writes = ("faces.person_id", "people")
+
+    def run(self, session: Session, subject: str) -> None:
+        stats = recluster_user(session, subject)
+        log.info("reclustered %s: %s", subject, stats)
+
+
+LIBRARY_STEPS = (HomesStep(), DuplicatesStep(), PeopleStep())
+
+
 def refresh_library(user_id: str, full: bool | None = None) -> str:
     """The library refresh after a batch: "batch" (incremental), "full", or "skipped" without
     consent. `full` forces one or the other; by default a full pass runs when due."""
     with session_scope() as session:
-        if not is_granted(session, user_id, "cloud_processing"):
+        if not granted(session, user_id, "cloud_processing"):
             return "skipped"
         state = library_state(session, user_id)
         started = utcnow()
@@ -109,23 +171,13 @@ def refresh_library(user_id: str, full: bool | None = None) -> str:
         size = library_size(session, user_id)
         if full is None:
             full = needs_full(state, batch, size, started)
-        if full or batch is None:
-            if is_granted(session, user_id, "places"):
-                refresh_homes(session, user_id)
-            if is_granted(session, user_id, "content"):
-                refresh_duplicates(session, user_id)
-            if is_granted(session, user_id, "faces"):
-                refresh_people(session, user_id, None)
+        whole = full or batch is None
+        # Each step runs only while its scope is granted (the runner asks).
+        run_steps(session, user_id, LIBRARY_STEPS, LibraryBatch(user_id, None if whole else batch))
+        if whole:
             state.full_at, state.full_size = started, size
-        else:
-            if is_granted(session, user_id, "places"):
-                place_distances(session, user_id, batch)
-            if is_granted(session, user_id, "content"):
-                add_to_duplicates(session, user_id, batch)
-            if is_granted(session, user_id, "faces"):
-                refresh_people(session, user_id, people_of(session, user_id, batch))
         state.refreshed_until = started
-        return "full" if full or batch is None else "batch"
+        return "full" if whole else "batch"
 
 
 def _local_date(meta: AssetMetadata) -> date | None:
@@ -419,7 +471,5 @@ def recluster_all() -> list[str]:
         )
     for user_id in users:
         with session_scope() as session:
-            if is_granted(session, user_id, "faces"):
-                stats = recluster_user(session, user_id)
-                log.info("reclustered %s: %s", user_id, stats)
+            run_steps(session, user_id, [ReclusterStep()], user_id)
     return users
