@@ -21,7 +21,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from camroll import job_runs
-from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
 from camroll.db.models import (
     Asset,
@@ -36,6 +35,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.ideas import media
+from camroll.pipeline.step import BaseStep, run_steps
 
 log = logging.getLogger(__name__)
 IDEAS_MODEL = ("camroll-ideas", "1")
@@ -788,107 +788,125 @@ def _members_hash(assets: list[Asset]) -> str:
     return hashlib.sha256("|".join(sorted(a.id for a in assets)).encode()).hexdigest()[:16]
 
 
+class IdeasStep(BaseStep):
+    """The idea generators over one owner's library: the batch's ideas, or all of them."""
+
+    name = "ideas"
+    scope = "creations"
+    reads = ("assets", "asset_tags", "asset_quality", "faces", "people", "asset_places")
+    writes = ("ideas", "idea media", "library_state.ideas_until")
+
+    def __init__(self, today: date | None, full: bool | None) -> None:
+        self.today, self.full = today, full
+
+    def run(self, session: Session, subject: str) -> int:
+        return _generate(session, subject, self.today, self.full)
+
+
 def refresh_ideas(user_id: str, today: date | None = None, full: bool | None = None) -> int:
     """Create or update this owner's ideas; returns how many were (re)rendered. After a batch
     only the ideas it touched are made again (`batch_suggestions`); a full pass runs at most
     daily, when the library grew by a tenth, or when `full` says so."""
+    with session_scope() as session:
+        done = run_steps(session, user_id, [IdeasStep(today, full)], user_id)[0]
+        return done.value if done.ran else 0
+
+
+def _generate(session: Session, user_id: str, today: date | None, full: bool | None) -> int:
     from camroll.analyze.library import FULL_EVERY, FULL_GROWTH, analysed_since, library_state
 
-    with session_scope() as session:
-        if not is_granted(session, user_id, "creations"):
-            return 0
-        state = library_state(session, user_id)
-        started = utcnow()
-        batch = analysed_since(session, user_id, state.ideas_until)
-        if full is None:
-            full = (
-                batch is None
-                or state.ideas_full_at is None
-                or started - state.ideas_full_at >= FULL_EVERY
-                or len(batch) >= FULL_GROWTH * max(state.full_size, 1)
+    state = library_state(session, user_id)
+    started = utcnow()
+    batch = analysed_since(session, user_id, state.ideas_until)
+    if full is None:
+        full = (
+            batch is None
+            or state.ideas_full_at is None
+            or started - state.ideas_full_at >= FULL_EVERY
+            or len(batch) >= FULL_GROWTH * max(state.full_size, 1)
+        )
+    existing = {
+        i.fingerprint: i for i in session.scalars(select(Idea).where(Idea.user_id == user_id))
+    }
+    if full or batch is None:
+        lib = load_library(session, user_id)
+        found = suggestions(session, user_id, today, lib)
+    else:
+        lib, found = batch_suggestions(session, user_id, batch, today)
+    shown = {a.id for s in found for a in s.assets}
+    named = {
+        a
+        for (a,) in session.execute(
+            select(Face.asset_id)
+            .join(Person, Person.id == Face.person_id)
+            .where(
+                Face.user_id == user_id,
+                Person.name.is_not(None),
+                Face.asset_id.in_(shown),
             )
-        existing = {
-            i.fingerprint: i for i in session.scalars(select(Idea).where(Idea.user_id == user_id))
-        }
-        if full or batch is None:
-            lib = load_library(session, user_id)
-            found = suggestions(session, user_id, today, lib)
-        else:
-            lib, found = batch_suggestions(session, user_id, batch, today)
-        shown = {a.id for s in found for a in s.assets}
-        named = {
-            a
-            for (a,) in session.execute(
-                select(Face.asset_id)
-                .join(Person, Person.id == Face.person_id)
-                .where(
-                    Face.user_id == user_id,
-                    Person.name.is_not(None),
-                    Face.asset_id.in_(shown),
-                )
-            )
-        }
-        dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
-        rendered = 0
-        todo = []
-        for s in found:
-            idea = existing.get(s.fingerprint)
-            members = _members_hash(s.assets)
-            if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
-                # Dismissed stays gone, accepted stays as saved, unchanged stays; but what it
-                # drew on is recorded (ideas made before scopes were recorded said "creations").
-                drew = media.creation_scope(session, _render_kind(s), s.assets, s.drew_on)
-                idea.scope = "+".join(sorted({*idea.scope.split("+"), *drew.split("+")}))
-                continue
-            todo.append((s, idea, members))
-        session.commit()  # at most scopes written: ends the read transaction
-        for s, idea, members in todo:
-            # Render first, with no write pending: on SQLite a write transaction held through a
-            # 30 s video encode would lock every other writer out.
-            try:
-                data, mime = s.render(session, s.assets) if s.render else (None, None)
-            except Exception as e:  # one idea that cannot render must not hold back the rest
-                session.rollback()
-                log.exception("idea %s for %s failed to render", s.kind, user_id)
-                job_runs.record_failure("idea_render", user_id, s.fingerprint, f"{s.kind}: {e!r}")
-                continue
+        )
+    }
+    dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
+    rendered = 0
+    todo = []
+    for s in found:
+        idea = existing.get(s.fingerprint)
+        members = _members_hash(s.assets)
+        if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
+            # Dismissed stays gone, accepted stays as saved, unchanged stays; but what it
+            # drew on is recorded (ideas made before scopes were recorded said "creations").
+            drew = media.creation_scope(session, _render_kind(s), s.assets, s.drew_on)
+            idea.scope = "+".join(sorted({*idea.scope.split("+"), *drew.split("+")}))
+            continue
+        todo.append((s, idea, members))
+    session.commit()  # at most scopes written: ends the read transaction
+    for s, idea, members in todo:
+        # Render first, with no write pending: on SQLite a write transaction held through a
+        # 30 s video encode would lock every other writer out.
+        try:
+            data, mime = s.render(session, s.assets) if s.render else (None, None)
+        except Exception as e:  # one idea that cannot render must not hold back the rest
             session.rollback()
-            values = {
-                "kind": s.kind,
-                "title": s.title,
-                "reason": s.reason,
-                "confidence": s.confidence,
-                "score": _score(s, lib, named, dismissed),
-                "member_ids": json.dumps([a.id for a in s.assets]),
-                "members_hash": members,
-                "asset_id": s.assets[0].id if s.assets else None,
-                "params": json.dumps(s.params),
-                "updated_at": utcnow(),
-                "scope": media.creation_scope(session, _render_kind(s), s.assets, s.drew_on),
-            }
-            if idea is None:
-                idea = Idea(
-                    user_id=user_id,
-                    model=IDEAS_MODEL[0],
-                    model_version=IDEAS_MODEL[1],
-                    fingerprint=s.fingerprint,
-                    state="suggested",
-                    **values,
-                )
-                session.add(idea)
-            else:
-                for k, v in values.items():
-                    setattr(idea, k, v)
-            session.flush()
-            if data is not None:
-                idea.blob_key = media.store_media(session, user_id, idea.id, data)
-                idea.media_mime = mime
-                rendered += 1
-            session.commit()  # each rendered idea is kept even if a later one fails
-            job_runs.clear_failure("idea_render", user_id, s.fingerprint)
-        state = library_state(session, user_id)
-        state.ideas_until = started
-        if full or batch is None:
-            state.ideas_full_at = started
-        log.info("ideas for %s (%s): %d rendered", user_id, "full" if full else "batch", rendered)
-        return rendered
+            log.exception("idea %s for %s failed to render", s.kind, user_id)
+            job_runs.record_failure("idea_render", user_id, s.fingerprint, f"{s.kind}: {e!r}")
+            continue
+        session.rollback()
+        values = {
+            "kind": s.kind,
+            "title": s.title,
+            "reason": s.reason,
+            "confidence": s.confidence,
+            "score": _score(s, lib, named, dismissed),
+            "member_ids": json.dumps([a.id for a in s.assets]),
+            "members_hash": members,
+            "asset_id": s.assets[0].id if s.assets else None,
+            "params": json.dumps(s.params),
+            "updated_at": utcnow(),
+            "scope": media.creation_scope(session, _render_kind(s), s.assets, s.drew_on),
+        }
+        if idea is None:
+            idea = Idea(
+                user_id=user_id,
+                model=IDEAS_MODEL[0],
+                model_version=IDEAS_MODEL[1],
+                fingerprint=s.fingerprint,
+                state="suggested",
+                **values,
+            )
+            session.add(idea)
+        else:
+            for k, v in values.items():
+                setattr(idea, k, v)
+        session.flush()
+        if data is not None:
+            idea.blob_key = media.store_media(session, user_id, idea.id, data)
+            idea.media_mime = mime
+            rendered += 1
+        session.commit()  # each rendered idea is kept even if a later one fails
+        job_runs.clear_failure("idea_render", user_id, s.fingerprint)
+    state = library_state(session, user_id)
+    state.ideas_until = started
+    if full or batch is None:
+        state.ideas_full_at = started
+    log.info("ideas for %s (%s): %d rendered", user_id, "full" if full else "batch", rendered)
+    return rendered
