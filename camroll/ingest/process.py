@@ -18,7 +18,6 @@ from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from camroll.consent.gate import is_granted
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata, Rendition, Upload
 from camroll.ingest.uploads import staging_for
@@ -28,6 +27,7 @@ from camroll.media.exiftool import ExifToolTimeout, exiftool_version
 from camroll.media.metadata import MediaMetadata, read_metadata
 from camroll.media.probe import video_size
 from camroll.media.validate import Quarantined, classify
+from camroll.pipeline.step import BaseStep, run_steps
 from camroll.search.index import index_asset
 from camroll.storage.blobs import blob_key, put_encrypted, read_decrypted
 from camroll.storage.workfiles import private_dir
@@ -166,79 +166,105 @@ def _pair_live_photo(session: Session, asset: Asset, meta: MediaMetadata) -> Non
         asset.live_pair_id, partner.live_pair_id = partner.id, asset.id
 
 
+class IngestStep(BaseStep):
+    """Store, read, validate and render one uploaded asset: on the one step contract."""
+
+    name = "ingest"
+    scope = "cloud_processing"
+    reads = ("the staged upload or the stored original",)
+    writes = ("assets (status, kind, mime)", "asset_metadata", "renditions", "blobs")
+
+    def able_to_run(self, session: Session, subject: Asset) -> bool:
+        return not (subject.status in ("ready", "quarantined") and subject.original_key)
+
+    def run(self, session: Session, subject: Asset) -> MediaMetadata | None:
+        """The metadata read once it is ready; None when it was quarantined."""
+        return _ingest(session, subject)
+
+
+INGEST = IngestStep()
+
+
 def process_asset(asset_id: str) -> str:
     """Run the ingest steps for one asset; returns its resulting status."""
     with session_scope() as session:
         asset = session.get(Asset, asset_id)
         if asset is None:
             return "missing"
-        # The gate: an opted-out owner's files are not touched, even if the job was queued before.
-        if not is_granted(session, asset.user_id, "cloud_processing"):
+        # An opted-out owner's files are not touched, even if the job was queued before: the
+        # runner asks the consent gate now.
+        (done,) = run_steps(session, asset.user_id, [INGEST], asset)
+        if done.refused == "consent":
             return "skipped"
-        if asset.status in ("ready", "quarantined") and asset.original_key:
+        meta = done.value
+        if meta is None:  # already ready or quarantined, or quarantined now
             return asset.status
-        with plaintext_copy(session, asset) as path:
-            session.commit()  # no transaction (not even a read) stays open while tools run
-            try:  # headers only: a metadata flood never reaches ExifTool or Pillow
-                check_costs(path)
-            except Quarantined as q:
-                _quarantine(session, asset, q)
-                return asset.status
-            try:
-                meta = read_metadata([path])[0]
-            except ExifToolTimeout:  # killed after its time limit: the same file would hang again
-                _quarantine(session, asset, Quarantined("too_costly", TOO_SLOW_TO_READ))
-                return asset.status
-            meta_row = _save_metadata(session, asset, meta)
-            # The type is what the content says, never what the client or extension claimed.
-            asset.mime = meta.mime
-            try:
-                if path.stat().st_size == 0:
-                    raise Quarantined("empty", "the file is empty (0 bytes)")
-                # Headers only: render_previews does the one full decode and quarantines on failure.
-                kind = classify(path, meta.mime, decode=False)
-                asset.kind = kind
-                if kind == "video":
-                    _use_coded_size(meta_row, path, meta.rotation)
-                # The one full decode runs with no transaction open: what is known so far is
-                # committed (the rerun after a crash redoes it all anyway). It runs in a helper
-                # process killed at CAMROLL_DECODE_SECONDS (quarantined too_costly).
-                session.commit()
-                renditions = render_within(path, kind, meta.orientation)
-            except Quarantined as q:
-                _quarantine(session, asset, q)
-                return asset.status
-        for name, data, mime in (
-            ("thumbnail", renditions.thumbnail, "image/webp"),
-            ("preview", renditions.preview, "image/jpeg"),
-        ):
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-            key = blob_key(asset.user_id, asset.id, name)
-            put_encrypted(session, asset.user_id, key, io.BytesIO(data))
-            session.execute(
-                delete(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == name)
-            )
-            session.add(
-                Rendition(
-                    user_id=asset.user_id,
-                    asset_id=asset.id,
-                    scope="cloud_processing",
-                    model=PREVIEWS_MODEL[0],
-                    model_version=PREVIEWS_MODEL[1],
-                    kind=name,
-                    blob_key=key,
-                    mime=mime,
-                    width=w,
-                    height=h,
-                )
-            )
-        asset.status = "ready"
-        asset.quarantine_reason = asset.quarantine_detail = None
-        index_asset(session, asset)  # findable by its date before (or without) analysis
     # After the commit, in its own transaction: when both halves of a Live Photo are processed
     # at once, whichever commits last sees the other.
     if meta.content_identifier:
         with session_scope() as session:
             _pair_live_photo(session, session.get(Asset, asset_id), meta)
     return "ready"
+
+
+def _ingest(session: Session, asset: Asset) -> MediaMetadata | None:
+    with plaintext_copy(session, asset) as path:
+        session.commit()  # no transaction (not even a read) stays open while tools run
+        try:  # headers only: a metadata flood never reaches ExifTool or Pillow
+            check_costs(path)
+        except Quarantined as q:
+            _quarantine(session, asset, q)
+            return None
+        try:
+            meta = read_metadata([path])[0]
+        except ExifToolTimeout:  # killed after its time limit: the same file would hang again
+            _quarantine(session, asset, Quarantined("too_costly", TOO_SLOW_TO_READ))
+            return None
+        meta_row = _save_metadata(session, asset, meta)
+        # The type is what the content says, never what the client or extension claimed.
+        asset.mime = meta.mime
+        try:
+            if path.stat().st_size == 0:
+                raise Quarantined("empty", "the file is empty (0 bytes)")
+            # Headers only: render_previews does the one full decode and quarantines on failure.
+            kind = classify(path, meta.mime, decode=False)
+            asset.kind = kind
+            if kind == "video":
+                _use_coded_size(meta_row, path, meta.rotation)
+            # The one full decode runs with no transaction open: what is known so far is
+            # committed (the rerun after a crash redoes it all anyway). It runs in a helper
+            # process killed at CAMROLL_DECODE_SECONDS (quarantined too_costly).
+            session.commit()
+            renditions = render_within(path, kind, meta.orientation)
+        except Quarantined as q:
+            _quarantine(session, asset, q)
+            return None
+    for name, data, mime in (
+        ("thumbnail", renditions.thumbnail, "image/webp"),
+        ("preview", renditions.preview, "image/jpeg"),
+    ):
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+        key = blob_key(asset.user_id, asset.id, name)
+        put_encrypted(session, asset.user_id, key, io.BytesIO(data))
+        session.execute(
+            delete(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == name)
+        )
+        session.add(
+            Rendition(
+                user_id=asset.user_id,
+                asset_id=asset.id,
+                scope="cloud_processing",
+                model=PREVIEWS_MODEL[0],
+                model_version=PREVIEWS_MODEL[1],
+                kind=name,
+                blob_key=key,
+                mime=mime,
+                width=w,
+                height=h,
+            )
+        )
+    asset.status = "ready"
+    asset.quarantine_reason = asset.quarantine_detail = None
+    index_asset(session, asset)  # findable by its date before (or without) analysis
+    return meta
