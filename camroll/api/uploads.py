@@ -36,6 +36,51 @@ WAIT_S = 30.0  # longer than a lease, so a dead writer's lease lapses within the
 RENEW_S = svc.LEASE.total_seconds() / 3
 
 
+# tus's headers in the OpenAPI document (the handlers read them themselves, to answer 400 with
+# tus's words rather than FastAPI's 422), so clients and schemathesis know what to send.
+# Upload-Metadata's base64 groups are written so that each decodes to 3 ASCII bytes (control
+# characters included: the names are cleaned on the way in).
+_B64_ASCII = "(?:[A-Za-f][A-HQ-Xg-nwxyz0-3][ABEFIJMNQRUVYZcdghklopstwx014589][A-Za-z0-9+/])"
+
+
+def _header(name: str, pattern: str, description: str, required: bool = True) -> dict:
+    schema = {"type": "string", "pattern": pattern}
+    return {"name": name, "in": "header", "required": required, "schema": schema} | {
+        "description": description
+    }
+
+
+_TUS_RESUMABLE = _header("Tus-Resumable", "^1\\.0\\.0$", "The tus version: 1.0.0.")
+_NO_BODY = {"description": "Its tus headers say where the upload stands.", "content": {}}
+_CREATE = {
+    "parameters": [
+        _TUS_RESUMABLE,
+        _header("Upload-Length", "^[0-9]{1,19}$", "The file's size in bytes (ASCII digits)."),
+        _header(
+            "Upload-Metadata",
+            f"^filename {_B64_ASCII}{{1,20}}(,filetype {_B64_ASCII}{{0,8}})?"
+            f"(,checksum {_B64_ASCII}{{0,22}})?(,relativePath {_B64_ASCII}{{0,20}})?$",
+            "Comma-separated `key base64(value)` pairs: filename (required), filetype, "
+            "checksum (SHA-256 hex of the whole file), relativePath.",
+        ),
+    ],
+    "responses": {"200": _NO_BODY},  # the same bytes were sent before
+}
+_PATCH = {
+    "parameters": [
+        _TUS_RESUMABLE,
+        _header("Upload-Offset", "^[0-9]{1,19}$", "Where these bytes start (ASCII digits)."),
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}
+        },
+    },
+}
+_TUS_ONLY = {"parameters": [_TUS_RESUMABLE]}
+
+
 def _tus_headers(**extra: str) -> dict[str, str]:
     return {**TUS, "Cache-Control": "no-store", **extra}
 
@@ -98,7 +143,7 @@ def tus_options() -> Response:
     )
 
 
-@router.post("/uploads", status_code=201)
+@router.post("/uploads", status_code=201, openapi_extra=_CREATE, response_class=Response)
 def create(
     request: Request,
     who: Caller = Depends(caller),
@@ -145,7 +190,7 @@ def create(
     return Response(status_code=201, headers=headers)
 
 
-@router.head("/uploads/{upload_id}")
+@router.head("/uploads/{upload_id}", openapi_extra=_TUS_ONLY, response_class=Response)
 def head(
     upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> Response:
@@ -157,7 +202,9 @@ def head(
     )
 
 
-@router.patch("/uploads/{upload_id}", status_code=204)
+@router.patch(
+    "/uploads/{upload_id}", status_code=204, openapi_extra=_PATCH, response_class=Response
+)
 async def patch(
     upload_id: str,
     request: Request,
@@ -260,7 +307,9 @@ def _append(session: Session, writer: svc.Writer, piece: bytes) -> None:
         raise HTTPException(e.status, str(e), headers=TUS) from None
 
 
-@router.delete("/uploads/{upload_id}", status_code=204)
+@router.delete(
+    "/uploads/{upload_id}", status_code=204, openapi_extra=_TUS_ONLY, response_class=Response
+)
 def terminate(
     upload_id: str, who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> Response:
