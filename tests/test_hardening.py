@@ -438,6 +438,34 @@ def test_a_decode_past_its_memory_limit_is_too_costly_and_the_next_one_works(
     assert (made.width, made.height) == (100, 68) and made.preview[:2] == b"\xff\xd8"
 
 
+def test_video_frames_for_faces_share_the_decode_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The faces step's frames come from the decode helper: past CAMROLL_DECODE_SECONDS for
+    the whole video the helper is killed and the video is too costly (it no longer holds the
+    worker); with the default deadline the same video gives its 8 frames, upright and whole."""
+    from camroll.analyze import faces as fa
+    from camroll.config import get_settings
+    from camroll.media.deadline import frames_within
+    from camroll.media.validate import Quarantined
+    from tests.conftest import ROLL
+
+    clip = ROLL / "lychee" / "Samples" / "train.mov"
+    monkeypatch.setenv("CAMROLL_DECODE_SECONDS", "0.001")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(Quarantined) as stopped:
+            fa.analyze_video_faces(clip)
+    finally:
+        monkeypatch.delenv("CAMROLL_DECODE_SECONDS")
+        get_settings.cache_clear()
+    assert stopped.value.reason == "too_costly"
+    assert "time limit of 0.001 s" in stopped.value.detail, stopped.value.detail
+    frames = list(frames_within(clip, 8))
+    assert len(frames) == 8 and all(isinstance(f, Image.Image) for _, f in frames), frames
+    assert len({f.size for _, f in frames}) == 1  # type: ignore[union-attr]
+    times = [t for t, _ in frames]
+    assert times == sorted(times) and times[0] > 0
+
+
 @pytest.mark.backends("sqlite")
 def test_reads_write_nothing_so_a_held_write_lock_never_stalls_them(
     app_client: httpx.Client,
