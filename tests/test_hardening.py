@@ -467,6 +467,40 @@ def test_video_frames_for_faces_share_the_decode_deadline(monkeypatch: pytest.Mo
 
 
 @pytest.mark.backends("sqlite")
+def test_a_video_too_costly_for_faces_is_a_visible_failure_not_retried(
+    app_client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Analysis of a video whose frames pass the decode deadline ends at once as a failed job
+    with the reason in /api/jobs (a retry would only hold a worker as long again)."""
+    from camroll.config import get_settings
+    from camroll.consent.gate import set_scopes
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset
+    from camroll.ingest.process import process_asset
+    from camroll.jobs.tasks import analyze_asset_task
+    from tests.conftest import ROLL
+    from tests.test_api import upload
+
+    token = make_user("video@example.org")
+    clip = ROLL / "pigallery2" / "test-assets" / "video.mp4"
+    aid = upload(app_client, token, clip.read_bytes(), "video.mp4")
+    assert process_asset(aid) == "ready"
+    with session_scope() as s:
+        set_scopes(s, s.get(Asset, aid).user_id, {"faces": True}, client="test")
+    monkeypatch.setenv("CAMROLL_DECODE_SECONDS", "0.001")
+    get_settings.cache_clear()
+    try:
+        assert analyze_asset_task.call_local(aid) == "failed"
+    finally:
+        monkeypatch.delenv("CAMROLL_DECODE_SECONDS")
+        get_settings.cache_clear()
+    jobs = app_client.get("/api/jobs", headers=auth(token)).json()
+    assert jobs["failed"] == 1, jobs  # once: no retry was queued
+    (failure,) = jobs["failures"]
+    assert failure["task"] == "analyze" and "time limit of 0.001 s" in failure["error"], failure
+
+
+@pytest.mark.backends("sqlite")
 def test_reads_write_nothing_so_a_held_write_lock_never_stalls_them(
     app_client: httpx.Client,
 ) -> None:

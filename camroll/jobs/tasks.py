@@ -14,6 +14,7 @@ from camroll.db.models import Asset, User, utcnow
 from camroll.ingest.process import give_up, process_asset
 from camroll.ingest.uploads import expire_uploads
 from camroll.jobs.queue import huey
+from camroll.media.validate import Quarantined
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ def analyze_asset_task(asset_id: str, scopes: list[str] | None = None, task=None
     job_runs.mark("analyze", asset_id, user_id, "running")
     try:
         status = analyze_asset(asset_id, set(scopes) if scopes else None)
+    except Quarantined as q:  # a video's frames past the decode deadline: the same next time
+        log.warning("analysing asset %s stopped: %s", asset_id, q.detail)
+        _finish_analysis(asset_id, user_id, "failed", q.detail)
+        return "failed"
     except Exception as e:
         last_try = task is None or task.retries == 0
         log.exception("analysing asset %s failed", asset_id)
