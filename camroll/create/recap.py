@@ -7,9 +7,11 @@ Cuts fall on the music's beat: every segment starts a whole number of beats afte
 Crops are face-aware: the moving window never leaves a face half out of the frame.
 
 Speed on a small CPU: each photo is scaled once to just above the output size and converted to
-yuv420p planes once; every frame is then one affine warp per plane (OpenCV, half the bytes of
-RGB and no per-frame colour conversion), a blend during crossfades, and x264.
-Clips are decoded lazily, one frame ahead, so memory stays flat whatever their length.
+yuv420p planes once (on a helper thread, while the slide before shows); every frame is then one
+affine warp per plane (OpenCV, half the bytes of RGB and no per-frame colour conversion) written
+straight into the frame x264 reads, a blend during crossfades, and x264 on its own threads.
+Clips are decoded lazily, one frame ahead, so memory stays flat whatever their length; FFmpeg
+scales each clip frame to yuv420p over a blurred fill made once per clip.
 """
 
 from __future__ import annotations
