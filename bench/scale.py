@@ -13,7 +13,7 @@ Sections (each also runnable alone with --only):
   batch changed. Also: one batch away from home (trips recomputed: the case that still reads the
   whole library), and the idea refresh on its own: a full pass and a batch pass, time and peak
   Python memory (tracemalloc, in a second call) beside the old pass.
-- index (only when asked): the near-duplicate lookup alone, band index against a full scan.
+- index (only when asked): the near-duplicate lookup alone, a band index against HashIndex.
 - faces, search: bench/scale_faces.py and bench/scale_search.py when present (their owners'),
   each called as `main(argv)` with the same arguments.
 
@@ -199,7 +199,11 @@ def run_index_section(sizes: list[int], queries: int = 20) -> str:
     import random
     import sqlite3
 
-    from camroll.analyze.similar import DUPLICATE_DISTANCE, HashIndex, phash_bands
+    from camroll.analyze.similar import DUPLICATE_DISTANCE, HashIndex
+
+    def phash_bands(h: str) -> list[int]:  # the four 16-bit bands, as migration 0014 stored
+        value = int(h, 16)
+        return [(value >> (48 - 16 * k)) & 0xFFFF for k in range(4)]
 
     def band_variants(band: int) -> list[int]:  # every 16-bit value within 2 bits
         one = [band ^ (1 << i) for i in range(16)]

@@ -154,7 +154,6 @@ class _Writer:
         tags: list[tuple[str, float]] | None = None,
         faces: int | None = None,
     ) -> str:
-        from camroll.analyze.similar import phash_bands
         from camroll.db.models import (
             Asset,
             AssetMetadata,
@@ -225,7 +224,6 @@ class _Writer:
         )
         self.last_hash = h
         hexh = f"{h:016x}"
-        b0, b1, b2, b3 = phash_bands(hexh)
         score = rng.uniform(0.2, 0.95)
         add(
             AssetQuality(
@@ -236,10 +234,6 @@ class _Writer:
                 exposure=score,
                 score=score,
                 phash=hexh,
-                phash_b0=b0,
-                phash_b1=b1,
-                phash_b2=b2,
-                phash_b3=b3,
                 is_best=True,
                 **PROV,
             )

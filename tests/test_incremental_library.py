@@ -1,7 +1,7 @@
 """The library refresh and ideas after a batch are incremental, and give what a full pass gives.
 
 Near-duplicates on real photos (re-encoded copies, a pair stored twice, a real burst, unrelated
-shots): a library refreshed in full, then a batch joined incrementally through the pHash band
+shots): a library refreshed in full, then a batch joined incrementally through the owner's hash
 index, groups exactly as a full refresh of the whole does, naming the same best shots. Ideas: the
 suggestions the batch pass makes are the full pass's, and every idea the batch changed is among
 them.
@@ -85,10 +85,8 @@ def _asset(s, user_id: str, name: str, at: datetime):  # type: ignore[no-untyped
 
 
 def _quality(s, asset, h: str, score: float) -> None:  # type: ignore[no-untyped-def]
-    from camroll.analyze.similar import phash_bands
     from camroll.db.models import AssetQuality
 
-    b0, b1, b2, b3 = phash_bands(h)
     s.add(
         AssetQuality(
             user_id=asset.user_id,
@@ -100,10 +98,6 @@ def _quality(s, asset, h: str, score: float) -> None:  # type: ignore[no-untyped
             exposure=score,
             score=score,
             phash=h,
-            phash_b0=b0,
-            phash_b1=b1,
-            phash_b2=b2,
-            phash_b3=b3,
         )
     )
 

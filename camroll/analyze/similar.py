@@ -34,7 +34,6 @@ __all__ = [
     "hamming",
     "hash_index",
     "phash",
-    "phash_bands",
 ]
 
 PHASH_MODEL: tuple[str, str] = ("phash-dct64", imagehash.__version__)
@@ -61,20 +60,6 @@ def phash(image: Image.Image) -> str:
 def hamming(a: str, b: str) -> int:
     """Number of differing bits between two hex hashes."""
     return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
-# The pHash's four 16-bit bands are stored beside it (migration 0014) for multi-index hashing.
-# Measured (bench/scale.py --only index): at the 10-bit radius each lookup still reads about
-# 0.8% of the library through 548 indexed values and takes longer than comparing every hash, so
-# lookups go through HashIndex below instead.
-BANDS = 4
-
-
-def phash_bands(h: str) -> tuple[int, int, int, int]:
-    """The four 16-bit bands of a hex pHash, most significant first (stored beside the hash)."""
-    value = int(h, 16)
-    b0, b1, b2, b3 = ((value >> (48 - 16 * k)) & 0xFFFF for k in range(BANDS))
-    return b0, b1, b2, b3
 
 
 @dataclass(frozen=True)

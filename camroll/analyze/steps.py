@@ -219,7 +219,6 @@ class TagsStep(Step):
         _clip(session, asset, image, self.scope)
         q = qa.assess(image)
         h = similar.phash(image)
-        b0, b1, b2, b3 = similar.phash_bands(h)
         session.add(
             AssetQuality(
                 **_provenance(asset, self.scope, qa.QUALITY_MODEL),
@@ -227,10 +226,6 @@ class TagsStep(Step):
                 exposure=float(q.exposure),
                 score=float(q.score),
                 phash=h,
-                phash_b0=b0,
-                phash_b1=b1,
-                phash_b2=b2,
-                phash_b3=b3,
                 duplicate_group=None,
                 is_best=True,
             )

@@ -423,9 +423,6 @@ class AssetQuality(Derived, Base):
 
     __tablename__ = "asset_quality"
     __category__ = "quality"
-    __table_args__ = tuple(
-        Index(f"ix_asset_quality_band{k}", "user_id", f"phash_b{k}") for k in range(4)
-    )
 
     asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
@@ -434,13 +431,6 @@ class AssetQuality(Derived, Base):
     exposure: Mapped[float] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float)
     phash: Mapped[str] = mapped_column(String(16))
-    # The pHash's four 16-bit bands, each indexed with the owner: two hashes within 10 bits agree
-    # within 2 bits on some band, so near-duplicate candidates are index lookups, not a scan
-    # (multi-index hashing; measured slower than HashIndex, camroll.analyze.similar).
-    phash_b0: Mapped[int | None] = mapped_column(Integer)
-    phash_b1: Mapped[int | None] = mapped_column(Integer)
-    phash_b2: Mapped[int | None] = mapped_column(Integer)
-    phash_b3: Mapped[int | None] = mapped_column(Integer)
     # Near-duplicates and bursts share a group id; the best shot of the group has is_best.
     duplicate_group: Mapped[str | None] = mapped_column(String(32), index=True)
     is_best: Mapped[bool] = mapped_column(Boolean, default=True)
