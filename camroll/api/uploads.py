@@ -34,6 +34,9 @@ TUS = {"Tus-Resumable": "1.0.0"}
 MAX_METADATA_PAIRS = 32
 WAIT_S = 30.0  # longer than a lease, so a dead writer's lease lapses within the wait
 RENEW_S = svc.LEASE.total_seconds() / 3
+# What a 423 asks the client to wait before trying again: the other writer is alive (its lease
+# outlived our wait), so give it a few renewals' time to finish its request.
+RETRY_AFTER_S = 5
 
 
 # tus's headers in the OpenAPI document (the handlers read them themselves, to answer 400 with
@@ -252,7 +255,11 @@ async def _claim(session: Session, upload: Upload) -> svc.Writer:
         if writer is not None:
             return writer
         if time.monotonic() > deadline:
-            raise HTTPException(423, "another request is still writing this upload", headers=TUS)
+            raise HTTPException(
+                423,
+                "another request is still writing this upload",
+                headers={**TUS, "Retry-After": str(RETRY_AFTER_S)},
+            )
         await anyio.sleep(0.1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,12 @@ TUS = {"Tus-Resumable": "1.0.0"}
 class Outcome:
     status: str  # created | duplicate
     asset_id: str | None
+
+
+# A 423 means another request of ours (a cut one the server has not noticed yet) still holds
+# the upload's lease: wait as the server asks, a bounded number of times, then resume.
+LOCKED_TRIES = 6
+LOCKED_WAIT_MAX_S = 30.0
 
 
 class RefusedError(Exception):
@@ -35,10 +42,17 @@ def _detail(r: httpx.Response) -> str:
 
 
 def raise_for(r: httpx.Response) -> None:
-    if r.status_code >= 500:
-        r.raise_for_status()  # transient: the caller retries
+    if r.status_code >= 500 or r.status_code == 423:
+        r.raise_for_status()  # transient (423: still locked after our waits): the caller retries
     if r.status_code >= 400:
         raise RefusedError(f"{r.status_code}: {_detail(r)}")
+
+
+def retry_after(r: httpx.Response, default: float) -> float:
+    """The server's Retry-After in seconds (only the delta-seconds form), capped."""
+    value = r.headers.get("Retry-After", "")
+    wait = float(value) if value.isdigit() else default
+    return min(wait, LOCKED_WAIT_MAX_S)
 
 
 def upload_file(
@@ -85,6 +99,7 @@ def upload_file(
         url = r.headers["Location"]
         on_url(url)
     on_progress(offset)
+    locked = 0
     with path.open("rb") as f:
         f.seek(offset)
         while True:
@@ -98,9 +113,13 @@ def upload_file(
                     "Content-Type": "application/offset+octet-stream",
                 },
             )
-            if r.status_code == 409:
-                # The server holds a different offset (e.g. a cut request finished writing
-                # after we re-read it): ask again and continue from there.
+            waited = r.status_code == 423 and locked < LOCKED_TRIES
+            if waited:
+                locked += 1
+                time.sleep(retry_after(r, default=2.0 * locked))
+            if r.status_code == 409 or waited:
+                # The server holds a different offset (a cut request finished writing after
+                # we re-read it, or the lease holder moved it on): ask again, go on from there.
                 head = client.head(url, headers=TUS)
                 raise_for(head)
                 offset = int(head.headers["Upload-Offset"])
