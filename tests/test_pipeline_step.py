@@ -12,18 +12,26 @@ from sqlalchemy import select
 @pytest.mark.backends("sqlite")  # the gate reads the same rows on both; the postgres run adds ~5 s
 def test_the_runner_refuses_a_step_whose_scope_is_not_granted(env: dict) -> None:
     from camroll.accounts import create_user
-    from camroll.analyze.library import LIBRARY_STEPS, refresh_library
-    from camroll.analyze.run import analyze_asset
+    from camroll.analyze.library import LIBRARY_STEPS, ReclusterStep, refresh_library
+    from camroll.analyze.run import JoinPeopleStep, analyze_asset
     from camroll.analyze.steps import STEPS, PlacesStep, Subject
     from camroll.consent.gate import set_scopes
     from camroll.db.engine import session_scope
     from camroll.db.models import Asset, AssetMetadata, AssetPlace
     from camroll.ideas.generate import IdeasStep, refresh_ideas
-    from camroll.ingest.process import process_asset
+    from camroll.ingest.process import INGEST, process_asset
     from camroll.pipeline.step import Step, run_steps
 
     # Every stage moved onto the contract states it in full.
-    for step in [*STEPS, *LIBRARY_STEPS, IdeasStep(None, None)]:
+    stages = [
+        INGEST,
+        *STEPS,
+        JoinPeopleStep(),
+        *LIBRARY_STEPS,
+        ReclusterStep(),
+        IdeasStep(None, None),
+    ]
+    for step in stages:
         assert isinstance(step, Step) and step.scope and step.writes, step
 
     with session_scope() as s:

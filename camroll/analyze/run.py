@@ -18,7 +18,7 @@ from camroll.analyze.steps import STEPS, Step, Subject
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata
 from camroll.media.previews import preview_image
-from camroll.pipeline.step import admit, execute, granted
+from camroll.pipeline.step import BaseStep, admit, execute, granted, run_steps
 from camroll.search.index import index_asset
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,24 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
         index_asset(session, asset)  # the search index follows what the steps wrote
         user_id = asset.user_id
     if subject.new_faces:
+        with session_scope() as session:  # the runner asks again: faces not revoked meanwhile
+            run_steps(session, user_id, [JoinPeopleStep()], (user_id, subject.new_faces))
+    return "done"
+
+
+class JoinPeopleStep(BaseStep):
+    """New usable faces join people, in a short transaction of its own after the analysis
+    commits (it locks the owner's people; holding that through tagging would serialise workers)."""
+
+    name = "join_people"
+    scope = "faces"
+    reads = ("faces", "face_embeddings", "people")
+    writes = ("faces.person_id", "people")
+
+    def run(self, session: Session, subject: tuple[str, list[str]]) -> None:
         from camroll.people.assign import assign_new_faces
 
-        with session_scope() as session:
-            if granted(session, user_id, "faces"):  # not revoked meanwhile
-                assign_new_faces(session, user_id, subject.new_faces)
-    return "done"
+        assign_new_faces(session, *subject)
 
 
 def _known_faces(session: Session, asset_id: str) -> int:
