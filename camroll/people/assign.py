@@ -200,14 +200,18 @@ def _join_nearest(
             if p
         }
         for person_id in people - set(members):
-            faces = session.scalars(
-                select(Face).where(
-                    Face.user_id == user_id, Face.person_id == person_id, Face.usable.is_(True)
+            # Two columns, not ORM rows: a person may be in 16k photos.
+            pairs = [
+                (i, a)
+                for i, a in session.execute(
+                    select(Face.id, Face.asset_id).where(
+                        Face.user_id == user_id, Face.person_id == person_id, Face.usable.is_(True)
+                    )
                 )
-            )
-            members[person_id] = _vecs(
-                [f for f in faces if f.id in index.pos and f.id not in new_rows], index
-            )
+                if i in index.pos and i not in new_rows
+            ]
+            embs = index.vectors([i for i, _ in pairs])
+            members[person_id] = [FaceVec(i, a, e) for (i, a), e in zip(pairs, embs, strict=True)]
         # People started by this batch are candidates too (say, a second face of one photo).
         fresh = {label for label in labels.values() if label.startswith("new:")}
         person = assign_incremental(face, {p: members[p] for p in people | fresh})
