@@ -153,15 +153,18 @@ def _reach(
     frontier = list(start)
     while frontier:
         found: set[str] = set()
-        for hits in index.within(index.vectors(frontier), THRESHOLD):
-            found.update(face_id for face_id, _ in hits)
-        for face_id in frontier:
-            if face_id in lock_of:
-                found.update(locked[lock_of[face_id]])
+        # A few faces at a time, so a large component is given up on early.
+        for s in range(0, len(frontier), 32):
+            chunk = frontier[s : s + 32]
+            for hits in index.within(index.vectors(chunk), THRESHOLD):
+                found.update(face_id for face_id, _ in hits)
+            for face_id in chunk:
+                if face_id in lock_of:
+                    found.update(locked[lock_of[face_id]])
+            if len(seen | found) > limit:
+                return None
         frontier = [f for f in found if f not in seen]
         seen.update(frontier)
-        if len(seen) > limit:
-            return None
     return sorted(seen, key=index.pos.__getitem__)
 
 
