@@ -4,6 +4,7 @@ per-device app passwords made through the API, on real files of the shared camer
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from camroll.accounts import find_user
 from camroll.db.engine import session_scope
@@ -265,36 +267,67 @@ def test_lock_then_put_as_windows_and_macos_clients_do(dav_server: Server, camer
     assert denied.status_code == 401 and "WsgiDAV/" not in denied.text
 
 
-def test_a_cut_off_put_keeps_nothing(dav_server: Server, camera: Path):
-    client = dav_server.client(make_user("cut@example.org"))
-    password = new_device(client, "Flaky phone")["password"]
-    data = (camera / "IMG_8824.jpg").read_bytes()
-    auth = base64.b64encode(f"cut@example.org:{password}".encode()).decode()
+def _unfinished(email: str) -> tuple[list[str], list[str]]:
+    """The owner's uploads that became no asset, and their staged objects."""
+    with session_scope() as s:
+        user = find_user(s, email)
+        assert user is not None
+        ids = list(
+            s.scalars(select(Upload.id).where(Upload.user_id == user.id, Upload.asset_id.is_(None)))
+        )
+        user_id = user.id
+    staged = [k for k in get_store().keys(f"staging/{user_id}/") if k.split("/")[2] in ids]
+    return ids, staged
+
+
+def _wait_for(what: str, ok, server: Server, timeout: float = 30):  # type: ignore[no-untyped-def]
+    """Poll an observable condition, bounded; the server's log explains a timeout."""
+    deadline = time.monotonic() + timeout
+    while not (found := ok()):
+        assert time.monotonic() < deadline, f"{what}\n{server.log.read_text()[-3000:]}"
+        time.sleep(0.1)
+    return found
+
+
+def _half_put(server: Server, email: str, password: str, name: str, data: bytes) -> socket.socket:
+    """A PUT whose body stops halfway, returned once the server is streaming it (its upload
+    row exists): closing the socket then cuts it mid-body, whatever the machine's load."""
+    auth = base64.b64encode(f"{email}:{password}".encode()).decode()
     head = (
-        f"PUT /dav/Camera/IMG_8824.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"PUT /dav/Camera/{name} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Authorization: Basic {auth}\r\nContent-Length: {len(data)}\r\n\r\n"
     )
-    with socket.create_connection(("127.0.0.1", dav_server.port), timeout=30) as sock:
-        sock.sendall(head.encode() + data[: len(data) // 2])
-        time.sleep(1)  # the server is streaming the first half into staging
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall(head.encode() + data[: len(data) // 2])
+    _wait_for("the server never began the PUT", lambda: _unfinished(email)[0], server)
+    return sock
+
+
+def test_a_cut_off_put_keeps_nothing(dav_server: Server, camera: Path):
+    email = "cut@example.org"
+    client = dav_server.client(make_user(email))
+    password = new_device(client, "Flaky phone")["password"]
+    dav = httpx.Client(base_url=f"{dav_server.url}/dav", auth=(email, password), timeout=60)
+    data = (camera / "IMG_8824.jpg").read_bytes()
+    _half_put(dav_server, email, password, "IMG_8824.jpg", data).close()
     # The connection dropped halfway: no asset, and the upload and its staging are gone.
-    deadline = time.monotonic() + 30
-    while True:
-        with session_scope() as s:
-            user = find_user(s, "cut@example.org")
-            assert user is not None
-            uploads = s.query(Upload).filter(Upload.user_id == user.id).count()
-            user_id = user.id
-        left = list(get_store().keys(f"staging/{user_id}/"))
-        if uploads == 0 and not left:
-            break
-        assert time.monotonic() < deadline, (uploads, left)
-        time.sleep(0.5)
+    _wait_for("the cut upload was kept", lambda: _unfinished(email) == ([], []), dav_server)
     assert client.get("/api/assets").json()["items"] == []
     # Sent again whole, it is stored.
-    dav = httpx.Client(base_url=f"{dav_server.url}/dav", auth=("cut@example.org", password))
-    assert dav.put("/Camera/IMG_8824.jpg", content=data).status_code == 201
+    r = dav.put("/Camera/IMG_8824.jpg", content=data)
+    assert r.status_code == 201, f"{r.status_code}\n{dav_server.log.read_text()[-3000:]}"
     assert len(client.get("/api/assets").json()["items"]) == 1
+
+    # Sent again while the cut request is still streaming (the server has not seen the cut
+    # yet): each PUT is its own upload and lease, so the whole one is stored at once and the
+    # cut one then leaves nothing behind.
+    other = (camera / "IMG_8943.jpg").read_bytes()
+    with _half_put(dav_server, email, password, "IMG_8943.jpg", other):
+        r = dav.put("/Camera/IMG_8943.jpg", content=other)
+        assert r.status_code == 201, f"{r.status_code}\n{dav_server.log.read_text()[-3000:]}"
+    _wait_for("the cut upload was kept", lambda: _unfinished(email) == ([], []), dav_server)
+    stored = {a["checksum"] for a in client.get("/api/assets").json()["items"]}
+    assert stored == {hashlib.sha256(data).hexdigest(), hashlib.sha256(other).hexdigest()}
 
 
 def test_revoked_device_password_gets_401(dav_server: Server, camera: Path):

@@ -31,6 +31,7 @@ from wsgidav.dav_error import (
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
     HTTP_INTERNAL_ERROR,
+    HTTP_LOCKED,
     HTTP_NOT_FOUND,
     DAVError,
 )
@@ -448,15 +449,19 @@ class Incoming(DAVNonCollection):
                 raise DAVError(e.status, str(e)) from None
             self.upload_id = upload.id
             session.commit()  # the upload row exists before its bytes, as with tus
-            writer = svc.claim_writer(session, upload)
-            assert writer is not None  # nobody else knows this new upload yet
+            try:
+                writer = svc.claim_writer(session, upload)
+            except svc.UploadError as e:  # gone meanwhile (an expiry sweep): the client's words
+                raise DAVError(e.status, str(e)) from None
+            if writer is None:  # nobody else knows this new upload, but never answer 500
+                raise DAVError(HTTP_LOCKED, "this upload is being written; try again shortly")
         self.writer = StagingWriter(writer, get_settings().max_upload_bytes, length or None)
         return self.writer
 
     def end_write(self, *, with_errors: bool) -> None:
-        if self.upload_id is None or self.writer is None:
+        if self.upload_id is None:
             return
-        if with_errors:
+        if with_errors or self.writer is None:  # failed mid-body, or before its first byte
             self._discard()
             return
         if not self.writer.closed_ok:
