@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from camroll import job_runs
@@ -126,26 +127,29 @@ def claim_writer(session: Session, upload: Upload) -> Writer | None:
     machine sees it: free, lapsed, or held by a dead process on this machine. Returns None
     while another writer holds it; UploadError 409 once the upload is complete or gone.
     Commits."""
+    # The id from the identity map, not the row: once complete and processed, the row is gone,
+    # and reading an attribute of the expired object would raise instead of answering 409.
+    upload_id = sa_inspect(upload).identity[0]
     session.commit()  # a fresh snapshot: the row may have changed while we waited
     now = utcnow()
-    taken = _take(session, upload.id, or_(Upload.writer_until.is_(None), Upload.writer_until < now))
+    taken = _take(session, upload_id, or_(Upload.writer_until.is_(None), Upload.writer_until < now))
     if taken is None:
         held = session.execute(
             select(Upload.writer_gen, Upload.writer_tag, Upload.asset_id).where(
-                Upload.id == upload.id
+                Upload.id == upload_id
             )
         ).first()
         if held is None or held.asset_id is not None:
             session.rollback()
             raise UploadError(409, "this upload is already complete")
         if _dead_here(held.writer_tag):
-            taken = _take(session, upload.id, Upload.writer_gen == held.writer_gen)
+            taken = _take(session, upload_id, Upload.writer_gen == held.writer_gen)
         if taken is None:
             session.rollback()
             return None
     session.commit()
     gen, offset = taken
-    return Writer(upload.id, staging_for(session, upload), gen, offset)
+    return Writer(upload_id, staging_for(session, upload), gen, offset)
 
 
 def _take(session: Session, upload_id: str, free: ColumnElement[bool]) -> tuple[int, int] | None:

@@ -15,10 +15,10 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import Engine, event, insert, select
+from sqlalchemy import Engine, event, insert, select, update
 from sqlalchemy.orm import Session
 
-from camroll.db.models import AuditEvent, User, utcnow
+from camroll.db.models import Asset, AuditEvent, Export, Person, User, utcnow
 
 log = logging.getLogger(__name__)
 ADMIN_CLI = "admin-cli"
@@ -107,7 +107,29 @@ def _write(bind: Engine, batch: list[dict[str, Any]]) -> int:
         ]
         if rows:
             s.execute(insert(AuditEvent), rows)
+            # A photo erased while its read waited in the queue: the log keeps that something
+            # was read, but not which (as erasing does to the rows already written). Asked after
+            # the insert, so inside the write: an erase that committed first is seen.
+            targets = {r["target"] for r in rows if r["target"]}
+            gone = targets - _existing_targets(s, targets)
+            if gone:
+                s.execute(
+                    update(AuditEvent)
+                    .where(AuditEvent.user_id.in_(alive), AuditEvent.target.in_(gone))
+                    .values(target=None)
+                )
     return len(rows)
+
+
+def _existing_targets(s: Session, targets: set[str]) -> set[str]:
+    """The targets (asset, idea, person or export ids) that still exist."""
+    found: set[str] = set()
+    ids = sorted(targets)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        for model in (Asset, Person, Export):
+            found.update(s.scalars(select(model.id).where(model.id.in_(chunk))))
+    return found
 
 
 def _run() -> None:
