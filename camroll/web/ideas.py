@@ -88,6 +88,13 @@ def ideas_page(
     )
 
 
+def _return_to(back: str) -> tuple[str, str]:
+    """Where a form goes back to (only the ideas list, kept or not: no open redirect), and the
+    separator for the query parameter added to it."""
+    where = back if back in ("/ideas", "/ideas?kept=1") else "/ideas"
+    return where, "&" if "?" in where else "?"
+
+
 @router.post("/ideas/tracks/{track_id}/delete")
 def delete_track(
     track_id: str,
@@ -99,8 +106,7 @@ def delete_track(
     if who is None:
         return RedirectResponse("/login", status_code=303)
     refuse_cross_site(request)
-    where = back if back in ("/ideas", "/ideas?kept=1") else "/ideas"
-    sep = "&" if "?" in where else "?"
+    where, sep = _return_to(back)
     if not is_granted(session, who.user.id, "creations"):
         return RedirectResponse(where, status_code=303)
     try:
@@ -127,8 +133,7 @@ def idea_action(
     if who is None:
         return RedirectResponse("/login", status_code=303)
     refuse_cross_site(request)
-    where = back if back in ("/ideas", "/ideas?kept=1") else "/ideas"
-    sep = "&" if "?" in where else "?"
+    where, sep = _return_to(back)
     if not is_granted(session, who.user.id, "creations"):
         return RedirectResponse(where, status_code=303)
     try:
