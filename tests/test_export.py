@@ -126,7 +126,8 @@ def test_export_zip_originals_json_and_sidecars(server: Server, env: dict, tmp_p
         user_id = s.scalars(select(User.id).where(User.email == "export@example.org")).one()
     at_rest = Path(env["CAMROLL_DATA_DIR"]) / "blobs" / "u" / user_id / "exports"
     stored = next(at_rest.glob(f"{started['id']}*")).read_bytes()
-    assert b"camroll.json" not in stored and b"PK\x03\x04" not in stored
+    # Whole headers, not 4-byte magics: a short pattern turns up in megabytes of random bytes.
+    assert r.content[:64] not in stored and r.content[-64:] not in stored
     for rel, raw in [*local.items(), ("camroll.json", zf.read("camroll.json"))]:
         windows = [raw[i : i + 64] for i in range(len(raw) // 2, len(raw) - 64, 4096)][:4]
         for window in (w for w in windows if len(set(w)) >= 24):
