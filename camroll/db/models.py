@@ -251,6 +251,9 @@ class LibraryState(Base):
     full_size: Mapped[int] = mapped_column(Integer, default=0)
     ideas_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ideas_full_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The event gap threshold (seconds) the last full ideas pass fitted on the whole library:
+    # a batch's trips are found in a window around it, split as the full pass splits them.
+    moments_gap_s: Mapped[int | None] = mapped_column(Integer)
 
 
 class Derived:
