@@ -254,6 +254,9 @@ class LibraryState(Base):
     # The event gap threshold (seconds) the last full ideas pass fitted on the whole library:
     # a batch's trips are found in a window around it, split as the full pass splits them.
     moments_gap_s: Mapped[int | None] = mapped_column(Integer)
+    # Photos analysed since the last full refresh, counted by the batches (whether a full pass
+    # is due, without counting the whole library).
+    grown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Derived:
@@ -360,7 +363,8 @@ class Face(Derived, Base):
 
     __tablename__ = "faces"
     __category__ = "faces"
-    __table_args__ = (Index("ix_faces_user_person", "user_id", "person_id"),)
+    # With asset_id: a person's face count (trash excluded) is read from the index alone.
+    __table_args__ = (Index("ix_faces_user_person_asset", "user_id", "person_id", "asset_id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     box_x: Mapped[float] = mapped_column(Float)
@@ -426,6 +430,8 @@ class AssetQuality(Derived, Base):
 
     __tablename__ = "asset_quality"
     __category__ = "quality"
+    # The owner's hash index reads only the rows added since it was built (analyze/similar.py).
+    __table_args__ = (Index("ix_asset_quality_user_created", "user_id", "created_at"),)
 
     asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
