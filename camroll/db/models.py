@@ -391,6 +391,8 @@ class FaceEmbedding(Derived, Base):
 
     __tablename__ = "face_embeddings"
     __category__ = "face_embeddings"
+    # The owner's face index: freshness (count, newest) and rows since, from the index alone.
+    __table_args__ = (Index("ix_face_embeddings_user_created", "user_id", "created_at"),)
 
     face_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
