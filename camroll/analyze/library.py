@@ -36,7 +36,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.people.assign import recluster_user, refresh_people
-from camroll.pipeline.step import BaseStep, granted, run_steps
+from camroll.pipeline.step import BaseStep, run_steps
 
 if TYPE_CHECKING:
     from camroll.analyze.similar import SimilarItem
@@ -163,17 +163,31 @@ def refresh_library(user_id: str, full: bool | None = None) -> str:
     """The library refresh after a batch: "batch" (incremental), "full", or "skipped" without
     consent. `full` forces one or the other; by default a full pass runs when due."""
     with session_scope() as session:
-        if not granted(session, user_id, "cloud_processing"):
-            return "skipped"
+        (done,) = run_steps(session, user_id, [RefreshStep(full)], user_id)
+        return str(done.value) if done.ran else "skipped"
+
+
+class RefreshStep(BaseStep):
+    """The refresh as a whole (its watermark) needs cloud_processing; each part then runs only
+    while its own scope is granted (the runner asks for both)."""
+
+    name = "refresh"
+    scope = "cloud_processing"
+    reads = ("job_runs", "library_state")
+    writes = ("library_state",)
+
+    def __init__(self, full: bool | None) -> None:
+        self.full = full
+
+    def run(self, session: Session, user_id: str) -> str:
         state = library_state(session, user_id)
         started = utcnow()
         batch = analysed_since(session, user_id, state.refreshed_until)
         size = library_size(session, user_id)
-        if full is None:
-            full = needs_full(state, batch, size, started)
+        full = needs_full(state, batch, size, started) if self.full is None else self.full
         whole = full or batch is None
-        # Each step runs only while its scope is granted (the runner asks).
-        run_steps(session, user_id, LIBRARY_STEPS, LibraryBatch(user_id, None if whole else batch))
+        subject = LibraryBatch(user_id, None if whole else batch)
+        run_steps(session, user_id, LIBRARY_STEPS, subject)
         if whole:
             state.full_at, state.full_size = started, size
         state.refreshed_until = started

@@ -18,7 +18,7 @@ from camroll.analyze.steps import STEPS, Step, Subject
 from camroll.db.engine import session_scope
 from camroll.db.models import Asset, AssetMetadata
 from camroll.media.previews import preview_image
-from camroll.pipeline.step import BaseStep, admit, execute, granted, run_steps
+from camroll.pipeline.step import BaseStep, run_steps
 from camroll.search.index import index_asset
 
 log = logging.getLogger(__name__)
@@ -32,23 +32,20 @@ def steps_for(scopes: set[str] | None) -> list[Step]:
 
 
 def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
-    """Run every step that may run now; returns "done", "skipped" or "missing"."""
+    """Run every step that may run now; returns "done", "skipped" or "missing".
+
+    The runner (run_steps) is the only consent gate: it asks each step's scope right before
+    the step runs, so a scope revoked after the job was queued, or while an earlier step ran,
+    stops the steps that need it. Without cloud_processing every step is refused, the index
+    step included."""
     with session_scope() as session, ExitStack() as stack:
         asset = session.get(Asset, asset_id)
         if asset is None:
             return "missing"
-        if not granted(session, asset.user_id, "cloud_processing"):
-            return "skipped"
         meta = session.scalars(
             select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)
         ).first()
         subject = Subject(asset=asset, meta=meta, image=None)
-        # Consent is asked here, once per step, when the job runs (not when it was queued).
-        steps = admit(session, asset.user_id, steps_for(scopes), subject)
-        if not steps:
-            if asset.status == "ready":  # still findable by its date
-                index_asset(session, asset)
-            return "skipped"
         video: list[Path] = []
 
         def video_path() -> Path:
@@ -59,19 +56,34 @@ def analyze_asset(asset_id: str, scopes: set[str] | None = None) -> str:
                 video.append(stack.enter_context(plaintext_copy(session, asset)))
             return video[0]
 
-        subject.image = preview_image(session, asset)  # decoded only when a step will run
+        # Decoded only when a step that runs asks for it.
+        subject.load_image = lambda: preview_image(session, asset)
         subject.video_path = video_path if asset.kind == "video" else None
-        if "faces" not in {s.scope for s in steps}:
-            subject.faces_found = _known_faces(session, asset.id)
-        for step in steps:
-            execute(session, step, subject)
-            session.flush()
-        index_asset(session, asset)  # the search index follows what the steps wrote
         user_id = asset.user_id
+        done = run_steps(session, user_id, [*steps_for(scopes), INDEX], subject)
     if subject.new_faces:
         with session_scope() as session:  # the runner asks again: faces not revoked meanwhile
             run_steps(session, user_id, [JoinPeopleStep()], (user_id, subject.new_faces))
-    return "done"
+    return "done" if any(o.ran for o in done if o.step != INDEX.name) else "skipped"
+
+
+class IndexStep(BaseStep):
+    """The search index follows what the steps wrote; with no analysis scope on, a ready photo
+    is still findable by its date (while cloud_processing is on)."""
+
+    name = "index"
+    scope = "cloud_processing"
+    reads = ("assets", "asset_metadata", "asset_tags", "asset_places", "faces", "people")
+    writes = ("search_terms",)
+
+    def able_to_run(self, session: Session, subject: Subject) -> bool:
+        return subject.asset.status == "ready"
+
+    def run(self, session: Session, subject: Subject) -> None:
+        index_asset(session, subject.asset)
+
+
+INDEX = IndexStep()
 
 
 class JoinPeopleStep(BaseStep):
@@ -87,11 +99,3 @@ class JoinPeopleStep(BaseStep):
         from camroll.people.assign import assign_new_faces
 
         assign_new_faces(session, *subject)
-
-
-def _known_faces(session: Session, asset_id: str) -> int:
-    from sqlalchemy import func
-
-    from camroll.db.models import Face
-
-    return session.scalar(select(func.count()).where(Face.asset_id == asset_id)) or 0

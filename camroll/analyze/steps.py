@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from camroll.db.models import (
@@ -33,21 +33,28 @@ from camroll.db.models import (
     FaceExpression,
     HomeLocation,
 )
-from camroll.pipeline.step import BaseStep, granted
+from camroll.pipeline.step import BaseStep, may_use
 
 
 @dataclass
 class Subject:
-    """What a step looks at. The image is the upright preview; a video's original is
-    fetched (decrypted to a private temp file) only if a step asks for it."""
+    """What a step looks at. The image is the upright preview, decoded on first use (`picture`)
+    so that a job whose steps are all refused never decodes it; a video's original is fetched
+    (decrypted to a private temp file) only if a step asks for it."""
 
     asset: Asset
     meta: AssetMetadata | None
     image: Image.Image | None
     video_path: Callable[[], Path] | None = None
-    faces_found: int = 0
+    load_image: Callable[[], Image.Image | None] | None = None
+    faces_found: int | None = None  # set by the faces step when it ran in this job
     new_faces: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def picture(self) -> Image.Image | None:
+        if self.image is None and self.load_image is not None:
+            self.image, self.load_image = self.load_image(), None
+        return self.image
 
 
 class Step(BaseStep, ABC):
@@ -92,9 +99,8 @@ class FacesStep(Step):
         if asset.kind == "video" and subject.video_path is not None:
             path = subject.video_path()  # boxes are in upright frame pixels
             found = [(v.at_seconds, v.face, v.frame_size) for v in fa.analyze_video_faces(path)]
-        elif subject.image is not None:
-            size = subject.image.size
-            found = [(None, f, size) for f in fa.analyze_faces(subject.image)]
+        elif (image := subject.picture()) is not None:
+            found = [(None, f, image.size) for f in fa.analyze_faces(image)]
         detector = fa.FACE_MODELS["detector"]
         new_ids = []
         for at, f, (w, h) in found:
@@ -183,19 +189,19 @@ class TagsStep(Step):
     reruns_for = frozenset({"content", "faces"})
     reads = ("preview", "asset_metadata", "faces (count, with the faces scope)")
     writes = ("asset_tags", "asset_quality", "asset_embeddings")
+    uses = ("faces",)  # the face count is an optional input: read only while faces is granted
 
     def run(self, session: Session, subject: Subject) -> None:
         from camroll.analyze import quality as qa
         from camroll.analyze import similar
         from camroll.analyze import tags as ta
 
-        asset, image = subject.asset, subject.image
+        asset, image = subject.asset, subject.picture()
         if image is None:
             return
         session.execute(delete(AssetTag).where(AssetTag.asset_id == asset.id))
         session.execute(delete(AssetQuality).where(AssetQuality.asset_id == asset.id))
-        # The face count is an optional input: read only while the faces scope is on.
-        faces = subject.faces_found if granted(session, asset.user_id, "faces") else 0
+        faces = _face_count(session, subject) if may_use("faces") else 0
         meta = subject.meta
         hints = ta.TagHints(
             has_camera_exif=bool(meta and (meta.make or meta.model_name)),
@@ -230,6 +236,14 @@ class TagsStep(Step):
                 is_best=True,
             )
         )
+
+
+def _face_count(session: Session, subject: Subject) -> int:
+    """The faces the faces step found in this job, or those stored by an earlier one."""
+    if subject.faces_found is not None:
+        return subject.faces_found
+    query = select(func.count()).where(Face.asset_id == subject.asset.id)
+    return session.scalar(query) or 0
 
 
 # A CLIP vocabulary label counts as a tag at this softmax probability (over the vocabulary).

@@ -5,11 +5,17 @@ A step states the consent `scope` it needs, what it `reads` and `writes`, when i
 idempotently and `cleanup`s. Stages never ask the consent gate themselves: the runner asks it,
 once per step, right before `run`. A job runs when it is taken from the queue, so a scope
 revoked between queueing and running stops the step there.
+
+A step may also read an optional input that needs another scope (tags lean on the face count
+while `faces` is granted): it names that scope in `uses`, the runner answers it with the rest,
+and `run` reads the answer with `may_use`. No stage asks the gate itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -18,7 +24,6 @@ from sqlalchemy.orm import Session
 from camroll.consent.gate import is_granted
 
 S = TypeVar("S")  # what a step looks at: an asset, a batch of a library, an owner
-T = TypeVar("T", bound="Step[Any]")
 
 
 @runtime_checkable
@@ -27,6 +32,7 @@ class Step(Protocol[S]):
     scope: str  # the consent scope it needs (cloud_processing is always needed besides)
     reads: tuple[str, ...]  # the tables (or blobs) it reads
     writes: tuple[str, ...]  # the tables it replaces; every row carries this scope
+    uses: tuple[str, ...]  # scopes of optional inputs, answered by the runner (see may_use)
 
     def able_to_run(self, session: Session, subject: S) -> bool:
         """Everything but consent: is this subject mine, is there anything to do?"""
@@ -46,6 +52,7 @@ class BaseStep:
     scope: str
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
     def able_to_run(self, session: Session, subject: Any) -> bool:
         return True
@@ -54,28 +61,35 @@ class BaseStep:
         return None
 
 
-def granted(session: Session, user_id: str, scope: str) -> bool:
-    """The one consent question a stage may ask: for a whole job's gate (cloud_processing),
-    before any step is chosen."""
-    return is_granted(session, user_id, scope)
+# The optional scopes granted to the step now running (set by `_execute` around `run`).
+_uses: ContextVar[dict[str, bool] | None] = ContextVar("camroll_step_uses", default=None)
 
 
-def admit(session: Session, user_id: str, steps: Iterable[T], subject: Any) -> list[T]:
-    """The steps that may run now: scope granted (asked once per scope), then able_to_run."""
-    answers: dict[str, bool] = {}
-    out = []
-    for step in steps:
-        if step.scope not in answers:
-            answers[step.scope] = is_granted(session, user_id, step.scope)
-        if answers[step.scope] and step.able_to_run(session, subject):
-            out.append(step)
-    return out
+def may_use(scope: str) -> bool:
+    """Inside a step's `run`: whether an optional input of `scope` (named in the step's `uses`)
+    may be read now. The runner asked the gate just before `run`."""
+    answers = _uses.get()
+    if answers is None or scope not in answers:
+        raise LookupError(f"{scope!r} is not in the running step's `uses`")
+    return answers[scope]
 
 
-def execute(session: Session, step: Step[S], subject: S) -> Any:
-    """Run an admitted step, then clean up whatever happened."""
+@contextmanager
+def _answering(answers: dict[str, bool]) -> Iterator[None]:
+    token = _uses.set(answers)
     try:
-        return step.run(session, subject)
+        yield
+    finally:
+        _uses.reset(token)
+
+
+def _execute(session: Session, user_id: str, step: Step[S], subject: S) -> Any:
+    """Run a step whose scope was granted: answer its optional scopes, run, then clean up
+    whatever happened."""
+    answers = {scope: is_granted(session, user_id, scope) for scope in step.uses}
+    try:
+        with _answering(answers):
+            return step.run(session, subject)
     finally:
         step.cleanup(session, subject)
 
@@ -91,7 +105,8 @@ class Outcome:
 def run_steps(
     session: Session, user_id: str, steps: Sequence[Step[S]], subject: S
 ) -> list[Outcome]:
-    """Admit, then run, each step in order; one Outcome per step, refused ones included."""
+    """The only consent gate for jobs: each step in order, its scope asked right before it runs
+    (not when the job was queued); one Outcome per step, refused ones included."""
     out = []
     for step in steps:
         if not is_granted(session, user_id, step.scope):
@@ -99,5 +114,5 @@ def run_steps(
         elif not step.able_to_run(session, subject):
             out.append(Outcome(step.name, False, "not able"))
         else:
-            out.append(Outcome(step.name, True, value=execute(session, step, subject)))
+            out.append(Outcome(step.name, True, value=_execute(session, user_id, step, subject)))
     return out
