@@ -175,6 +175,8 @@ class Asset(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "checksum", name="uq_assets_user_checksum"),
         Index("ix_assets_user_sort", "user_id", "sort_at", "id"),
+        # An owner's photos in one state (the trash, the ready library).
+        Index("ix_assets_user_status", "user_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
