@@ -16,8 +16,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from camroll import job_runs
@@ -36,6 +37,10 @@ from camroll.db.models import (
 )
 from camroll.ideas import media
 from camroll.pipeline.step import BaseStep, run_steps
+
+if TYPE_CHECKING:
+    from camroll.moments.events import MomentItem
+    from camroll.moments.trips import Trip
 
 log = logging.getLogger(__name__)
 IDEAS_MODEL = ("camroll-ideas", "1")
@@ -180,22 +185,59 @@ def _span(days: list[date]) -> str:
     return f"{first:%-d %B %Y} to {last:%-d %B %Y}"
 
 
-def trip_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
-    from camroll.moments.events import MomentItem, find_events
-    from camroll.moments.library import trip_moment_id
-    from camroll.moments.trips import find_trips
+def trip_items(lib: Library, ids: Iterable[str] | None = None) -> list[MomentItem]:
+    """The timeline trips are found on: each ready photo or video with a capture time (of
+    `ids` when given)."""
+    from camroll.moments.events import MomentItem
 
     items = []
-    for asset_id, m in lib.metas.items():
-        if asset_id not in lib.assets:
+    for asset_id in lib.metas if ids is None else ids:
+        m = lib.metas.get(asset_id)
+        if m is None or asset_id not in lib.assets:
             continue
         local = _parse(m.taken_at_local)
         if local is None and m.taken_at_utc is None:
             continue
         items.append(MomentItem(asset_id, m.taken_at_utc, local, m.latitude, m.longitude, None))
+    return items
+
+
+def library_trips(session: Session, lib: Library, user_id: str) -> tuple[list[Trip], int | None]:
+    """The trips of the whole library (the full pass), and the event gap threshold fitted on it
+    (seconds; None without photos): batches find their trips in a window split by it."""
+    from camroll.moments.events import effective_instants, find_events, gap_threshold
+    from camroll.moments.trips import find_trips
+    from camroll.moments.window import stored_periods
+
+    items = trip_items(lib)
+    if not items:
+        return [], None
+    threshold = gap_threshold(effective_instants(items))
+    # Measured from where the owner lived at the time: the home periods the library refresh
+    # stored (a batch's window reads the same), else inferred from these photos.
+    periods = stored_periods(session, user_id) or None
+    return find_trips(find_events(items, threshold), periods=periods), int(
+        threshold.total_seconds()
+    )
+
+
+def trip_ideas(
+    session: Session, lib: Library, user_id: str, trips: list[Trip] | None = None
+) -> list[Suggestion]:
+    """A collage and a recap per trip: of `trips` (found in a window of the library, whose
+    photos `lib` holds), else of every trip in `lib` (the whole library; the gap threshold
+    fitted on it is kept for the batches that follow)."""
+    from camroll.moments.library import trip_moment_id
+
+    if trips is None:
+        from camroll.analyze.library import library_state
+
+        trips, gap = library_trips(session, lib, user_id)
+        state = library_state(session, user_id)
+        if gap is not None and state.moments_gap_s != gap:
+            state.moments_gap_s = gap
     out = []
-    # Measured from where the owner lived at the time (home periods), not one home for all years.
-    for trip in find_trips(find_events(items)):
+    for trip in trips:
         members = [lib.assets[it.asset_id] for it in trip.items if it.asset_id in lib.assets]
         photos = [a for a in members if a.kind in ("image", "raw")]
         days = sorted({trip.start_local_day, trip.end_local_day})
@@ -332,14 +374,26 @@ def birthday_ideas(
     return out
 
 
-def holiday_ideas(session: Session, lib: Library) -> list[Suggestion]:
-    """Holidays of the home country (the most photographed country), from `holidays`."""
+def home_country(places: Iterable[str | None]) -> str | None:
+    """The home country for holidays: the most photographed one (of every place row's code)."""
+    countries = Counter(c for c in places if c)
+    return countries.most_common(1)[0][0] if countries else None
+
+
+def holiday_ideas(
+    session: Session,
+    lib: Library,
+    code: str | None = None,
+    only: set[tuple[str, int]] | None = None,
+) -> list[Suggestion]:
+    """Holidays of the home country (the most photographed country), from `holidays`. `code`:
+    that country, counted over the whole library when `lib` is a part of it; `only`: the
+    (holiday, year) groups `lib` holds every photo of."""
     import holidays
 
-    countries = Counter(p.country_code for p in lib.places.values() if p.country_code)
-    if not countries:
+    code = code or home_country(p.country_code for p in lib.places.values())
+    if code is None:
         return []
-    code = countries.most_common(1)[0][0]
     days = {a: lib.local_day(a) for a in lib.assets}
     years = sorted({d.year for d in days.values() if d})
     try:
@@ -349,7 +403,9 @@ def holiday_ideas(session: Session, lib: Library) -> list[Suggestion]:
     groups: dict[tuple[str, int], list[Asset]] = defaultdict(list)
     for asset_id, day in days.items():
         if day and day in calendar:
-            groups[(calendar.get(day), day.year)].append(lib.assets[asset_id])
+            key = (calendar.get(day), day.year)
+            if only is None or key in only:
+                groups[key].append(lib.assets[asset_id])
     out = []
     for (name, year), found in groups.items():
         best = media.best_photos(session, found, media.MAX_COLLAGE)
@@ -682,14 +738,78 @@ def batch_suggestions(
     countries = {p.country_code for p in batch_lib.places.values() if p.country_code}
     countries |= {f.split(":")[1] for f in existing if f.startswith("holiday:")}
     on_holiday = _any_holiday(countries, days)
-    if away or on_trip or on_holiday:
-        whole = load_library(session, user_id)  # moments span the library: the rare case
-        seen.update(whole)
-        if away or on_trip:
-            out += trip_ideas(session, whole, user_id)
-        if on_holiday:
-            out += holiday_ideas(session, whole)
+    if away or on_trip:
+        out += _batch_trip_ideas(session, user_id, list(batch_lib.assets), seen)
+    if on_holiday:
+        out += _batch_holiday_ideas(session, user_id, days, part)
     return seen, out
+
+
+def _batch_trip_ideas(
+    session: Session, user_id: str, batch: list[str], seen: Library
+) -> list[Suggestion]:
+    """The trips around the batch, found in a window of the timeline (`moments.window`) with
+    the gap threshold of the last full pass and the stored home periods: the same trips the
+    full pass finds there. Without those (no full pass yet, no home periods) the whole library
+    is read, as the full pass reads it."""
+    from camroll.analyze.library import library_state
+    from camroll.moments.window import stored_periods, window_trips
+
+    gap = library_state(session, user_id).moments_gap_s
+    window = Library({}, {}, {}, defaultdict(dict), {})
+
+    def load(ids: list[str]) -> list[MomentItem]:
+        lib = load_library(session, user_id, ids)
+        seen.update(lib)
+        window.update(lib)
+        return trip_items(lib, ids)
+
+    found = None
+    if gap is not None:
+        periods = stored_periods(session, user_id)
+        found = window_trips(session, user_id, batch, timedelta(seconds=gap), periods, load)
+    if found is None:
+        whole = load_library(session, user_id)
+        seen.update(whole)
+        return trip_ideas(session, whole, user_id)
+    return trip_ideas(session, window, user_id, trips=found[1])
+
+
+def _batch_holiday_ideas(
+    session: Session, user_id: str, days: set[date], part: Callable[[Iterable[str]], Library]
+) -> list[Suggestion]:
+    """Holidays on the batch's days: each (holiday, year) a batch day falls on, made from the
+    photos of that holiday's dates only (read by capture time), for the home country counted
+    over the whole library as the full pass counts it."""
+    import holidays
+
+    code = home_country(
+        session.scalars(select(AssetPlace.country_code).where(AssetPlace.user_id == user_id))
+    )
+    if code is None or not days:
+        return []
+    try:
+        calendar = holidays.country_holidays(code, years=sorted({d.year for d in days}))
+    except NotImplementedError:
+        return []
+    groups = {(calendar.get(d), d.year) for d in days if d in calendar}
+    if not groups:
+        return []
+    dates = {d for d, name in calendar.items() if (name, d.year) in groups}
+    # A local date is within a day of the instant stored in sort_at (time zones).
+    near = or_(
+        *(
+            and_(
+                Asset.sort_at >= datetime.combine(d, datetime.min.time(), UTC) - timedelta(days=1),
+                Asset.sort_at < datetime.combine(d, datetime.min.time(), UTC) + timedelta(days=2),
+            )
+            for d in dates
+        )
+    )
+    ids = session.scalars(
+        select(Asset.id).where(Asset.user_id == user_id, Asset.status == "ready", near)
+    )
+    return holiday_ideas(session, part(ids), code, groups)
 
 
 def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> set[str]:

@@ -143,13 +143,16 @@ def items_from_metadata(
 # -- ordering ------------------------------------------------------------------------------------
 
 
-def effective_instants(items: Sequence[MomentItem]) -> list[datetime]:
+def effective_instants(
+    items: Sequence[MomentItem], anchors: Sequence[MomentItem] = ()
+) -> list[datetime]:
     """Each item's UTC instant (aware). Without one, its local time minus the UTC offset of the
     item nearest to it in local time that knows both (the owner was most likely still in that
-    zone); with no such item at all, the local time read as UTC."""
+    zone); with no such item at all, the local time read as UTC. `anchors`: items beside these
+    (a time window's neighbours) that lend their offsets only."""
     known = sorted(
         (it.taken_local, it.taken_utc.replace(tzinfo=None) - it.taken_local)
-        for it in items
+        for it in [*items, *anchors]
         if it.taken_utc is not None and it.taken_local is not None
     )
     keys = [k for k, _ in known]
@@ -170,10 +173,12 @@ def effective_instants(items: Sequence[MomentItem]) -> list[datetime]:
     return out
 
 
-def order_items(items: Iterable[MomentItem]) -> list[MomentItem]:
+def order_items(
+    items: Iterable[MomentItem], anchors: Sequence[MomentItem] = ()
+) -> list[MomentItem]:
     """Items in the order they happened (UTC instant), falling back to local time without one."""
     listed = list(items)
-    instants = effective_instants(listed)
+    instants = effective_instants(listed, anchors)
     order = sorted(range(len(listed)), key=lambda i: (instants[i], listed[i].asset_id))
     return [listed[i] for i in order]
 
@@ -241,13 +246,18 @@ def _km(a: MomentItem, b: MomentItem) -> float:
     return haversine_km(a.latitude, a.longitude, b.latitude, b.longitude)  # type: ignore[arg-type]
 
 
-def find_events(items: Sequence[MomentItem], threshold: timedelta | None = None) -> list[Event]:
+def find_events(
+    items: Sequence[MomentItem],
+    threshold: timedelta | None = None,
+    anchors: Sequence[MomentItem] = (),
+) -> list[Event]:
     """Split the library into events: at gaps above `gap_threshold` (fitted on these items unless
-    given) and at jumps of PLACE_JUMP_KM or more between consecutive located photos."""
-    ordered = order_items(items)
+    given) and at jumps of PLACE_JUMP_KM or more between consecutive located photos. `anchors`:
+    see `effective_instants` (a window of the library splits as the whole does)."""
+    ordered = order_items(items, anchors)
     if not ordered:
         return []
-    instants = effective_instants(ordered)
+    instants = effective_instants(ordered, anchors)
     limit = threshold if threshold is not None else gap_threshold(instants)
     breaks = _place_breaks(ordered, instants, limit)
     breaks.update(i for i in range(1, len(ordered)) if instants[i] - instants[i - 1] > limit)

@@ -118,7 +118,7 @@ def find_trips(
     if home_of is None:
         return []  # no GPS at all: distance from home is unknowable
 
-    statuses = [_status(ev, home_of) for ev in events]
+    statuses = [event_status(ev, home_of) for ev in events]
     home_days = {
         d for ev, st in zip(events, statuses, strict=True) if st == "home" for d in ev.local_days
     }
@@ -159,7 +159,7 @@ def _distance(it: MomentItem, home_of: HomesOn) -> float | None:
     return distance_from_home(it.latitude, it.longitude, home_of(it.local_day()))  # type: ignore[arg-type]
 
 
-def _status(event: Event, home_of: HomesOn) -> str:
+def event_status(event: Event, home_of: HomesOn) -> str:
     """'home' if any photo is at home; 'away' if it has located photos, none at home; else
     'unknown'."""
     dists = [d for it in event.items if it.located and (d := _distance(it, home_of)) is not None]
