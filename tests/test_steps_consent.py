@@ -1,0 +1,197 @@
+"""Every step refuses without its consent scope and then writes nothing, and no job stage asks the
+consent gate by hand: the runner (camroll.pipeline.step.run_steps) is the only gate.
+
+One real database (SQLite: the gate reads the same rows on PostgreSQL, covered by the API tests),
+real steps on real subjects; "nothing written" is every table's rows, compared whole."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+PACKAGE = Path(__file__).resolve().parents[1] / "camroll"
+ALL_SCOPES = ("cloud_processing", "faces", "places", "content", "creations")
+
+
+def _steps() -> dict[str, tuple[Any, Callable[[str, str, str], Any]]]:
+    """Each step, by class name, with how to build its subject from (user, ready, pending)."""
+    from camroll.analyze.library import (
+        DuplicatesStep,
+        HomesStep,
+        LibraryBatch,
+        PeopleStep,
+        ReclusterStep,
+        RefreshStep,
+    )
+    from camroll.analyze.run import IndexStep, JoinPeopleStep
+    from camroll.analyze.steps import FacesStep, PlacesStep, Subject, TagsStep
+    from camroll.db.models import Asset, AssetMetadata
+    from camroll.ideas.generate import IdeasStep
+    from camroll.ingest.process import IngestStep
+
+    def analysed(s: Session) -> Callable[[str, str, str], Subject]:
+        def subject(user: str, ready: str, pending: str) -> Subject:
+            meta = s.scalars(select(AssetMetadata).where(AssetMetadata.asset_id == ready)).one()
+            return Subject(asset=s.get(Asset, ready), meta=meta, image=None)  # type: ignore[arg-type]
+
+        return subject
+
+    batch = lambda s: lambda u, r, p: LibraryBatch(u, None)  # noqa: E731
+    owner = lambda s: lambda u, r, p: u  # noqa: E731
+    return {
+        "FacesStep": (FacesStep(), analysed),
+        "TagsStep": (TagsStep(), analysed),
+        "PlacesStep": (PlacesStep(), analysed),
+        "IndexStep": (IndexStep(), analysed),
+        "JoinPeopleStep": (JoinPeopleStep(), lambda s: lambda u, r, p: (u, [])),
+        "HomesStep": (HomesStep(), batch),
+        "DuplicatesStep": (DuplicatesStep(), batch),
+        "PeopleStep": (PeopleStep(), batch),
+        "ReclusterStep": (ReclusterStep(), owner),
+        "RefreshStep": (RefreshStep(True), owner),
+        "IngestStep": (IngestStep(), lambda s: lambda u, r, p: s.get(Asset, p)),
+        "IdeasStep": (IdeasStep(None, True), owner),
+    }
+
+
+def _every_row(s: Session) -> dict[str, list[tuple[Any, ...]]]:
+    from camroll.db.models import Base
+
+    s.flush()
+    return {
+        t.name: sorted(map(tuple, s.execute(t.select()).all()), key=repr)
+        for t in Base.metadata.sorted_tables
+    }
+
+
+def _library(s: Session, scopes: dict[str, bool]) -> tuple[str, str, str]:
+    """An owner with a ready photo (with GPS) and a pending upload, with `scopes` set."""
+    from camroll.accounts import create_user
+    from camroll.consent.gate import set_scopes
+    from camroll.db.models import Asset, AssetMetadata
+
+    user = create_user(s, f"steps-{uuid.uuid4().hex[:12]}@example.org")
+    set_scopes(s, user.id, scopes, client="test")
+    now = datetime.now(UTC)
+    ready = Asset(
+        user_id=user.id, checksum=user.id.ljust(64, "r")[:64], size=1, filename="b.jpg",
+        mime="image/jpeg", kind="image", status="ready", sort_at=now,
+    )  # fmt: skip
+    pending = Asset(
+        user_id=user.id, checksum=user.id.ljust(64, "p")[:64], size=1, filename="q.jpg",
+        sort_at=now,
+    )  # fmt: skip
+    s.add_all([ready, pending])
+    s.flush()
+    s.add(
+        AssetMetadata(
+            user_id=user.id, asset_id=ready.id, scope="cloud_processing", model="test",
+            model_version="1", latitude=37.8716, longitude=-122.2727,
+        )
+    )  # fmt: skip
+    s.flush()
+    return user.id, ready.id, pending.id
+
+
+def test_every_step_is_listed_here() -> None:
+    """A new step must join the refusal test below."""
+    import camroll.analyze.library
+    import camroll.analyze.run
+    import camroll.ideas.generate
+    import camroll.ingest.process  # noqa: F401
+    from camroll.pipeline.step import BaseStep
+
+    def concrete(cls: type) -> set[str]:
+        found = set() if inspect.isabstract(cls) or cls is BaseStep else {cls.__name__}
+        for sub in cls.__subclasses__():
+            found |= concrete(sub)
+        return found
+
+    assert concrete(BaseStep) == set(_steps())
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize("revoked", ALL_SCOPES[1:])
+def test_a_step_without_its_scope_does_nothing_and_writes_nothing(env: dict, revoked: str) -> None:
+    """Every other scope granted, `revoked` off: each step of that scope is refused for consent
+    and the database is unchanged. With cloud_processing off (every other scope on), every step
+    is refused and writes nothing."""
+    from camroll.db.engine import session_scope
+    from camroll.pipeline.step import run_steps
+
+    steps = _steps()
+    with session_scope() as s:
+        scopes = {scope: scope != revoked for scope in ALL_SCOPES}
+        user, ready, pending = _library(s, scopes)
+        off, off_ready, off_pending = _library(
+            s, {scope: scope != "cloud_processing" for scope in ALL_SCOPES}
+        )
+        mine = [name for name, (step, _) in steps.items() if step.scope == revoked]
+        assert mine, f"no step needs {revoked}"
+        for name, (step, subject) in steps.items():
+            before = _every_row(s)
+            if step.scope == revoked:
+                (got,) = run_steps(s, user, [step], subject(s)(user, ready, pending))
+                assert (got.ran, got.refused) == (False, "consent"), name
+                assert _every_row(s) == before, f"{name} wrote without {revoked}"
+            # No step runs for an owner with cloud_processing off.
+            (got,) = run_steps(s, off, [step], subject(s)(off, off_ready, off_pending))
+            assert (got.ran, got.refused) == (False, "consent"), name
+            assert _every_row(s) == before, f"{name} wrote without cloud_processing"
+
+
+@pytest.mark.backends("sqlite")
+def test_the_jobs_with_cloud_processing_off_write_nothing(env: dict) -> None:
+    """The real jobs, queued before the owner opted out: each does nothing, down to the rows."""
+    from camroll.analyze.library import refresh_library
+    from camroll.analyze.run import analyze_asset
+    from camroll.db.engine import session_scope
+    from camroll.ideas.generate import refresh_ideas
+    from camroll.ingest.process import process_asset
+
+    with session_scope() as s:
+        user, ready, pending = _library(s, {scope: True for scope in ALL_SCOPES})
+        from camroll.consent.gate import set_scopes
+
+        set_scopes(s, user, {"cloud_processing": False}, client="test")
+        before = _every_row(s)
+    assert process_asset(pending) == "skipped"
+    assert analyze_asset(ready) == "skipped"
+    assert refresh_library(user) == "skipped"
+    assert refresh_ideas(user) == 0
+    with session_scope() as s:
+        assert _every_row(s) == before
+
+
+# The stages whose jobs run on the step contract: none of them asks the consent gate itself.
+# (Accepting an upload, ingest/uploads.py, is a request, not a job: it asks `require`.)
+JOB_MODULES = ("analyze", "ingest/process.py", "people", "ideas", "moments", "places", "search")
+# Left to do, each with why; a new one fails.
+KNOWN_HAND_CHECKS = {
+    # A recap's clip segments count faces only while faces is granted; its renders run both
+    # inside IdeasStep and from an API edit (no runner there yet).
+    "ideas/media.py: ['is_granted']",
+}
+
+
+def test_no_job_stage_asks_the_consent_gate_by_hand() -> None:
+    gate = {"is_granted", "require", "granted", "current_scopes"}
+    found = set()
+    for part in JOB_MODULES:
+        root = PACKAGE / part
+        for path in sorted([root] if root.suffix else root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "camroll.consent.gate":
+                    names = {a.name for a in node.names} & gate
+                    if names:
+                        found.add(f"{path.relative_to(PACKAGE)}: {sorted(names)}")
+    assert found - KNOWN_HAND_CHECKS == set()
