@@ -223,7 +223,7 @@ MODEL_STEPS: tuple[tuple[str, str, str], ...] = (
 def load_models(on_step: Callable[[str], None] | None = None) -> None:
     import importlib
 
-    from camroll.analyze.base import shared
+    from camroll.inference.base import shared
 
     for label, module, cls in MODEL_STEPS:
         shared(getattr(importlib.import_module(module), cls)).load()
@@ -288,13 +288,13 @@ class IntraOp:
     """Switches the models between their own intra-op thread counts and 1, in-process, so both
     settings can be interleaved on the same warm models: torch's count is process-wide and can
     change at any time; onnxruntime fixes it per session, so a second retinaface session with one
-    thread is swapped into `shared`'s slot (a private of camroll.analyze.base: benchmark only)."""
+    thread is swapped into `shared`'s slot (a private of camroll.inference.base: benchmark only)."""
 
     def __init__(self) -> None:
         import torch
 
         import camroll.analyze.faces as fa
-        from camroll.analyze import base
+        from camroll.inference import base
 
         load_models()
         self._torch, self._fa, self._base = torch, fa, base
@@ -495,9 +495,9 @@ def throughput(photos: list[Photo], chunk: int, switch: IntraOp) -> dict[str, An
     """Full analysis on 1 and 2 worker threads, each with the models' own intra-op thread counts
     and with 1, interleaved chunk by chunk on the same decoded previews (the order rotates per
     chunk); then the single-threaded floors at both intra-op settings."""
-    from camroll.analyze.base import shared
     from camroll.analyze.faces import RetinaFaceDetector
     from camroll.analyze.tags import EfficientNetLite0
+    from camroll.inference.base import shared
 
     t = time.perf_counter()
     images = [decode_preview(p.preview) for p in photos]

@@ -82,8 +82,8 @@ def load_photos(n: int) -> list[tuple[str, Image.Image, list[tuple[int, int, int
     (detection is not timed: the server reads faces from its database)."""
     from labelled_faces import load_for_analysis
 
-    from camroll.analyze.base import shared
     from camroll.analyze.faces import RetinaFaceDetector
+    from camroll.inference.base import shared
 
     out = []
     for p in sorted(DEMO.glob("*.jpg")):

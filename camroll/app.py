@@ -32,7 +32,7 @@ from camroll.api import (
     uploads,
 )
 from camroll.dav.app import MOUNT, create_dav_app
-from camroll.db.migrate import upgrade
+from camroll.startup import prepare_database
 from camroll.web import consent as web_consent
 from camroll.web import devices as web_devices
 from camroll.web import ideas as web_ideas
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 def create_app(embedded_worker: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        upgrade()
+        prepare_database()
         consumer = None
         if embedded_worker:
             from camroll.jobs.consumer import start_embedded, stop_embedded

@@ -83,9 +83,9 @@ def _check_node() -> None:
     """A node that could not read what the others wrote refuses to start, saying why."""
     from camroll.crypto.keys import MasterKeyMismatch, check_master_key
     from camroll.db.engine import session_scope
-    from camroll.db.migrate import upgrade
+    from camroll.startup import prepare_database
 
-    upgrade()
+    prepare_database()
     try:
         with session_scope() as s:
             check_master_key(s)
@@ -103,9 +103,9 @@ def user_add(
     """Create a user. They start with every consent scope off."""
     from camroll.accounts import AccountError, create_user, set_password
     from camroll.db.engine import session_scope
-    from camroll.db.migrate import upgrade
+    from camroll.startup import prepare_database
 
-    upgrade()
+    prepare_database()
     pw = typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
     try:
         with session_scope() as s:
@@ -124,9 +124,9 @@ def token_create(
     """Create an API token. It is printed once; only its hash is stored."""
     from camroll.accounts import AccountError, create_token, find_user
     from camroll.db.engine import session_scope
-    from camroll.db.migrate import upgrade
+    from camroll.startup import prepare_database
 
-    upgrade()
+    prepare_database()
     try:
         with session_scope() as s:
             user = find_user(s, email)
@@ -266,12 +266,12 @@ def demo(
     from camroll.consent.gate import set_scopes
     from camroll.consent.scopes import SCOPES
     from camroll.db.engine import session_scope
-    from camroll.db.migrate import upgrade
+    from camroll.startup import prepare_database
 
     roll = directory or DEFAULT_ROLL
     if not roll.is_dir():
         _fail(f"no camera roll at {roll}; pass a folder: camroll demo DIR")
-    upgrade()
+    prepare_database()
     email, password = "demo@camroll.local", "camroll-demo"
     with session_scope() as s:
         user = find_user(s, email) or create_user(s, email)
@@ -476,10 +476,10 @@ def purge(
     """Run the retention purge now: shred keys, delete blobs and rows, write signed receipts."""
     from datetime import UTC, datetime
 
-    from camroll.db.migrate import upgrade
     from camroll.privacy.retention import purge_due
+    from camroll.startup import prepare_database
 
-    upgrade()
+    prepare_database()
     when = None
     if as_of:
         try:
@@ -500,9 +500,9 @@ def audit_verify() -> None:
     """Check that no consent record was altered, removed or reordered."""
     from camroll.consent.ledger import verify_ledger
     from camroll.db.engine import session_scope
-    from camroll.db.migrate import upgrade
+    from camroll.startup import prepare_database
 
-    upgrade()
+    prepare_database()
     with session_scope() as s:
         checked, problems = verify_ledger(s)
     for p in problems:

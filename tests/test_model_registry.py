@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camroll.analyze.registry import available_models, get_clip, models_dir
 from camroll.config import get_settings
+from camroll.inference.registry import available_models, get_clip, models_dir
 from tests.onnx_models import VOCAB, make_clip, write_manifest
 
 
@@ -123,7 +123,7 @@ def test_broken_model_folders_are_skipped_with_a_clear_warning(
     (models / "h-no-manifest").mkdir()
     make_clip(models / "z-good", name="good-clip")
 
-    with caplog.at_level(logging.WARNING, logger="camroll.analyze.registry"):
+    with caplog.at_level(logging.WARNING, logger="camroll.inference.registry"):
         clip = get_clip()
         assert clip is not None and clip.name == "good-clip"
         clip.encode_images([_solid((1, 2, 3), (10, 10))])

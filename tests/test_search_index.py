@@ -135,12 +135,13 @@ def test_index_rows_go_with_their_scope_and_the_account(env: dict) -> None:
 def test_a_library_upgraded_across_the_index_revision_is_indexed(env: dict) -> None:
     from alembic import command
 
-    from camroll.db.migrate import alembic_config, current_revision, upgrade
+    from camroll.db.migrate import alembic_config, current_revision
+    from camroll.startup import prepare_database
 
     uid = _library("owner@example.com")
     command.downgrade(alembic_config(), "0011")  # the library as it was before the index
     assert current_revision() == "0011"
-    upgrade()
+    prepare_database()  # what `camroll serve` does on start
     with session_scope() as s:
         assert set(_ids(search(s, uid, "yosemite"))) == {"yosemite-falls", "yosemite-cliff"}
         assert len(search(s, uid, "2015")) == 9

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camroll.analyze.base import InferenceModel
+from camroll.inference.base import InferenceModel
 
 EXPRESSIONS: tuple[str, ...] = ("happy", "neutral", "sad", "surprise", "angry", "fear", "disgust")
 # The network's output order (`fer.FER._get_labels`).

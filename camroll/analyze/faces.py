@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from camroll.analyze.base import InferenceModel, model_threads, shared
 from camroll.analyze.expressions import (
     EXPRESSIONS,
     FerExpressionModel,
     expression_input,
     package_version,
 )
+from camroll.inference.base import InferenceModel, model_threads, shared
 
 __all__ = [
     "EXPRESSIONS",

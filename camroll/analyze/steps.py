@@ -253,8 +253,8 @@ CLIP_TAG_MIN = 0.3
 def _clip(session: Session, asset: Asset, image: Image.Image, scope: str) -> None:
     """With an optional CLIP model installed: zero-shot tags over the camroll vocabulary, and
     the image embedding that search by description compares queries with."""
-    from camroll.analyze.registry import get_clip
     from camroll.analyze.vocabulary import VOCABULARY
+    from camroll.inference.registry import get_clip
 
     session.execute(delete(AssetEmbedding).where(AssetEmbedding.asset_id == asset.id))
     clip = get_clip()

@@ -19,13 +19,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from camroll.analyze.base import InferenceModel, model_threads, shared
 from camroll.analyze.vocabulary import (
     IMAGENET_CLASSES,
     VOCABULARY,
     VOCABULARY_VERSION,
     tags_from_top_classes,
 )
+from camroll.inference.base import InferenceModel, model_threads, shared
 
 __all__ = [
     "TAGS_MODEL",

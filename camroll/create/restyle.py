@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from camroll.analyze.base import InferenceModel, model_threads, shared
 from camroll.analyze.expressions import package_version
+from camroll.inference.base import InferenceModel, model_threads, shared
 
 __all__ = [
     "BUILTIN_STYLES",

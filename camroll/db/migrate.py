@@ -19,10 +19,6 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-# The revision that made the search index: a database upgraded across it indexes its library.
-SEARCH_INDEX_REVISION = "0012"
-
-
 def current_revision(url: str | None = None) -> str | None:
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
@@ -36,11 +32,7 @@ def current_revision(url: str | None = None) -> str | None:
 
 
 def upgrade(url: str | None = None) -> None:
-    """Bring the database to the newest schema; safe to call on every start."""
+    """Bring the database to the newest schema; safe to call on every start. The entry points
+    call camroll.startup.prepare_database, which also fills what a revision leaves to code."""
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)
-    before = current_revision(url)
     command.upgrade(alembic_config(url), "head")
-    if before is not None and before < SEARCH_INDEX_REVISION and url is None:
-        from camroll.search.index import index_everyone
-
-        index_everyone()

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.spatial import cKDTree
 
-from camroll.analyze.base import InferenceModel, shared
+from camroll.inference.base import InferenceModel, shared
 from camroll.places.home import EARTH_RADIUS_KM, haversine_km, unit_vectors
 
 # Farther than this from the nearest GeoNames place, say "near X": the photo was taken outside the

@@ -130,7 +130,7 @@ def _clip_hits(
     """Photos whose CLIP image embedding matches the description, after the word matches.
     `in_scope` keeps the ready assets within the query's dates. The embeddings are searched
     through the owner's vector index (`camroll.search.vectors`)."""
-    from camroll.analyze.registry import get_clip
+    from camroll.inference.registry import get_clip
     from camroll.search.vectors import clip_similarities
 
     clip = get_clip() if query.terms else None

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from camroll.analyze.base import InferenceModel, shared
+from camroll.inference.base import InferenceModel, shared
 
 # Before anything imports huggingface_hub/transformers (they read these once, at import).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -15,8 +15,8 @@ import onnxruntime as ort
 from PIL import Image
 from tokenizers import Tokenizer
 
-from camroll.analyze.base import InferenceModel
-from camroll.analyze.model_folder import (
+from camroll.inference.base import InferenceModel
+from camroll.inference.model_folder import (
     CLIP_TEXTUAL_FILE,
     CLIP_VISUAL_FILE,
     ModelInfo,

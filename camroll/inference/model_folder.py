@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from camroll.analyze.base import model_threads
+from camroll.inference.base import model_threads
 
 MANIFEST = "camroll-model.json"
 CLIP_VISUAL_FILE = "visual.onnx"

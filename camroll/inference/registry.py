@@ -14,8 +14,8 @@ import logging
 import threading
 from pathlib import Path
 
-from camroll.analyze.clip import ClipModel
-from camroll.analyze.model_folder import ModelInfo, ModelLoadError, read_model_folder
+from camroll.inference.clip import ClipModel
+from camroll.inference.model_folder import ModelInfo, ModelLoadError, read_model_folder
 
 log = logging.getLogger(__name__)
 
