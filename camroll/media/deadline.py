@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 STARTUP_S = 120.0  # a helper that is not ready by then is a broken install, not a file
 IDLE_EXIT_S = 120.0  # a helper with nothing to do for this long exits (its memory goes back)
 _REUSE_S = IDLE_EXIT_S / 2  # the parent stops handing work to a helper idle this long
+TRIM_AFTER_S = 0.5  # a helper this long without a request gives its freed memory back
 
 
 class DecodeFailed(RuntimeError):
@@ -255,17 +256,21 @@ def _serve(requests: Connection, replies: Connection) -> None:
     except ImportError:
         pass
     replies.send(("ready",))
-    while requests.poll(IDLE_EXIT_S):
+    applied: dict[str, str] | None = None
+    while _next_request(requests):
         try:
             env, op, args = requests.recv()
         except EOFError:
             return
-        # The caller's settings (its CAMROLL_* variables) apply to this request.
-        for k in [k for k in os.environ if k.startswith("CAMROLL_")]:
-            del os.environ[k]
-        os.environ.update(env)
-        get_settings.cache_clear()
-        _cap_memory(get_settings().decode_memory_mb)
+        # The caller's settings (its CAMROLL_* variables) apply to this request; rebuilt only
+        # when they changed (building Settings costs more than a small photo's thumbnail).
+        if env != applied:
+            for k in [k for k in os.environ if k.startswith("CAMROLL_")]:
+                del os.environ[k]
+            os.environ.update(env)
+            get_settings.cache_clear()
+            _cap_memory(get_settings().decode_memory_mb)
+            applied = env
         try:
             outcome: tuple = ("ok", _run(op, args))
         except Quarantined as q:
@@ -279,7 +284,17 @@ def _serve(requests: Connection, replies: Connection) -> None:
         del args
         replies.send(outcome)
         del outcome
-        _trim()
+
+
+def _next_request(requests: Connection) -> bool:
+    """Wait for the next request: True when one came, False after IDLE_EXIT_S without. Freed
+    memory goes back to the system once the helper pauses for TRIM_AFTER_S, not after every
+    file: in a busy run the next decode would only fault the same pages in again (measured on
+    125 JPEGs: the helpers' kernel time 1.5 s -> 0.7 s, about a tenth of their CPU)."""
+    if requests.poll(TRIM_AFTER_S):
+        return True
+    _trim()
+    return requests.poll(IDLE_EXIT_S)
 
 
 def _trim() -> None:

@@ -282,5 +282,13 @@ def shared_exiftool() -> ExifTool:
         return _shared.start()
 
 
+_versions: dict[str, str] = {}
+
+
 def exiftool_version() -> str:
-    return shared_exiftool().version()
+    """The shared ExifTool's version, asked once per executable and process: it was a round
+    trip to ExifTool (behind the lock every worker shares) for every ingested asset."""
+    et = shared_exiftool()
+    if et.executable not in _versions:
+        _versions[et.executable] = et.version()
+    return _versions[et.executable]

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageCms, ImageOps
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from camroll.config import get_settings
-from camroll.db.models import Asset, Rendition
 from camroll.media.renditions import Renditions
 from camroll.media.validate import (
     Quarantined,
@@ -23,7 +21,11 @@ from camroll.media.validate import (
     decode_video_frame,
     sniff,
 )
-from camroll.storage.blobs import read_decrypted
+
+if TYPE_CHECKING:  # the decode helper imports this module: no database code at its start
+    from sqlalchemy.orm import Session
+
+    from camroll.db.models import Asset
 
 PREVIEW_QUALITY = 85
 THUMBNAIL_QUALITY = 80
@@ -186,6 +188,11 @@ def _encode(image: Image.Image, preview_px: int, thumb_px: int, poster: bool) ->
 
 def preview_image(session: Session, asset: Asset) -> Image.Image | None:
     """The asset's stored preview (upright, sRGB), decrypted and decoded; None before it is made."""
+    from sqlalchemy import select
+
+    from camroll.db.models import Rendition
+    from camroll.storage.blobs import read_decrypted
+
     rendition = session.scalars(
         select(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == "preview")
     ).first()
