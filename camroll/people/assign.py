@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -303,10 +304,20 @@ def recluster_user(session: Session, user_id: str) -> dict[str, int]:
         return {"faces": len(rows), "moved": moved, "new_people": len(fresh)}
 
 
-def refresh_people(session: Session, user_id: str, person_ids: set[str] | None) -> None:
+def refresh_people(
+    session: Session,
+    user_id: str,
+    person_ids: set[str] | None,
+    assets: Collection[str] | None = None,
+) -> None:
     """Face counts and covers (the sharpest, largest face); drop people left with no faces
     unless the owner named them. Counted and chosen in SQL, so a person in 16k photos costs
-    two queries, not 16k rows."""
+    two queries, not 16k rows.
+
+    `assets`: only these photos' faces joined the people (a batch of analysis). The cover is
+    then the better of the current one and theirs, read through the (person, photo) index,
+    instead of sorting all of a person's faces; a cover that left falls back to the full
+    choice. The count is read from the index either way."""
     q = select(Person).where(Person.user_id == user_id)
     if person_ids is not None:
         q = q.where(Person.id.in_(person_ids))
@@ -323,16 +334,37 @@ def refresh_people(session: Session, user_id: str, person_ids: set[str] | None) 
             else:
                 person.face_count, person.cover_face_id, person.asset_id = 0, None, None
             continue
-        best = session.execute(
-            select(Face.id, Face.asset_id)
-            .where(*live)
-            .order_by(
-                Face.usable.desc(),
-                (Face.box_w * Face.box_h * func.coalesce(Face.sharpness, 0.0)).desc(),
-                Face.id,
-            )
-            .limit(1)
-        ).one()
+        best = _better_cover(session, person, live, assets) if assets is not None else None
+        if best is None:
+            best = session.execute(
+                select(Face.id, Face.asset_id)
+                .where(*live)
+                .order_by(
+                    Face.usable.desc(),
+                    (Face.box_w * Face.box_h * func.coalesce(Face.sharpness, 0.0)).desc(),
+                    Face.id,
+                )
+                .limit(1)
+            ).one()
         person.face_count = count
         person.cover_face_id, person.asset_id = best.id, best.asset_id
     session.flush()
+
+
+def _better_cover(
+    session: Session, person: Person, live: tuple[Any, ...], assets: Collection[str]
+) -> Any | None:
+    """The best of the person's current cover and their faces in `assets`, in the full choice's
+    order (usable, then box area x sharpness, then id); None when the cover is gone."""
+    if person.cover_face_id is None or person.asset_id is None:
+        return None
+    rows = session.execute(
+        select(Face.id, Face.asset_id, Face.usable, Face.box_w, Face.box_h, Face.sharpness).where(
+            *live, Face.asset_id.in_({*assets, person.asset_id})
+        )
+    ).all()
+    if not any(r.id == person.cover_face_id for r in rows):
+        return None
+    return min(
+        rows, key=lambda r: (not r.usable, -(r.box_w * r.box_h * (r.sharpness or 0.0)), r.id)
+    )
