@@ -289,3 +289,86 @@ def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> Non
         assert after[f] == v  # ... exactly as the full pass makes it
     assert "theme:beach" not in scoped  # untouched themes are left alone
     assert {"theme:dog", "smiles", f"birthday:{maya_id}:2025"} <= set(scoped)
+
+
+def _people(user_id: str) -> dict[str, tuple[int, str | None, str | None]]:
+    """Each person's face count and cover (face and photo), as the people page shows them."""
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Person
+
+    with session_scope() as s:
+        return {
+            p.id: (p.face_count, p.cover_face_id, p.asset_id)
+            for p in s.scalars(select(Person).where(Person.user_id == user_id))
+        }
+
+
+def test_a_batch_gives_people_the_counts_and_covers_a_full_refresh_gives(env: dict) -> None:
+    from sqlalchemy import update
+
+    from camroll.analyze.library import refresh_library
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset, Face, Person
+    from camroll.trash import trash_asset
+
+    user_id = _user("people@example.org", {"faces": True, "content": True})
+    rng = random.Random(7)
+    t0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
+
+    def photos(names: list[str], who: list[str], sharp: list[float]) -> list[str]:
+        ids = []
+        with session_scope() as s:
+            for n, (name, pid, sh) in enumerate(zip(names, who, sharp, strict=True)):
+                a = _rows_for_ideas(s, user_id, name, t0 + timedelta(hours=n), {}, 0.5)
+                _face(s, a, pid, 0.5)
+                s.flush()
+                s.execute(update(Face).where(Face.asset_id == a.id).values(sharpness=sh))
+                ids.append(a.id)
+        _analysed(user_id, ids)
+        return ids
+
+    with session_scope() as s:
+        people = [
+            Person(user_id=user_id, scope="faces", model="t", model_version="1", face_count=0)
+            for _ in range(3)
+        ]
+        s.add_all(people)
+        s.flush()
+        ana, ben, cem = (p.id for p in people)
+    lib = photos(
+        [f"lib-{n}" for n in range(24)],
+        [ana, ben, cem] * 8,
+        [round(rng.uniform(0.2, 0.7), 3) for _ in range(24)],
+    )
+    assert refresh_library(user_id, full=True) == "full"
+    before = _people(user_id)
+    # Ana's cover goes to the trash (the trash refreshes her): the batch must not bring it back.
+    with session_scope() as s:
+        trash_asset(s, s.get(Asset, before[ana][2]))
+    assert _people(user_id)[ana][2] != before[ana][2]
+    # The batch: a sharper face of Ben (a new cover), duller faces of Ana and Cem.
+    photos(["new-0", "new-1", "new-2"], [ben, ana, cem], [0.95, 0.1, 0.15])
+    assert refresh_library(user_id, full=False) == "batch"
+    incremental = _people(user_id)
+    assert refresh_library(user_id, full=True) == "full"
+    full = _people(user_id)
+
+    assert incremental == full
+    assert full[ben][0] == 9 and full[ana][0] == 8 and full[cem][0] == 9
+    with session_scope() as s:
+        ben_cover = s.scalars(select(Asset.id).where(Asset.id == full[ben][2])).one()
+    assert ben_cover not in lib  # Ben's new cover is the batch's sharper face
+    assert full[ana][2] != before[ana][2]  # the trashed cover stays out
+
+
+def test_a_full_pass_comes_once_the_batches_since_the_last_add_up_to_a_tenth() -> None:
+    from camroll.analyze.library import FULL_EVERY, needs_full
+    from camroll.db.models import LibraryState
+
+    now = datetime(2025, 1, 2, 12, tzinfo=UTC)
+    state = LibraryState(user_id="u", full_at=now - timedelta(hours=1), full_size=1000, grown=80)
+    assert not needs_full(state, ["a"] * 19, now)  # 99 new photos: not yet a tenth
+    assert needs_full(state, ["a"] * 20, now)  # 100
+    state.grown = 0
+    assert needs_full(state, ["a"], now + FULL_EVERY)  # a day since the last full pass
+    assert needs_full(state, None, now)  # no watermark yet

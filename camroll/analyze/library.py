@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ from camroll.people.assign import recluster_user, refresh_people
 from camroll.pipeline.step import BaseStep, run_steps
 
 if TYPE_CHECKING:
-    from camroll.analyze.similar import SimilarItem
+    from camroll.analyze.similar import HashIndex, SimilarItem
     from camroll.places.home import Home, HomePeriod
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,25 @@ def library_size(session: Session, user_id: str) -> int:
     )
 
 
-def needs_full(state: LibraryState, batch: list[str] | None, size: int, now: datetime) -> bool:
+def planner_statistics(session: Session) -> None:
+    """Refresh SQLite's planner statistics (PostgreSQL's autovacuum keeps its own). Without
+    them SQLite guesses ten rows for any `user_id = ?` and reads an owner's whole table instead
+    of the batch's twenty rows by primary key. Sampled, so it costs about the same at any size."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.execute(text("PRAGMA analysis_limit=1000"))
+    for table in ("assets", "asset_quality", "asset_places", "asset_metadata", "faces"):
+        session.execute(text(f"ANALYZE {table}"))
+
+
+def needs_full(state: LibraryState, batch: list[str] | None, now: datetime) -> bool:
+    """A full pass is due daily, or once the photos analysed since the last one (counted by the
+    batches in `state.grown`, so nothing counts the library) reach a tenth of it. A photo
+    re-analysed or taken twice within WATERMARK_SLACK counts again: a full pass comes a little
+    early, never late."""
     if batch is None or state.full_at is None or now - state.full_at >= FULL_EVERY:
         return True
-    grown = size - state.full_size
-    return max(grown, len(batch)) >= FULL_GROWTH * max(state.full_size, 1)
+    return (state.grown or 0) + len(batch) >= FULL_GROWTH * max(state.full_size, 1)
 
 
 @dataclass
@@ -142,7 +156,8 @@ class PeopleStep(BaseStep):
     def run(self, session: Session, subject: LibraryBatch) -> None:
         ids = subject.asset_ids
         people = None if ids is None else people_of(session, subject.user_id, ids)
-        refresh_people(session, subject.user_id, people)
+        # After a batch only its photos' faces are new: covers are compared with theirs.
+        refresh_people(session, subject.user_id, people, ids)
 
 
 class ReclusterStep(BaseStep):
@@ -183,13 +198,16 @@ class RefreshStep(BaseStep):
         state = library_state(session, user_id)
         started = utcnow()
         batch = analysed_since(session, user_id, state.refreshed_until)
-        size = library_size(session, user_id)
-        full = needs_full(state, batch, size, started) if self.full is None else self.full
+        full = needs_full(state, batch, started) if self.full is None else self.full
         whole = full or batch is None
         subject = LibraryBatch(user_id, None if whole else batch)
         run_steps(session, user_id, LIBRARY_STEPS, subject)
-        if whole:
-            state.full_at, state.full_size = started, size
+        if whole:  # only a full pass counts the library (it reads all of it anyway)
+            state.full_at, state.full_size = started, library_size(session, user_id)
+            state.grown = 0
+            planner_statistics(session)
+        else:
+            state.grown = (state.grown or 0) + len(batch or ())
         state.refreshed_until = started
         return "full" if whole else "batch"
 
@@ -364,13 +382,13 @@ def refresh_duplicates(session: Session, user_id: str) -> None:
 
 
 def _candidates(
-    session: Session, user_id: str, q: AssetQuality, at: datetime
+    session: Session, user_id: str, index: HashIndex, q: AssetQuality, at: datetime
 ) -> list[tuple[AssetQuality, datetime]]:
     """Rows that may join `q`: a hash within BURST_DISTANCE bits (from the owner's hash index),
     or a capture time within BURST_SECONDS (bursts)."""
-    from camroll.analyze.similar import BURST_DISTANCE, BURST_SECONDS, hash_index
+    from camroll.analyze.similar import BURST_DISTANCE, BURST_SECONDS
 
-    near = hash_index(session, user_id).within(q.phash, BURST_DISTANCE)
+    near = index.within(q.phash, BURST_DISTANCE)
     window = timedelta(seconds=BURST_SECONDS + 1)
     by_hash = select(AssetQuality, Asset.sort_at).join(Asset, Asset.id == AssetQuality.asset_id)
     # The index may hold a hash since replaced or deleted: the rows read here are the truth.
@@ -396,10 +414,11 @@ def add_to_duplicates(session: Session, user_id: str, asset_ids: list[str]) -> N
     index and a capture-time window, and the groups it touches are merged with it. Gives the
     grouping a full pass would, except that a removed photo does not split its group until the
     next full pass."""
-    from camroll.analyze.similar import SimilarItem, best_of, edge_kind
+    from camroll.analyze.similar import SimilarItem, best_of, edge_kind, hash_index
 
     if not asset_ids:
         return
+    index = hash_index(session, user_id)  # brought up to date once per batch
     new = session.execute(
         select(AssetQuality, Asset.sort_at)
         .join(Asset, Asset.id == AssetQuality.asset_id)
@@ -424,7 +443,7 @@ def add_to_duplicates(session: Session, user_id: str, asset_ids: list[str]) -> N
     for q, at in new:
         rows[q.asset_id] = (q, at)
         parent.setdefault(q.asset_id, q.asset_id)
-        for c, c_at in _candidates(session, user_id, q, at):
+        for c, c_at in _candidates(session, user_id, index, q, at):
             if c.asset_id == q.asset_id:
                 continue
             rows.setdefault(c.asset_id, (c, c_at))
