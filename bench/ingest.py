@@ -226,17 +226,6 @@ def configure(env: dict) -> None:
         cache.cache_clear()
 
 
-def make_user(email: str) -> str:
-    from camroll.accounts import create_token, create_user
-    from camroll.consent.gate import set_scopes
-    from camroll.db.engine import session_scope
-
-    with session_scope() as s:
-        user = create_user(s, email)
-        set_scopes(s, user.id, {"cloud_processing": True}, client="bench")
-        return create_token(s, user, "bench")
-
-
 def proc_cpu_s(pid: int) -> float:
     """utime+stime of a live process and its live descendants (ExifTool), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -276,9 +265,41 @@ class E2E:
     load_after: str = ""
 
 
-def run_e2e(name: str, roll: Path, settings: dict | None = None) -> E2E:
+def old_tree(commit: str) -> Path:
+    """The code at `commit`, unpacked under bench/work/ (`git archive`: the checkout and its
+    index are not touched), so the old path runs in the same benchmark as the new one."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", commit], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    if not sha:
+        raise SystemExit(f"unknown commit {commit!r}")
+    tree = WORK / f"old-{sha}"
+    if not (tree / "camroll" / "__main__.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
+# Run in the tree under test (its own migrations and accounts code): the new database, one user
+# with cloud_processing only, and the user's sync token on stdout.
+_SETUP = """
+from camroll.db.migrate import upgrade
+from camroll.accounts import create_token, create_user
+from camroll.consent.gate import set_scopes
+from camroll.db.engine import session_scope
+upgrade()
+with session_scope() as s:
+    user = create_user(s, EMAIL)
+    set_scopes(s, user.id, {"cloud_processing": True}, client="bench")
+    print(create_token(s, user, "bench"))
+"""
+
+
+def run_e2e(name: str, roll: Path, settings: dict | None = None, tree: Path = REPO) -> E2E:
     """One end-to-end sync of `roll` into a fresh server; `settings` adds CAMROLL_* variables
-    (the old path's run turns libvips renditions off)."""
+    (the Pillow run turns libvips renditions off); `tree` is the code that serves and syncs
+    (an `old_tree` for the old path)."""
     base = WORK / f"run-{name}"
     shutil.rmtree(base, ignore_errors=True)
     data = base / "data"
@@ -289,18 +310,27 @@ def run_e2e(name: str, roll: Path, settings: dict | None = None) -> E2E:
         "XDG_STATE_HOME": str(base / "state"),
         **(settings or {}),
     }
-    configure(env)
-    from camroll.db.migrate import upgrade
-
-    upgrade()
-    token = make_user(f"bench-{name}@camroll.local")
+    if tree != REPO:  # the tree's own package wins over the editable install
+        env["PYTHONPATH"] = str(tree)
+    # Never into os.environ: one run's settings (CAMROLL_PREVIEWS_LIBVIPS=false) must not
+    # leak into the next run's server, as they did before 2026-11-30 17:40.
+    setup = subprocess.run(
+        [PY, "-c", f"EMAIL = 'bench-{name}@camroll.local'\n{_SETUP}"],
+        env={**os.environ, **env},
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
+    if setup.returncode != 0:
+        raise SystemExit(f"setup in {tree} failed:\n{setup.stderr[-3000:]}")
+    token = setup.stdout.strip().splitlines()[-1]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server_log = base / "server.log"
     server = subprocess.Popen(
         [PY, "-m", "camroll", "serve", "--port", str(port)],
         env={**os.environ, **env},
-        cwd=REPO,
+        cwd=tree,
         stdout=subprocess.DEVNULL,
         stderr=server_log.open("ab"),
     )
@@ -341,7 +371,7 @@ def run_e2e(name: str, roll: Path, settings: dict | None = None) -> E2E:
                 "--json",
             ],
             env={**os.environ, **env},
-            cwd=REPO,
+            cwd=tree,
             capture_output=True,
             text=True,
             timeout=3000,
@@ -363,19 +393,16 @@ def run_e2e(name: str, roll: Path, settings: dict | None = None) -> E2E:
             server.kill()
             server.wait()
 
-    from sqlalchemy import func, select
+    # Plain SQL: the old tree's schema may lack columns today's models have.
+    import sqlite3
 
-    from camroll.db.engine import session_scope
-    from camroll.db.models import Asset, JobRun
-
-    with session_scope() as s:
-        assets = s.scalars(select(Asset)).all()
-        first_upload = s.scalar(select(func.min(Asset.uploaded_at)))
-        last_upload = s.scalar(select(func.max(Asset.uploaded_at)))
-        failed = s.scalar(select(func.count()).select_from(JobRun).where(JobRun.state == "failed"))
-        by = Counter((a.status, a.kind) for a in assets)
-        reasons = Counter(a.quarantine_reason for a in assets if a.status == "quarantined")
-    del first_upload
+    with contextlib.closing(sqlite3.connect(data / "camroll.db")) as db:
+        rows = db.execute("SELECT status, kind, quarantine_reason FROM assets").fetchall()
+        last = db.execute("SELECT max(uploaded_at) FROM assets").fetchone()[0]
+        failed = db.execute("SELECT count(*) FROM job_runs WHERE state = 'failed'").fetchone()[0]
+    by = Counter((st, k) for st, k, _r in rows)
+    reasons = Counter(r for st, _k, r in rows if st == "quarantined")
+    last_upload = datetime.fromisoformat(last) if last else None
     photos = sum(n for (st, k), n in by.items() if st == "ready" and k in ("image", "raw"))
     videos = sum(n for (st, k), n in by.items() if st == "ready" and k == "video")
     quarantined = sum(n for (st, _k), n in by.items() if st == "quarantined")
@@ -391,7 +418,7 @@ def run_e2e(name: str, roll: Path, settings: dict | None = None) -> E2E:
         photos=photos,
         videos=videos,
         quarantined=quarantined,
-        other=len(assets) - photos - videos - quarantined,
+        other=len(rows) - photos - videos - quarantined,
         failed_jobs=failed or 0,
         sync_cpu_s=(ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
         server_cpu_s=server_cpu,
@@ -905,38 +932,42 @@ def renditions_compare(files: list[Path], rounds: int = 1) -> dict:
     return {"photos": done, **cpu}
 
 
-def old_vs_new(old: E2E, new: E2E, renditions: dict) -> str:
-    """The large roll through the old renditions (Pillow) and the new (libvips), same run."""
+def old_vs_new(
+    olds: list[tuple[str, E2E]], new: E2E, renditions: dict, extra: list[tuple[str, E2E]]
+) -> str:
+    """The large roll through the old code (Pillow, then libvips renditions) and the new, in
+    one run, each in a fresh server."""
 
     def per_asset(e: E2E) -> float:
         return e.server_cpu_s / max(e.photos + e.videos + e.quarantined, 1)
 
-    rows = [("old: Pillow renditions", old), ("new: libvips renditions", new)]
+    def rate(e: E2E) -> float:
+        return e.photos / e.wall_s
+
+    rows = [*olds, ("new code", new), *extra]
     L = [
         "",
-        "## Large roll, old path vs new, same run",
+        "## Large roll, old code vs new, same run",
         "",
-        "The old path is this code with `CAMROLL_PREVIEWS_LIBVIPS=false` (every rendition by "
-        "Pillow, as before libvips); it runs first, then the new one.",
+        "Each row is a fresh server and `camroll sync --wait` of the same roll, in this order. The "
+        "old code is unpacked from git (`--old-commit`) and run with the same virtualenv.",
         "",
-        "| path | photos ready | wall | photos/s | server CPU per asset | load before / after |",
-        "|---|---|---|---|---|---|",
+        "| code | photos ready | wall | photos/s | new code ÷ this | server CPU per asset "
+        "| sync CPU | load before / after |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for what, e in rows:
         L.append(
-            f"| {what} | {e.photos} | {e.wall_s:.1f} s | {fmt_rate(e.photos / e.wall_s)} "
-            f"| {per_asset(e) * 1000:.0f} ms | {e.load_before} / {e.load_after} |"
+            f"| {what} | {e.photos} | {e.wall_s:.1f} s | {fmt_rate(rate(e))} "
+            f"| **{rate(new) / max(rate(e), 1e-9):.2f}x** | {per_asset(e) * 1000:.0f} ms "
+            f"| {e.sync_cpu_s:.1f} s | {e.load_before} / {e.load_after} |"
         )
-    speed = (new.photos / new.wall_s) / max(old.photos / old.wall_s, 1e-9)
-    cpu = per_asset(old) / max(per_asset(new), 1e-9)
-    L.append("")
-    L.append(f"New / old: **{speed:.2f}x photos/s**, {cpu:.2f}x less server CPU per asset.")
     n = max(renditions["photos"], 1)
     L.append("")
     L.append(
         f"`render_previews` alone on {renditions['photos']} photos of the roll, one thread, "
-        f"old and new alternating file by file: old (Pillow) {renditions['old'] / n * 1000:.0f} "
-        f"ms CPU per photo, new (libvips for JPEG, Pillow for HEIC) "
+        f"Pillow and libvips alternating file by file: Pillow {renditions['old'] / n * 1000:.0f} "
+        f"ms CPU per photo, libvips for JPEG (Pillow for HEIC) "
         f"{renditions['new'] / n * 1000:.0f} ms: "
         f"**{renditions['old'] / max(renditions['new'], 1e-9):.2f}x** less CPU."
     )
@@ -961,8 +992,18 @@ def main() -> None:
         help="photos re-processed for the in-process stage profile (60)",
     )
     ap.add_argument("--skip-shared", action="store_true", help="only the large roll")
+    ap.add_argument("--no-old", action="store_true", help="skip the large roll's old-code runs")
     ap.add_argument(
-        "--no-old", action="store_true", help="skip the large roll's old-path (Pillow) run"
+        "--old-commit",
+        default="2934867",
+        help="the old code, run on the large roll first (2934867: before the upload-path work "
+        "of issue 14 part 7)",
+    )
+    ap.add_argument(
+        "--workers-row",
+        type=int,
+        default=4,
+        help="also run the new code with this many worker threads, after the rest (0: not)",
     )
     ap.add_argument("--jpeg-only", action="store_true", help="a large roll of JPEG sources only")
     args = ap.parse_args()
@@ -994,10 +1035,19 @@ def main() -> None:
             f"{large_info['build_s']} s (cached in bench/work/ and reused).",
         )
     )
-    old_path = None
-    if not args.no_old:  # the same roll through the old renditions (Pillow), same run, first
-        log("e2e large, old path: Pillow renditions (CAMROLL_PREVIEWS_LIBVIPS=false)")
-        old_path = run_e2e("large-pillow", large, {"CAMROLL_PREVIEWS_LIBVIPS": "false"})
+    olds: list[tuple[str, E2E]] = []
+    if not args.no_old:  # the same roll through the old code, same run, first
+        tree = old_tree(args.old_commit)
+        log(f"e2e large, old code {tree.name}, Pillow renditions (CAMROLL_PREVIEWS_LIBVIPS=false)")
+        pillow = run_e2e("large-old-pillow", large, {"CAMROLL_PREVIEWS_LIBVIPS": "false"}, tree)
+        olds.append((f"old code ({tree.name[4:]}), Pillow renditions", pillow))
+        log(f"e2e large, old code {tree.name}, libvips renditions")
+        olds.append(
+            (
+                f"old code ({tree.name[4:]}), libvips renditions",
+                run_e2e("large-old", large, None, tree),
+            )
+        )
     runs = []
     for name, roll, title, desc in rolls:
         e = run_e2e(name, roll)
@@ -1015,14 +1065,19 @@ def main() -> None:
         runs.append((e, fl, meta))
         for f in fl:
             log(f"  {f.what}: {f.files} in {f.seconds:.2f} s = {f.rate:.1f}/s")
+    extra: list[tuple[str, E2E]] = []
+    if args.workers_row:  # the same new code with more worker threads (2 per core here)
+        log(f"e2e large, new code, CAMROLL_WORKERS={args.workers_row}")
+        w = run_e2e(f"large-w{args.workers_row}", large, {"CAMROLL_WORKERS": str(args.workers_row)})
+        extra.append((f"new code, CAMROLL_WORKERS={args.workers_row}", w))
     log("stage profile")
     large_run = next(e for e, _f, _m in runs if e.name == "large")
     profile = stage_profile(large_run, args.profile_sample) if args.profile_sample else None
     text = report(m, runs, profile, large_info, args)
-    if old_path is not None:
-        log("renditions alone, old and new, alternating")
+    if olds:
+        log("renditions alone, Pillow and libvips, alternating")
         sample = random.Random(5).sample(walk(large), min(args.profile_sample or 60, 120))
-        text += old_vs_new(old_path, large_run, renditions_compare(sample))
+        text += old_vs_new(olds, large_run, renditions_compare(sample), extra)
     text += f"\n_Benchmark wall time: {time.perf_counter() - t_all:.0f} s._\n"
     args.out.write_text(text)
     (WORK / "last-run.json").write_text(
