@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--sizes 1000,10000,50000] [--backends sqlite,postgresql]
                                     [--repeat 3] [--only batch,faces,search] [--out FILE]
+                                    [--no-extras]
 
 Sections (each also runnable alone with --only):
 - batch (here): on a synthetic library (bench/scale_data.py) of each size, after the full pass
@@ -12,7 +13,9 @@ Sections (each also runnable alone with --only):
   library each time). Each repeat adds a fresh batch for each path, so both render what their
   batch changed. Also: one batch away from home (trips recomputed: the case that still reads the
   whole library), and the idea refresh on its own: a full pass and a batch pass, time and peak
-  Python memory (tracemalloc, in a second call) beside the old pass.
+  Python memory (tracemalloc, in a second call) beside the old pass (`--no-extras` skips
+  these three). Every timing is wall and CPU seconds of this process, with the load average
+  before and after the batches (the machine is shared).
 - index (only when asked): the near-duplicate lookup alone, a band index against HashIndex.
 - faces, search: bench/scale_faces.py and bench/scale_search.py when present (their owners'),
   each called as `main(argv)` with the same arguments.
@@ -47,14 +50,16 @@ from bench.scale_data import PG_ADMIN, add_batch, build_library, configure  # no
 
 
 def _database(backend: str, n: int) -> tuple[Path, str, Callable[[], None]]:
-    data = WORK / f"{backend}-{n}"
+    # Per process: several benchmarks (bench/scale_*.py) build libraries of the same sizes at
+    # once on a shared machine, and must not delete each other's.
+    data = WORK / f"{backend}-{n}-{os.getpid()}"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     if backend == "sqlite":
         return data, f"sqlite:///{data / 'camroll.db'}", lambda: None
     import psycopg
 
-    name = f"camroll_scale_{n}"
+    name = f"camroll_scale_{n}_{os.getpid()}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -69,11 +74,19 @@ def _database(backend: str, n: int) -> tuple[Path, str, Callable[[], None]]:
     return data, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
 
 
+_cpu: list[float] = [0.0]  # the CPU seconds of the last `_timed` call (this process)
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall seconds and result; the CPU seconds are left in `_cpu[0]` (the machine is shared:
+    wall time follows the load, CPU time much less)."""
     gc.collect()
+    c = time.process_time()
     t = time.perf_counter()
     out = fn()
-    return time.perf_counter() - t, out
+    wall = time.perf_counter() - t
+    _cpu[0] = time.process_time() - c
+    return wall, out
 
 
 def _peak_mib(fn: Callable[[], Any]) -> float:
@@ -106,7 +119,7 @@ def _past_slack() -> None:
     time.sleep(WATERMARK_SLACK.total_seconds() + 1)
 
 
-def run_batch_section(backend: str, n: int, repeat: int) -> dict[str, Any]:
+def run_batch_section(backend: str, n: int, repeat: int, extras: bool = True) -> dict[str, Any]:
     from bench.old_library import old_refresh_ideas, old_refresh_library
     from camroll.analyze.library import refresh_library
     from camroll.db.migrate import upgrade
@@ -126,9 +139,10 @@ def run_batch_section(backend: str, n: int, repeat: int) -> dict[str, Any]:
         t_full_old, _ = _timed(lambda: old_refresh_library(uid))
         _absorbed(uid)
 
-        rows: dict[str, list[float]] = {
-            k: [] for k in ("new_ref", "new_ideas", "old_ref", "old_ideas")
-        }
+        keys = ("new_ref", "new_ideas", "old_ref", "old_ideas")
+        rows: dict[str, list[float]] = {k: [] for k in keys}
+        cpu: dict[str, list[float]] = {k: [] for k in keys}
+        load_before = os.getloadavg()[0]
         renders = {"new": 0, "old": 0}
         modes: list[str] = []  # "full" when the library grew by a tenth since the last one
         seed = 100
@@ -136,34 +150,44 @@ def run_batch_section(backend: str, n: int, repeat: int) -> dict[str, Any]:
             seed += 1
             add_batch(built, 20, seed=seed, day_offset=1 + r)
             t1, mode = _timed(lambda: refresh_library(uid))
+            cpu["new_ref"].append(_cpu[0])
             modes.append(mode)
             t2, k = _timed(lambda: refresh_ideas(uid))
+            cpu["new_ideas"].append(_cpu[0])
             rows["new_ref"].append(t1)
             rows["new_ideas"].append(t2)
             renders["new"] += k
             seed += 1
             add_batch(built, 20, seed=seed, day_offset=1 + r)
             t1, _ = _timed(lambda: old_refresh_library(uid))
+            cpu["old_ref"].append(_cpu[0])
             t2, k = _timed(lambda: old_refresh_ideas(uid))
+            cpu["old_ideas"].append(_cpu[0])
             rows["old_ref"].append(t1)
             rows["old_ideas"].append(t2)
             renders["old"] += k
             _absorbed(uid)
 
-        # A batch on a trip: moments span the library, so trips are made from all of it.
-        add_batch(built, 20, away=True, seed=999, day_offset=repeat + 2)
-        t_away_ref, _ = _timed(lambda: refresh_library(uid))
-        t_away_ideas, _ = _timed(lambda: refresh_ideas(uid))
+        load_after = os.getloadavg()[0]
+        nan = float("nan")
+        t_away_ref = t_away_ideas = t_ideas_full = t_ideas_batch = t_ideas_old = nan
+        mem_full = mem_batch = mem_old = nan
+        if extras:
+            # A batch on a trip: moments span the library, so trips are made from all of it.
+            add_batch(built, 20, away=True, seed=999, day_offset=repeat + 2)
+            t_away_ref, _ = _timed(lambda: refresh_library(uid))
+            t_away_ideas, _ = _timed(lambda: refresh_ideas(uid))
 
-        # The idea refresh alone, nothing new to render: full pass, batch pass, old pass.
-        t_ideas_full, _ = _timed(lambda: refresh_ideas(uid, full=True))
-        t_ideas_batch, _ = _timed(lambda: refresh_ideas(uid, full=False))
-        t_ideas_old, _ = _timed(lambda: old_refresh_ideas(uid))
-        mem_full = _peak_mib(lambda: refresh_ideas(uid, full=True))
-        mem_batch = _peak_mib(lambda: refresh_ideas(uid, full=False))
-        mem_old = _peak_mib(lambda: old_refresh_ideas(uid))
+            # The idea refresh alone, nothing new to render: full pass, batch pass, old pass.
+            t_ideas_full, _ = _timed(lambda: refresh_ideas(uid, full=True))
+            t_ideas_batch, _ = _timed(lambda: refresh_ideas(uid, full=False))
+            t_ideas_old, _ = _timed(lambda: old_refresh_ideas(uid))
+            mem_full = _peak_mib(lambda: refresh_ideas(uid, full=True))
+            mem_batch = _peak_mib(lambda: refresh_ideas(uid, full=False))
+            mem_old = _peak_mib(lambda: old_refresh_ideas(uid))
 
         med = {k: statistics.median(v) for k, v in rows.items()}
+        med_cpu = {f"{k}_cpu_s": statistics.median(v) for k, v in cpu.items()}
         return {
             "backend": backend,
             "n": n,
@@ -176,6 +200,10 @@ def run_batch_section(backend: str, n: int, repeat: int) -> dict[str, Any]:
             "batch_new_s": med["new_ref"] + med["new_ideas"],
             "batch_old_s": med["old_ref"] + med["old_ideas"],
             **{f"{k}_s": v for k, v in med.items()},
+            **med_cpu,
+            "batch_new_cpu_s": med_cpu["new_ref_cpu_s"] + med_cpu["new_ideas_cpu_s"],
+            "batch_old_cpu_s": med_cpu["old_ref_cpu_s"] + med_cpu["old_ideas_cpu_s"],
+            "load": (load_before, load_after),
             "renders": renders,
             "full_passes": modes.count("full"),
             "repeat": repeat,
@@ -263,6 +291,8 @@ def run_index_section(sizes: list[int], queries: int = 20) -> str:
 
 
 def _ms(s: float) -> str:
+    if s != s:  # NaN: not measured (--no-extras)
+        return "-"
     if s < 0.01:
         return f"{s * 1000:.2f} ms"
     return f"{s * 1000:.0f} ms" if s < 10 else f"{s:.1f} s"
@@ -279,22 +309,32 @@ def report(results: list[dict[str, Any]], argv: list[str]) -> str:
         "",
         f"`bench/scale.py {' '.join(argv)}` on {platform.machine()}, {os.cpu_count()} cores "
         f"shared with other work; load average at the end {load}. Medians of "
-        f"{results[0]['repeat'] if results else '?'} batches per path.",
+        f"{results[0]['repeat'] if results else '?'} batches per path. CPU = this process's "
+        "CPU seconds (time.process_time) for the same calls.",
         "",
-        "| backend | photos | faces | batch: new (refresh + ideas) | batch: old | old/new "
-        "| new vs smallest | batch away (new) | ideas full pass: new / old | ideas batch pass "
+        "| backend | photos | faces | batch: new (refresh + ideas), wall | CPU "
+        "| batch: old, wall | CPU | old/new (wall) | new vs smallest: wall / CPU "
+        "| refresh alone vs smallest: wall / CPU | load before / after "
+        "| batch away (new) | ideas full pass: new / old | ideas batch pass "
         "| peak MiB full / batch / old | first full refresh new / old | build |",
-        "|---|---:|---:|---|---|---:|---:|---|---|---|---|---|---|",
+        "|---|---:|---:|---|---|---|---|---:|---|---|---|---|---|---|---|---|---|",
     ]
-    first: dict[str, float] = {}
+    first: dict[str, dict[str, Any]] = {}
     for r in results:
-        base = first.setdefault(r["backend"], r["batch_new_s"])
+        base = first.setdefault(r["backend"], r)
         out.append(
             f"| {r['backend']} | {r['n']:,} | {r['faces']:,} "
             f"| {_ms(r['batch_new_s'])} ({_ms(r['new_ref_s'])} + {_ms(r['new_ideas_s'])}) "
+            f"| {_ms(r['batch_new_cpu_s'])} ({_ms(r['new_ref_cpu_s'])} "
+            f"+ {_ms(r['new_ideas_cpu_s'])}) "
             f"| {_ms(r['batch_old_s'])} ({_ms(r['old_ref_s'])} + {_ms(r['old_ideas_s'])}) "
+            f"| {_ms(r['batch_old_cpu_s'])} "
             f"| {r['batch_old_s'] / r['batch_new_s']:.1f}x "
-            f"| {r['batch_new_s'] / base:.2f}x "
+            f"| {r['batch_new_s'] / base['batch_new_s']:.2f}x "
+            f"/ {r['batch_new_cpu_s'] / base['batch_new_cpu_s']:.2f}x "
+            f"| {r['new_ref_s'] / base['new_ref_s']:.2f}x "
+            f"/ {r['new_ref_cpu_s'] / base['new_ref_cpu_s']:.2f}x "
+            f"| {r['load'][0]:.1f} / {r['load'][1]:.1f} "
             f"| {_ms(r['away_new_s'])} "
             f"| {_ms(r['ideas_full_s'])} / {_ms(r['ideas_old_s'])} "
             f"| {_ms(r['ideas_batch_s'])} "
@@ -336,6 +376,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="batch," + ",".join(SECTIONS))
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="batch section: only the batches (no away batch, ideas alone or memory)",
+    )
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     if "batch" in only:
@@ -343,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         for backend in args.backends.split(","):
             for n in (int(x) for x in args.sizes.split(",")):
                 print(f"batch section: {backend} {n:,} photos ...", file=sys.stderr, flush=True)
-                results.append(run_batch_section(backend, n, args.repeat))
+                results.append(run_batch_section(backend, n, args.repeat, not args.no_extras))
                 print(results[-1], file=sys.stderr, flush=True)
         text = report(results, argv)
         print(text)
