@@ -333,16 +333,17 @@ def _wait_healthy(url: str, server: subprocess.Popen) -> None:
 
 
 def _demo_summary(url: str, email: str, password: str, result: dict) -> None:
+    from camroll.accounts import find_user
     from camroll.db.engine import session_scope
-    from camroll.db.models import Asset, User
     from camroll.privacy.audit import ADMIN_CLI, record
+    from camroll.summary import library_counts
 
     with session_scope() as s:
-        user = s.query(User).filter(User.email == email).one()
-        assets = s.query(Asset).filter(Asset.user_id == user.id).all()
+        user = find_user(s, email)
+        assert user is not None  # the demo made it
         record(s, (user.id, ADMIN_CLI), "asset.list")
-        by_kind = Counter(a.kind or "-" for a in assets if a.status == "ready")
-        by_mime = Counter(a.mime or "-" for a in assets if a.status == "ready")
+        counts = library_counts(s, user.id)
+    by_kind, by_mime = counts.by_kind, counts.by_mime
     c = result["counts"]
     console.print(
         f"\nSynced: {c['uploaded']} uploaded, {c['skipped']} already there or duplicates, "
@@ -385,22 +386,16 @@ def _demo_summary(url: str, email: str, password: str, result: dict) -> None:
 
 def _ideas_summary(url: str, email: str) -> None:
     """The ideas made from the roll, best first, each with its reason and its media."""
-    from sqlalchemy import select
-
+    from camroll.accounts import find_user
     from camroll.db.engine import session_scope
-    from camroll.db.models import Idea, User
+    from camroll.ideas.creations import list_ideas
     from camroll.privacy.audit import ADMIN_CLI, record
 
     with session_scope() as s:
-        user = s.query(User).filter(User.email == email).one()
+        user = find_user(s, email)
+        assert user is not None
         record(s, (user.id, ADMIN_CLI), "ideas.list")
-        ideas = list(
-            s.scalars(
-                select(Idea)
-                .where(Idea.user_id == user.id, Idea.state != "dismissed")
-                .order_by(Idea.score.desc())
-            )
-        )
+        ideas = list_ideas(s, user.id)
     if not ideas:
         console.print("No ideas yet (they need the creations scope and a few analysed photos).")
         return
@@ -415,44 +410,18 @@ def _ideas_summary(url: str, email: str) -> None:
 
 def _analysis_summary(email: str) -> None:
     """What analysis found: people, the commonest tags and places, near-duplicates."""
-    from sqlalchemy import func, select
-
+    from camroll.accounts import find_user
     from camroll.db.engine import session_scope
-    from camroll.db.models import AssetPlace, AssetQuality, AssetTag, Face, Person, User
     from camroll.privacy.audit import ADMIN_CLI, record
+    from camroll.summary import analysis_summary
 
     with session_scope() as s:
-        user = s.query(User).filter(User.email == email).one()
+        user = find_user(s, email)
+        assert user is not None
         record(s, (user.id, ADMIN_CLI), "analysis.read")
-        own = user.id
-        faces = s.scalar(select(func.count()).where(Face.user_id == own)) or 0
-        people = s.scalars(
-            select(Person.face_count)
-            .where(Person.user_id == own)
-            .order_by(Person.face_count.desc())
-        ).all()
-        tags = s.execute(
-            select(AssetTag.label, func.count())
-            .where(AssetTag.user_id == own)
-            .group_by(AssetTag.label)
-            .order_by(func.count().desc())
-            .limit(12)
-        ).all()
-        # Place names are encrypted per user: count them in memory, not with GROUP BY.
-        place_counts = Counter(
-            tuple(row)
-            for row in s.execute(
-                select(AssetPlace.city, AssetPlace.region, AssetPlace.country).where(
-                    AssetPlace.user_id == own
-                )
-            )
-        )
-        places = [(*k, n) for k, n in place_counts.most_common(8)]
-        dup_groups = s.scalar(
-            select(func.count(func.distinct(AssetQuality.duplicate_group))).where(
-                AssetQuality.user_id == own
-            )
-        )
+        found = analysis_summary(s, user.id)
+    faces, people, tags, places = found.faces, found.people, found.tags, found.places
+    dup_groups = found.duplicate_groups
     t = Table(title="What analysis found")
     t.add_column("what")
     t.add_column("", justify="left")

@@ -18,7 +18,6 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, decrypted_body, granted, not_found
@@ -147,10 +146,8 @@ def list_ideas(
     ),
 ) -> list[IdeaOut]:
     """Best first: recency, quality, the people you named, and novelty."""
-    q = select(Idea).where(Idea.user_id == who.user.id)
-    q = q.where(Idea.state == state) if state else q.where(Idea.state != "dismissed")
     record(session, who, "ideas.list")
-    return [idea_out(i) for i in session.scalars(q.order_by(Idea.score.desc(), Idea.id))]
+    return [idea_out(i) for i in creations.list_ideas(session, who.user.id, state)]
 
 
 @router.get("/styles", response_model=list[str])

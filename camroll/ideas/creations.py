@@ -48,6 +48,13 @@ def owned_idea(session: Session, user_id: str, idea_id: str) -> Idea:
     return idea
 
 
+def list_ideas(session: Session, user_id: str, state: str | None = None) -> list[Idea]:
+    """The owner's ideas in `state` (default: suggested and accepted), best first."""
+    q = select(Idea).where(Idea.user_id == user_id)
+    q = q.where(Idea.state == state) if state else q.where(Idea.state != "dismissed")
+    return list(session.scalars(q.order_by(Idea.score.desc(), Idea.id)))
+
+
 def owned_assets(session: Session, user_id: str, ids: list[str]) -> list[Asset]:
     mine = (Asset.user_id == user_id, Asset.id.in_(ids), Asset.status == "ready")
     found = {a.id: a for a in session.scalars(select(Asset).where(*mine))}
