@@ -254,9 +254,11 @@ def _store(user_id: str, emb: np.ndarray, photos: list[str], person: list[str | 
 
 def _library(n: int, arrivals: int) -> tuple[str, list[tuple[np.ndarray, str]]]:
     """An owner whose n faces are placed in people (their identities); the arriving faces."""
+    from sqlalchemy import select
+
     from camroll.accounts import create_user
     from camroll.db.engine import session_scope
-    from camroll.db.models import Person, new_id
+    from camroll.db.models import Face, Person, new_id
 
     emb, ident, photos = synthetic_faces(n + arrivals, seed=1)
     with session_scope() as s:
@@ -264,7 +266,22 @@ def _library(n: int, arrivals: int) -> tuple[str, list[tuple[np.ndarray, str]]]:
     ids = {int(i): new_id() for i in np.unique(ident[:n])}
     with session_scope() as s:
         s.add_all(Person(id=pid, user_id=user_id, face_count=0, **PROV) for pid in ids.values())
-    _store(user_id, emb[:n], photos[:n], [ids[int(i)] for i in ident[:n]])
+    face_ids = _store(user_id, emb[:n], photos[:n], [ids[int(i)] for i in ident[:n]])
+    # Counts and covers as the people refresh leaves them (every box is alike: the cover is
+    # the smallest face id), so placing a face sees a library in its usual state.
+    count: dict[str, int] = defaultdict(int)
+    cover: dict[str, str] = {}
+    for fid, i in zip(face_ids, ident[:n], strict=True):
+        pid = ids[int(i)]
+        count[pid] += 1
+        cover[pid] = min(cover.get(pid, fid), fid)
+    with session_scope() as s:
+        asset_of = dict(
+            s.execute(select(Face.id, Face.asset_id).where(Face.id.in_(cover.values()))).all()
+        )
+        for pid, fid in cover.items():
+            p = s.get(Person, pid)
+            p.face_count, p.cover_face_id, p.asset_id = count[pid], fid, asset_of[fid]
     return user_id, [(emb[n + j], f"new{j}") for j in range(arrivals)]
 
 
