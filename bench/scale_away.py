@@ -1,9 +1,10 @@
 """Scale: where a batch away from home spends its time, the whole-library trip pass beside the
 windowed one (issue 14 part 1), on the synthetic library of bench/scale_data.py.
 
-    .venv/bin/python bench/scale_away.py [--sizes 1000,10000] [--repeat 3] [--out FILE]
+    .venv/bin/python bench/scale_away.py [--sizes 1000,10000] [--backends sqlite,postgresql]
+                                         [--repeat 3] [--out FILE]
 
-For each size (SQLite): build the library, the full library refresh (stores home periods), the
+For each backend (SQLite by default) and size: build the library, the full library refresh (stores home periods), the
 full idea pass without rendering (fits and keeps the event gap threshold), then 20 photos in
 Lisbon as a batch and the batch library refresh. Then, in one session, alternating, `--repeat`
 times each:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -29,8 +31,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.scale import _database, _ms, _past_slack  # noqa: E402
-from bench.scale_data import add_batch, build_library, configure  # noqa: E402
+from bench.scale import _ms, _past_slack  # noqa: E402
+from bench.scale_data import PG_ADMIN, add_batch, build_library, configure  # noqa: E402
+
+WORK = REPO / "bench" / "work" / "scale-away"  # gitignored, as bench/work/scale
 
 
 def _clock(fn: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -39,7 +43,33 @@ def _clock(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - w, time.process_time() - c, out
 
 
-def run(n: int, repeat: int) -> dict[str, Any]:
+def _database(backend: str, n: int) -> tuple[Path, str, Callable[[], None]]:
+    """A scratch database as bench/scale.py makes one, under names of its own (the two may
+    run at the same time)."""
+    data = WORK / f"{backend}-{n}"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    if backend == "sqlite":
+        return data, f"sqlite:///{data / 'camroll.db'}", lambda: shutil.rmtree(data, True)
+    import psycopg
+
+    name = f"camroll_scale_away_{n}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        from camroll.db.engine import _engine_for
+
+        _engine_for.cache_clear()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data, ignore_errors=True)
+
+    return data, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
+def run(backend: str, n: int, repeat: int) -> dict[str, Any]:
     from sqlalchemy import select
 
     from camroll.analyze.library import library_state, refresh_library
@@ -51,7 +81,7 @@ def run(n: int, repeat: int) -> dict[str, Any]:
     from camroll.moments.trips import find_trips
     from camroll.moments.window import stored_periods
 
-    data, url, drop = _database("sqlite", n)
+    data, url, drop = _database(backend, n)
     configure(data, url)
     try:
         upgrade()
@@ -112,21 +142,50 @@ def run(n: int, repeat: int) -> dict[str, Any]:
             renders = {}
             for x in fresh:
                 renders[x.fingerprint] = _clock(lambda x=x: x.render(s, x.assets))[:2]
-        t_job = _clock(lambda: g.refresh_ideas(uid))
+        t_job, spent = _with_render_times(lambda: _clock(lambda: g.refresh_ideas(uid)))
         med = {k: statistics.median(v) for k, v in whole_parts.items()}
         wmed = {k: statistics.median(v) for k, v in window_parts.items()}
         return {
             "n": n,
+            "backend": backend,
             "full_ideas": t_full,
             "whole": med,
             "window": wmed,
             "renders": renders,
             "job": t_job[:2],
+            "job_renders": spent,
             "rendered": t_job[2],
             "library": len(whole.assets),
         }
     finally:
         drop()
+
+
+def _with_render_times(fn: Callable[[], Any]) -> tuple[Any, dict[str, list[float]]]:
+    """Run `fn` with the idea renderers timed (wall seconds per call, by renderer)."""
+    from camroll.ideas import media
+
+    spent: dict[str, list[float]] = {}
+    names = ("render_collage_for", "render_recap_for", "render_restyle_for")
+    saved = {k: getattr(media, k) for k in names}
+
+    def timed(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                spent.setdefault(name.split("_")[1], []).append(time.perf_counter() - t)
+
+        return call
+
+    for k in names:
+        setattr(media, k, timed(k, saved[k]))
+    try:
+        return fn(), spent
+    finally:
+        for k in names:
+            setattr(media, k, saved[k])
 
 
 def report(results: list[dict[str, Any]], load_before: str, argv: list[str]) -> str:
@@ -135,20 +194,25 @@ def report(results: list[dict[str, Any]], load_before: str, argv: list[str]) -> 
         f"`bench/scale_away.py {' '.join(argv)}`; load average before {load_before}, "
         f"after {load}. Medians of the repeats; CPU = process time.",
         "",
-        "| photos | whole: load / events / trips / trip ideas | whole total (CPU) "
+        "| backend | photos | whole: load / events / trips / trip ideas | whole total (CPU) "
         "| window total (CPU) | photos read by the window | whole ÷ window "
-        "| render the new trip: collage, recap | `refresh_ideas` batch pass (CPU), rendered |",
-        "|---:|---|---|---|---:|---:|---|---|",
+        "| render the new trip: collage, recap | `refresh_ideas` batch pass (CPU), rendered "
+        "| of which rendering |",
+        "|---|---:|---|---|---|---:|---:|---|---|---|",
     ]
     for r in results:
         w, v = r["whole"], r["window"]
         renders = ", ".join(f"{_ms(t)}" for t, _ in r["renders"].values()) or "none"
+        spent = ", ".join(
+            f"{len(v)} {k} {_ms(sum(v))}" for k, v in sorted(r["job_renders"].items())
+        )
         out.append(
-            f"| {r['n']:,} | {_ms(w['load'])} / {_ms(w['events'])} / {_ms(w['trips'])} / "
+            f"| {r['backend']} | {r['n']:,} | {_ms(w['load'])} / {_ms(w['events'])} / {_ms(w['trips'])} / "
             f"{_ms(w['ideas'])} | {_ms(w['total'])} ({_ms(w['cpu'])}) "
             f"| {_ms(v['total'])} ({_ms(v['cpu'])}) | {v['read']:.0f} of {r['library']:,} "
             f"| {w['total'] / v['total']:.1f}x | {renders} "
-            f"| {_ms(r['job'][0])} ({_ms(r['job'][1])}), {r['rendered']} |"
+            f"| {_ms(r['job'][0])} ({_ms(r['job'][1])}), {r['rendered']} "
+            f"| {spent} |"
         )
     return "\n".join(out) + "\n"
 
@@ -158,13 +222,15 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--backends", default="sqlite")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results = []
-    for n in (int(x) for x in args.sizes.split(",")):
-        print(f"away batch: {n:,} photos ...", file=sys.stderr, flush=True)
-        results.append(run(n, args.repeat))
+    for backend in args.backends.split(","):
+        for n in (int(x) for x in args.sizes.split(",")):
+            print(f"away batch: {backend} {n:,} photos ...", file=sys.stderr, flush=True)
+            results.append(run(backend, n, args.repeat))
         print(results[-1], file=sys.stderr, flush=True)
     text = report(results, load_before, argv)
     print(text)

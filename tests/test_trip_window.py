@@ -12,7 +12,6 @@ pass's trips on those days, and the batch's trip ideas are the full pass's trip 
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +31,17 @@ AWAY = [
     (35.0116, 135.7681),  # Kyoto
     (40.4168, -3.7038),  # Madrid
     (51.5072, -0.1276),  # London
+]
+
+COUNTRIES = [
+    (*BERKELEY, "US"),
+    (*BERLIN, "DE"),
+    (*LISBON, "PT"),
+    (*AWAY[0], "FR"),
+    (*AWAY[1], "IT"),
+    (*AWAY[2], "JP"),
+    (*AWAY[3], "ES"),
+    (*AWAY[4], "GB"),
 ]
 
 pytestmark = pytest.mark.backends("sqlite")
@@ -55,7 +65,7 @@ def _add(
 ) -> str:  # type: ignore[no-untyped-def]
     """A ready photo as ingest leaves it: wall time, the UTC instant when the camera knew its
     offset, GPS when `where`; sort_at as ingest sets it."""
-    from camroll.db.models import Asset, AssetMetadata, AssetQuality
+    from camroll.db.models import Asset, AssetMetadata, AssetPlace, AssetQuality
 
     utc = None if offset_h is None else (local - timedelta(hours=offset_h)).replace(tzinfo=UTC)
     asset = Asset(
@@ -86,6 +96,18 @@ def _add(
             longitude=lon,
         )
     )
+    if where:  # the place row analysis leaves: the country is what holidays count
+        s.add(
+            AssetPlace(
+                user_id=user_id,
+                asset_id=asset.id,
+                scope="places",
+                model="test",
+                model_version="1",
+                city="-",
+                country_code=min(COUNTRIES, key=lambda p: abs(p[0] - lat) + abs(p[1] - lon))[2],
+            )
+        )
     score = round(random.uniform(0.2, 0.9), 3)
     s.add(
         AssetQuality(
@@ -330,67 +352,35 @@ def _synthetic(user_id: str, seed: int) -> tuple[list[str], list[list[str]]]:
     return home, trip_batches
 
 
-def test_synthetic_years_of_trips_and_a_move_found_from_windows(env: dict) -> None:
+def test_synthetic_years_of_trips_and_a_move(env: dict) -> None:
+    """Three years with a move: windows around batches all over the timeline find the full
+    pass's trips; photos at home the day after a trip leave that trip's ideas as they were
+    rendered (nothing rendered again); a batch on a new trip makes the full pass's trip ideas."""
+    from camroll import job_runs
+    from camroll.analyze.library import library_state
+    from camroll.db.engine import session_scope
+    from camroll.db.models import AssetMetadata, Idea, utcnow
+    from camroll.ideas.generate import (
+        _members_hash,
+        batch_suggestions,
+        refresh_ideas,
+        suggestions,
+    )
+
     rng = random.Random(11)
     user_id = _user("years@example.org")
     home, trip_batches = _synthetic(user_id, seed=5)
     batches = [
         *[rng.sample(ids, min(3, len(ids))) for ids in trip_batches[::2]],  # on a trip
-        *[[rng.choice(home)] for _ in range(15)],  # at home, anywhere in the four years
+        *[[rng.choice(home)] for _ in range(15)],  # at home, anywhere in the three years
         [rng.choice(home), trip_batches[-1][0]],  # two far-apart days in one batch
     ]
     assert _check_window(user_id, batches) >= len(trip_batches[::2])
 
-
-def test_a_batch_away_makes_the_full_pass_trip_ideas(env: dict) -> None:
-    """End to end: full pass, then a batch of photos on a new trip, new photos on an old trip
-    and some at home: the batch's trip ideas are the ones the full pass then makes."""
-    from camroll.db.engine import session_scope
-    from camroll.ideas.generate import batch_suggestions, suggestions
-
-    user_id = _user("batch-away@example.org")
-    _, trip_batches = _synthetic(user_id, seed=9)
     today = date(2023, 1, 10)
-    with session_scope() as s:
-        before = {f.fingerprint for f in suggestions(s, user_id, today)}  # stores the threshold
-    with session_scope() as s:
-        batch = [
-            _add(s, user_id, f"new-{k}", datetime(2023, 1, 3 + k // 4, 9 + k % 4), 0.0, AWAY[0])
-            for k in range(16)
-        ]
-        batch.append(trip_batches[3][0])  # an old trip's photo, analysed again
-        batch.append(_add(s, user_id, "home-new", datetime(2023, 1, 8, 12), 0.0, LISBON))
-    with session_scope() as s:
-        _, found = batch_suggestions(s, user_id, batch, today)
-        scoped = {
-            f.fingerprint: (f.title, f.reason, sorted(a.id for a in f.assets))
-            for f in found
-            if ":trip:" in f.fingerprint
-        }
-        after = {
-            f.fingerprint: (f.title, f.reason, sorted(a.id for a in f.assets))
-            for f in suggestions(s, user_id, today)
-            if ":trip:" in f.fingerprint
-        }
-    new = {f for f in after if f not in before}
-    assert new and new <= set(scoped), "the new trip's ideas are made by the batch"
-    for f, v in scoped.items():
-        assert after[f] == v
-
-
-def test_a_trip_whose_photos_did_not_change_is_not_rendered_again(env: dict) -> None:
-    """Photos at home the day after a trip send the batch through the trips window; the trip's
-    ideas come out with the members they were rendered with, and nothing is rendered."""
-    from camroll import job_runs
-    from camroll.analyze.library import library_state
-    from camroll.db.engine import session_scope
-    from camroll.db.models import AssetMetadata, Idea, utcnow
-    from camroll.ideas.generate import _members_hash, refresh_ideas, suggestions
-
-    user_id = _user("unchanged@example.org")
-    _, trip_batches = _synthetic(user_id, seed=13)
     with session_scope() as s:  # the full pass's ideas, as rendering them left them
-        for x in suggestions(s, user_id, date(2023, 1, 10)):
+        before = suggestions(s, user_id, today)  # keeps the gap threshold
+        for x in before:
             s.add(
                 Idea(
                     user_id=user_id,
@@ -412,24 +402,22 @@ def test_a_trip_whose_photos_did_not_change_is_not_rendered_again(env: dict) -> 
             )
         state = library_state(s, user_id)
         state.ideas_until = state.ideas_full_at = utcnow()
-        trips = {
-            i.fingerprint: i.updated_at
-            for i in s.scalars(select(Idea))
-            if ":trip:" in i.fingerprint
-        }
-    assert trips
-    time.sleep(6)  # past the watermark's slack: the batch is the new photos only
-    with session_scope() as s:
-        last = max(
-            (
-                m.taken_at_local
-                for m in s.scalars(
-                    select(AssetMetadata).where(AssetMetadata.asset_id.in_(trip_batches[2]))
-                )
-            ),
+
+    def trip_rows() -> dict[str, tuple]:  # type: ignore[type-arg]
+        with session_scope() as s:
+            rows = s.scalars(select(Idea).where(Idea.user_id == user_id))
+            return {
+                i.fingerprint: (i.updated_at, i.blob_key) for i in rows if ":trip:" in i.fingerprint
+            }
+
+    rendered = trip_rows()
+    assert rendered
+    with session_scope() as s:  # back home the day after a trip: three photos
+        ends = s.scalars(
+            select(AssetMetadata.taken_at_local).where(AssetMetadata.asset_id.in_(trip_batches[2]))
         )
-        day = datetime.fromisoformat(last).date() + timedelta(days=1)
-        new = [
+        day = datetime.fromisoformat(max(ends)).date() + timedelta(days=1)  # type: ignore[type-var]
+        back = [
             _add(
                 s,
                 user_id,
@@ -441,14 +429,39 @@ def test_a_trip_whose_photos_did_not_change_is_not_rendered_again(env: dict) -> 
             )
             for k in range(3)
         ]
-    for a in new:
+    for a in back:  # the only analysis jobs: the batch is these photos
         job_runs.mark("analyze", a, user_id, "done")
     assert refresh_ideas(user_id, full=False) == 0
+    assert trip_rows() == rendered
+
+    with session_scope() as s:  # a new trip, an old trip's photo analysed again, one at home,
+        # and Christmas at home in Berlin
+        batch = [
+            _add(s, user_id, f"new-{k}", datetime(2023, 1, 3 + k // 4, 9 + k % 4), 0.0, AWAY[0])
+            for k in range(16)
+        ]
+        batch.append(trip_batches[3][0])
+        batch.append(_add(s, user_id, "home-new", datetime(2023, 1, 8, 12), 0.0, LISBON))
+        batch += [
+            _add(s, user_id, f"xmas-{k}", datetime(2021, 12, 25, 10 + k), 1.0, BERLIN)
+            for k in range(5)
+        ]
     with session_scope() as s:
-        after = {
-            i.fingerprint: (i.updated_at, i.blob_key)
-            for i in s.scalars(select(Idea))
-            if ":trip:" in i.fingerprint
+        _, found = batch_suggestions(s, user_id, batch, today)
+        scoped = {
+            f.fingerprint: (f.title, f.reason, sorted(a.id for a in f.assets))
+            for f in found
+            if ":trip:" in f.fingerprint or f.fingerprint.startswith("holiday:")
         }
-    assert {f: v[0] for f, v in after.items()} == trips
-    assert all(v[1] == f"rendered-{f}" for f, v in after.items())
+        after = {
+            f.fingerprint: (f.title, f.reason, sorted(a.id for a in f.assets))
+            for f in suggestions(s, user_id, today)
+            if ":trip:" in f.fingerprint or f.fingerprint.startswith("holiday:")
+        }
+    new = {f for f in after if f not in {x.fingerprint for x in before}}
+    assert new and new <= set(scoped), "the new trip's ideas are made by the batch"
+    # Christmas 2021, of the most photographed country's calendar (Lisbon's PT, by a little)
+    assert any(f.startswith("holiday:") and f.endswith(":Christmas Day:2021") for f in scoped)
+    assert not any(f.endswith(":2020") for f in scoped if f.startswith("holiday:"))
+    for f, v in scoped.items():
+        assert after[f] == v  # ... exactly as the full pass makes them
