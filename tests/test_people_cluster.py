@@ -438,3 +438,90 @@ def test_faces_in_large_components_join_their_nearest_person(
         assert got.precision >= 0.97 and got.f1 >= full.f1 - 0.05, (name, got, full)
         # Two faces of one photo still never share a person.
         assert len({(stored[f.face_id], f.asset_id) for f in faces}) == len(faces)
+
+
+@pytest.mark.backends("sqlite")
+def test_large_people_compared_through_a_sample_give_the_same_people(
+    data: dict[str, Dataset], env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past REACH_LIMIT, a person larger than SAMPLE is compared with a new face through a
+    random sample, and read whole only when the sample cannot decide. Forced here with samples
+    of 8 faces (the labelled people hold ~20): the people stored equal those of reading every
+    person whole, some choices were made from the sample alone, and the counts and covers kept
+    by the delta equal a full refresh."""
+    from sqlalchemy import select
+
+    from camroll.accounts import create_user
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Person
+    from camroll.people import assign
+
+    monkeypatch.setattr(assign, "REACH_LIMIT", 1)
+    reads: list[tuple[int | None, bool]] = []
+    members = assign._members
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ids, whole = members(*args, **kwargs)
+        reads.append((args[-1], whole))
+        return ids, whole
+
+    monkeypatch.setattr(assign, "_members", counted)
+    d = data["deepface"]
+    by_photo: dict[str, list[FaceVec]] = {}
+    for lf in d.faces:
+        by_photo.setdefault(lf.face.asset_id, []).append(lf.face)
+    got = {}
+    for sample in (10_000, 8):
+        monkeypatch.setattr(assign, "SAMPLE", sample)
+        reads.clear()
+        with session_scope() as s:
+            user_id = create_user(s, f"sample-{sample}@example.org").id
+        ids: dict[str, str] = {}
+        for photo in sorted(by_photo):
+            ids |= _arrive(user_id, by_photo[photo], photo)
+        got[sample] = _partition(_stored_people(user_id, ids))
+        with session_scope() as s:
+            kept = {p.id: (p.face_count, p.cover_face_id) for p in s.scalars(select(Person))}
+            assign.refresh_people(s, user_id, None)
+            full = {p.id: (p.face_count, p.cover_face_id) for p in s.scalars(select(Person))}
+        assert kept == full
+    assert got[8] == got[10_000]
+    sampled = [whole for limit, whole in reads if limit == 8]
+    whole_reads = [limit for limit, _ in reads if limit is None]
+    assert sampled.count(False) > len(whole_reads)  # most large people decided by the sample
+
+
+def test_unusable_faces_are_counted_not_indexed(env: dict) -> None:
+    """An embedding of an unusable face (too blurry to recognise) keeps the owner's index
+    fresh without a rebuild, and is never searched."""
+    import numpy as np
+
+    from camroll.accounts import create_user
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset, Face, FaceEmbedding
+    from camroll.vectors.index import INDEXES
+
+    with session_scope() as s:
+        user_id = create_user(s, "blurry@example.org").id
+    good = FaceVec("good", "p1", np.full(128, 0.05, dtype=np.float32))
+    _arrive(user_id, [good], "p1")
+    builds = INDEXES.builds
+    with session_scope() as s:
+        asset = Asset(user_id=user_id, checksum="ab" * 16, size=1, filename="b.jpg")
+        asset.status, asset.kind = "ready", "image"
+        s.add(asset)
+        s.flush()
+        face = Face(user_id=user_id, asset_id=asset.id, usable=False, **PROVENANCE)
+        face.box_x = face.box_y = 0.1
+        face.box_w = face.box_h = 0.05
+        face.landmarks, face.score, face.sharpness = "[]", 0.6, 1.0
+        s.add(face)
+        s.flush()
+        vector = np.full(128, 0.05, dtype="<f4").tobytes()
+        common = {"user_id": user_id, "asset_id": asset.id, **PROVENANCE}
+        s.add(FaceEmbedding(face_id=face.id, vector=vector, **common))
+        blurry = face.id
+    with session_scope() as s:
+        index = face_index_ids(s, user_id)
+    assert blurry not in index and len(index) == 1
+    assert INDEXES.builds == builds
