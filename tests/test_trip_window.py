@@ -23,6 +23,7 @@ from tests.conftest import make_user
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DEMO = SHARED / "camera-roll" / "pigallery2" / "demo"
 BERKELEY = (37.8716, -122.2727)
+LONDON = (51.5072, -0.1276)
 BERLIN = (52.52, 13.405)
 LISBON = (38.7223, -9.1393)
 AWAY = [
@@ -33,7 +34,11 @@ AWAY = [
     (51.5072, -0.1276),  # London
 ]
 
+TOKYO = (35.6762, 139.6503)
+NEW_YORK = (40.7128, -74.006)
 COUNTRIES = [
+    (*TOKYO, "JP"),
+    (*NEW_YORK, "US"),
     (*BERKELEY, "US"),
     (*BERLIN, "DE"),
     (*LISBON, "PT"),
@@ -157,12 +162,17 @@ def _trip_key(t) -> tuple:  # type: ignore[no-untyped-def]
     )
 
 
+def _event_key(ev) -> tuple:  # type: ignore[no-untyped-def]
+    return (ev.start_utc, ev.end_utc, tuple(it.asset_id for it in ev.items))
+
+
 def _check_window(user_id: str, batches: list[list[str]]) -> int:
     """For each batch: the window's trips are full-pass trips, and every full-pass trip on the
     batch's days (or holding one of its photos) is among them. Returns how many trips the
     batches touched."""
     from camroll.db.engine import session_scope
     from camroll.ideas.generate import library_trips, load_library, trip_items
+    from camroll.moments.events import effective_instants, find_events, gap_threshold
     from camroll.moments.window import stored_periods, window_trips
 
     touched = 0
@@ -173,6 +183,10 @@ def _check_window(user_id: str, batches: list[list[str]]) -> int:
         periods = stored_periods(s, user_id)
         assert periods, "the library refresh stored home periods"
         full_keys = {_trip_key(t) for t in full}
+        items = trip_items(whole)
+        full_events = {
+            _event_key(ev) for ev in find_events(items, gap_threshold(effective_instants(items)))
+        }
         for batch in batches:
             read: list[str] = []
 
@@ -182,7 +196,9 @@ def _check_window(user_id: str, batches: list[list[str]]) -> int:
 
             found = window_trips(s, user_id, batch, timedelta(seconds=gap), periods, load)
             assert found is not None
-            _, trips = found
+            trips = found.trips
+            events = {_event_key(ev) for ev in found.events}
+            assert events <= full_events  # split exactly as the whole library is
             keys = {_trip_key(t) for t in trips}
             assert keys <= full_keys  # each exactly as the full pass finds it
             days = {whole.local_day(a) for a in batch}
@@ -465,3 +481,49 @@ def test_synthetic_years_of_trips_and_a_move(env: dict) -> None:
     assert not any(f.endswith(":2020") for f in scoped if f.startswith("holiday:"))
     for f, v in scoped.items():
         assert after[f] == v  # ... exactly as the full pass makes them
+
+
+def test_time_zones_and_cameras_without_offsets(env: dict) -> None:
+    """Home in Tokyo (UTC+9), trips to London and New York; a second camera writes no UTC
+    offset (its photos are placed by the offset of the photo nearest in wall time, which may
+    lie outside a window). Windows around single photos everywhere split events and trips as
+    the whole library does."""
+    from camroll.analyze.library import refresh_homes
+    from camroll.db.engine import session_scope
+
+    rng = random.Random(23)
+    user_id = _user("zones@example.org")
+    trips = []
+    day = date(2021, 2, 1)
+    while day < date(2022, 2, 1):
+        trips.append((day, day + timedelta(days=rng.randint(2, 9)), rng.choice([0, 1, -5, -4])))
+        day += timedelta(days=rng.randint(25, 60))
+
+    def zone(d: date) -> float | None:
+        return next((z for a, b, z in trips if a <= d <= b), None)
+
+    with session_scope() as s:
+        every = _home_days(
+            s,
+            user_id,
+            rng,
+            TOKYO,
+            date(2021, 1, 1),
+            date(2022, 3, 31),
+            lambda d: zone(d) is not None,
+            lambda d: 9 if d.day % 3 else None,
+            per_day=(0, 3),
+        )
+        for a, b, z in trips:
+            where = LONDON if z in (0, 1) else NEW_YORK
+            d = a
+            while d <= b:
+                for k in range(rng.randint(1, 5)):
+                    at = datetime.combine(d, datetime.min.time()) + timedelta(
+                        hours=rng.uniform(0, 24)
+                    )
+                    offset = None if rng.random() < 0.5 else z
+                    every.append(_add(s, user_id, f"{d}-{k}", at, offset, _near(rng, where, 20)))
+                d += timedelta(days=1)
+        refresh_homes(s, user_id)
+    assert _check_window(user_id, [[a] for a in rng.sample(every, 40)]) >= 3

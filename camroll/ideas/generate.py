@@ -772,7 +772,7 @@ def _batch_trip_ideas(
         whole = load_library(session, user_id)
         seen.update(whole)
         return trip_ideas(session, whole, user_id)
-    return trip_ideas(session, window, user_id, trips=found[1])
+    return trip_ideas(session, window, user_id, trips=found.trips)
 
 
 def _batch_holiday_ideas(

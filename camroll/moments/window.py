@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from camroll.db.models import Asset, AssetMetadata, HomePeriodRow
-from camroll.moments.events import MomentItem, find_events
+from camroll.moments.events import Event, MomentItem, find_events
 from camroll.moments.trips import (
     MIN_HOME_EVIDENCE_DAYS,
     SPLIT_SILENCE,
@@ -47,6 +47,16 @@ FIRST_SPAN = timedelta(days=7)  # read this far either side of the batch first, 
 ANCHOR_SPAN = timedelta(days=2)
 
 Load = Callable[[list[str]], list[MomentItem]]
+
+
+@dataclass
+class Window:
+    """A stretch of the timeline around a batch: its photos, events and trips, each as the
+    whole library's pass finds them."""
+
+    items: list[MomentItem]
+    events: list[Event]
+    trips: list[Trip]
 
 
 @dataclass(frozen=True)
@@ -123,10 +133,10 @@ def window_trips(
     threshold: timedelta,
     periods: list[HomePeriod],
     load: Load,
-) -> tuple[list[MomentItem], list[Trip]] | None:
-    """The trips of the window around the batch, each exactly as `find_trips(find_events(all
-    items, threshold), periods=periods)` over the whole library finds it, and the window's
-    items. None when the window cannot be trusted (no home periods, or `sort_at` disagrees with
+) -> Window | None:
+    """The window around the batch: its trips (and events) each exactly as
+    `find_trips(find_events(all items, threshold), periods=periods)` over the whole library
+    finds them. None when the window cannot be trusted (no home periods, or `sort_at` disagrees with
     a photo's capture time): the caller then reads the whole library."""
     if not periods:
         return None
@@ -139,7 +149,7 @@ def window_trips(
         )
     )
     if not ats:
-        return [], []
+        return Window([], [], [])
     first, last = (
         _seconds(x)
         for x in session.execute(
@@ -187,7 +197,7 @@ def window_trips(
         right_ok = math.isinf(sep[right]) or sep[right] > silence or status[-1:] == ["home"]
         evidence = whole or len(home_days) >= MIN_HOME_EVIDENCE_DAYS
         if left_ok and right_ok and evidence:
-            return items, find_trips(events, periods=periods)
+            return Window(items, events, find_trips(events, periods=periods))
         # Move an edge past the cut it stopped at, and read further when that is the last.
         if not left_ok or not evidence:
             want_lo = rows[left - 1].at if left > 0 else start - 1e-3
