@@ -366,7 +366,11 @@ class Face(Derived, Base):
     __tablename__ = "faces"
     __category__ = "faces"
     # With asset_id: a person's face count (trash excluded) is read from the index alone.
-    __table_args__ = (Index("ix_faces_user_person_asset", "user_id", "person_id", "asset_id"),)
+    __table_args__ = (
+        Index("ix_faces_user_person_asset", "user_id", "person_id", "asset_id"),
+        # Deleting a person nulls its faces' person_id: found by this index, not a scan.
+        Index("ix_faces_person_id", "person_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     box_x: Mapped[float] = mapped_column(Float)
