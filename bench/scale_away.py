@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         for n in (int(x) for x in args.sizes.split(",")):
             print(f"away batch: {backend} {n:,} photos ...", file=sys.stderr, flush=True)
             results.append(run(backend, n, args.repeat))
-        print(results[-1], file=sys.stderr, flush=True)
+            print(results[-1], file=sys.stderr, flush=True)
     text = report(results, load_before, argv)
     print(text)
     if args.out:
