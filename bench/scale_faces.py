@@ -285,7 +285,9 @@ def _library(n: int, arrivals: int) -> tuple[str, list[tuple[np.ndarray, str]]]:
     return user_id, [(emb[n + j], f"new{j}") for j in range(arrivals)]
 
 
-def run_assign(backend: str, n: int, arrivals: int) -> dict:
+def run_assign(
+    backend: str, n: int, arrivals: int, paths: tuple[str, ...] = ("new", "old")
+) -> dict:
     from camroll.db.engine import session_scope
     from camroll.people.assign import assign_new_faces
     from camroll.vectors.index import INDEXES
@@ -305,6 +307,8 @@ def run_assign(backend: str, n: int, arrivals: int) -> dict:
         ("new", assign_new_faces, new[:arrivals]),
         ("old", old_assign_new_faces, new[arrivals:]),
     ):
+        if name not in paths:
+            continue
         times, cpu = [], []
         for vec, photo in faces:
             (fid,) = _store(user_id, vec[None, :], [photo], [None])
@@ -344,6 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--arrivals", type=int, default=10)
     ap.add_argument("--old-timeout", type=float, default=900.0)
     ap.add_argument("--skip", default="", help="recluster,assign: sections to leave out")
+    ap.add_argument("--paths", default="new,old", help="placement paths to time: new,old")
     ap.add_argument("--child-recluster", choices=["new", "old"])
     ap.add_argument("--out", type=Path)
     args, _ = ap.parse_known_args(argv)
@@ -390,15 +395,19 @@ def main(argv: list[str] | None = None) -> None:
         for backend in args.backends.split(","):
             for n in sizes:
                 print(f"assign {backend} {n:,} ...", file=sys.stderr, flush=True)
-                r = run_assign(backend, n, args.arrivals)
+                r = run_assign(backend, n, args.arrivals, tuple(args.paths.split(",")))
                 print(r, file=sys.stderr, flush=True)
                 med = {k: statistics.median(v) for k, v in r.items() if isinstance(v, list)}
                 ms = partial(_ms, r, med)
+                old = (
+                    f"{ms('old', 'median')} | {ms('old', 'max')} | {med['old'] / med['new']:.1f}x "
+                    f"({med['old_cpu'] / med['new_cpu']:.1f}x)"
+                    if "old" in r
+                    else "| |"
+                )
                 lines.append(
                     f"| {backend} | {n:,} | {r['build_s']:.0f} | {r['index_build_s']:.2f} | "
-                    f"{ms('new', 'median')} | {ms('new', 'max')} | {ms('old', 'median')} | "
-                    f"{ms('old', 'max')} | {med['old'] / med['new']:.1f}x "
-                    f"({med['old_cpu'] / med['new_cpu']:.1f}x) |"
+                    f"{ms('new', 'median')} | {ms('new', 'max')} | {old} |"
                 )
         lines.append("")
     end = os.getloadavg()
