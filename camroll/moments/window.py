@@ -4,7 +4,7 @@ Events split at time gaps above the library's gap threshold and at jumps in plac
 runs of away events, cut by an event at home or by a silence. Given the threshold the last full
 pass fitted (`library_state.moments_gap_s`) and the stored home periods, both are local: the
 events and trips of a stretch of the timeline depend only on its photos, once its edges are cuts
-the whole library makes too. So the window grows from the batch's capture times until each edge
+the whole library makes too. So the window grows from the batch's local days until each edge
 - is a gap wider than the threshold between every photo outside and every photo inside, for any
   time zone a photo without a UTC offset may be placed in (an event split in the full pass), and
 - ends any trip: an event at home just inside it, a silence longer than SPLIT_SILENCE, or the
@@ -41,6 +41,10 @@ from camroll.places.home import HomePeriod
 # instant is that minus its zone's offset, -12 h to +14 h: up to 14 h earlier or 12 h later.
 EARLY = timedelta(hours=14)
 LATE = timedelta(hours=12)
+# Every photo of a batch photo's local day lies within this of it (a day, and the 26 h that
+# time zones and the placing of photos without an offset may add either way, and a margin):
+# the window holds those days whole, so it finds every trip on them.
+DAY_PAD = timedelta(hours=64)
 FIRST_SPAN = timedelta(days=7)  # read this far either side of the batch first, then double
 # Offsets of photos that know both clocks are taken from this far beyond the window (a margin
 # past the 26 h that time zones can move a wall time against its instant).
@@ -160,7 +164,8 @@ def window_trips(
     )
     home_of = home_resolver([], (), periods)
     limit, silence = threshold.total_seconds(), SPLIT_SILENCE.total_seconds()
-    want_lo, want_hi = ats[0], ats[-1]
+    pad = DAY_PAD.total_seconds()
+    want_lo, want_hi = ats[0] - pad, ats[-1] + pad
     span = FIRST_SPAN.total_seconds()
     loaded: dict[str, MomentItem] = {}
     while True:
