@@ -70,8 +70,10 @@ class Settings(BaseSettings):
     # Tiles per timeline page (each scroll to the end loads the next page).
     timeline_page: int = Field(default=60, ge=1, le=500)
 
-    # Worker threads of the embedded or standalone Huey consumer.
-    workers: int = 2
+    # Worker threads of the embedded or standalone Huey consumer. Two per core of a small
+    # server: an ingest job waits on its decode helper, ExifTool and fsync most of the time, so
+    # two threads left a 2-core machine idle (bench/ingest.py: 1.28x photos/s with 4).
+    workers: int = 4
 
     # Optional stronger ONNX models (CLIP), one folder each; empty: data_dir/models.
     models_dir: Path | None = None
