@@ -119,11 +119,19 @@ def _past_slack() -> None:
     time.sleep(WATERMARK_SLACK.total_seconds() + 1)
 
 
-def run_batch_section(backend: str, n: int, repeat: int, extras: bool = True) -> dict[str, Any]:
+def run_batch_section(
+    backend: str, n: int, repeat: int, extras: bool = True, ideas: bool = True
+) -> dict[str, Any]:
+    """`ideas` False (--refresh-only): the library refresh alone, no idea pass on either path
+    (the ideas' first pass renders every idea: minutes at 50k on a loaded machine)."""
     from bench.old_library import old_refresh_ideas, old_refresh_library
     from camroll.analyze.library import refresh_library
     from camroll.db.migrate import upgrade
     from camroll.ideas.generate import refresh_ideas
+
+    if not ideas:
+        extras = False
+        refresh_ideas = old_refresh_ideas = lambda *_a, **_k: 0
 
     data, url, drop = _database(backend, n)
     configure(data, url)
@@ -207,6 +215,7 @@ def run_batch_section(backend: str, n: int, repeat: int, extras: bool = True) ->
             "renders": renders,
             "full_passes": modes.count("full"),
             "repeat": repeat,
+            "ideas": ideas,
             "away_new_s": t_away_ref + t_away_ideas,
             "ideas_full_s": t_ideas_full,
             "ideas_batch_s": t_ideas_batch,
@@ -343,6 +352,8 @@ def report(results: list[dict[str, Any]], argv: list[str]) -> str:
             f"| {_ms(r['build_s'])} |"
         )
     out.append("")
+    if not all(r.get("ideas", True) for r in results):
+        out.append("Ideas were not run (--refresh-only): the ideas columns are zero.\n")
     out.append(
         "Renders (ideas whose photos changed, both paths render them): "
         + "; ".join(
@@ -377,6 +388,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", default="batch," + ",".join(SECTIONS))
     ap.add_argument("--out", type=Path)
     ap.add_argument(
+        "--refresh-only",
+        action="store_true",
+        help="batch section: the library refresh alone, no idea pass (implies --no-extras)",
+    )
+    ap.add_argument(
         "--no-extras",
         action="store_true",
         help="batch section: only the batches (no away batch, ideas alone or memory)",
@@ -388,7 +404,11 @@ def main(argv: list[str] | None = None) -> None:
         for backend in args.backends.split(","):
             for n in (int(x) for x in args.sizes.split(",")):
                 print(f"batch section: {backend} {n:,} photos ...", file=sys.stderr, flush=True)
-                results.append(run_batch_section(backend, n, args.repeat, not args.no_extras))
+                results.append(
+                    run_batch_section(
+                        backend, n, args.repeat, not args.no_extras, not args.refresh_only
+                    )
+                )
                 print(results[-1], file=sys.stderr, flush=True)
         text = report(results, argv)
         print(text)
