@@ -482,6 +482,17 @@ def test_synthetic_years_of_trips_and_a_move(env: dict) -> None:
     for f, v in scoped.items():
         assert after[f] == v  # ... exactly as the full pass makes them
 
+    from camroll.moments.library import list_moments
+
+    with session_scope() as s:  # each trip idea opens its trip among the owner's moments
+        moments = {m.id for m in list_moments(s, user_id, with_places=True) if m.kind == "trip"}
+        ideas = {
+            x.params["moment_id"]
+            for x in suggestions(s, user_id, today)
+            if ":trip:" in x.fingerprint
+        }
+    assert ideas and ideas == moments
+
 
 def test_time_zones_and_cameras_without_offsets(env: dict) -> None:
     """Home in Tokyo (UTC+9), trips to London and New York; a second camera writes no UTC
