@@ -100,15 +100,17 @@ def _peak_mib(fn: Callable[[], Any]) -> float:
 
 
 def _absorbed(user_id: str) -> None:
-    """After an old-path pass (whole library): the new path's next batch starts after it."""
+    """After an old-path pass (whole library): the new path's next batch starts after it. The
+    watermark is set once the old batch's jobs are past WATERMARK_SLACK, or the new path would
+    take them again (and count them towards its next full pass)."""
     from camroll.analyze.library import library_state
     from camroll.db.engine import session_scope
     from camroll.db.models import utcnow
 
+    _past_slack()
     with session_scope() as s:
         state = library_state(s, user_id)
         state.refreshed_until = state.ideas_until = utcnow()
-    _past_slack()
 
 
 def _past_slack() -> None:
