@@ -404,7 +404,7 @@ def test_master_key_from_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
 ) -> None:
     from camroll.config import get_settings
-    from camroll.crypto.keys import master_key, unwrap, wrap
+    from camroll.crypto.master import master_key, unwrap, wrap
 
     key = secrets.token_bytes(32)
     monkeypatch.setenv("CAMROLL_DATA_DIR", str(tmp_path / "data"))
@@ -430,7 +430,7 @@ def test_master_key_from_environment(
 def test_master_key_file_is_made_once_and_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
 ) -> None:
-    from camroll.crypto.keys import master_key
+    from camroll.crypto.master import master_key
 
     monkeypatch.setenv("CAMROLL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("CAMROLL_MASTER_KEY", raising=False)

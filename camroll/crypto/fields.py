@@ -31,15 +31,18 @@ import secrets
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, LargeBinary, event, select
+from sqlalchemy import Connection, LargeBinary, Table, event, select
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.types import TypeDecorator
+
+from camroll.crypto.master import KeyDestroyed, unwrap
 
 PLAIN, SEALED_V1 = 0, 1
 NONCE = 12
@@ -65,6 +68,9 @@ class Sealed:
 
 _lock = threading.Lock()
 _keys: dict[str, tuple[AESGCM, float]] = {}
+# The table of wrapped data keys, named by the schema when it installs this module (`install`):
+# this module sits below camroll.db and never imports it back.
+_key_table: Callable[[], Table] | None = None
 
 
 def _derive(data_key: bytes, info: bytes) -> bytes:
@@ -104,10 +110,10 @@ def _cipher(user_id: str, conn: Connection | None = None) -> AESGCM:
     hit = _keys.get(user_id)  # a dict read is atomic; the lock guards writes only
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
-    from camroll.crypto.keys import KeyDestroyed, unwrap
-    from camroll.db.models import UserKey
-
-    query = select(UserKey.wrapped_key).where(UserKey.user_id == user_id)
+    if _key_table is None:
+        raise FieldEncryptionError("no key table: camroll.db.models installs it on import")
+    table = _key_table()
+    query = select(table.c.wrapped_key).where(table.c.user_id == user_id)
     if conn is not None:
         wrapped = conn.execute(query).scalar()
     else:
@@ -284,8 +290,11 @@ def _unseal_leftovers(session: Session, *_args: Any) -> None:
             _unseal_state(state.mapper, obj)
 
 
-def install(base: type) -> None:
-    """Wire the seal/unseal events on every mapped subclass of `base`."""
+def install(base: type, key_table: Callable[[], Table]) -> None:
+    """Wire the seal/unseal events on every mapped subclass of `base`; `key_table` gives the
+    table of wrapped data keys (user_id, wrapped_key) that field keys are derived from."""
+    global _key_table
+    _key_table = key_table
 
     @event.listens_for(base, "before_insert", propagate=True)
     def _before_insert(mapper: Mapper[Any], conn: Connection, target: Any) -> None:

@@ -58,8 +58,9 @@ class Base(DeclarativeBase):
     pass
 
 
-# Encrypted columns are sealed under the row owner's key on the way in (camroll/crypto/fields.py).
-install(Base)
+# Encrypted columns are sealed under the row owner's key on the way in (camroll/crypto/fields.py),
+# derived from the wrapped data keys in user_keys (named here: crypto never imports the schema).
+install(Base, lambda: Base.metadata.tables["user_keys"])
 
 
 def _user_fk() -> Mapped[str]:
