@@ -828,7 +828,7 @@ def report(
         L.append(f"| last file uploaded (hash + check + upload done) | {up} |")
         L.append(f"| sync client CPU (hashing, HTTP, tus, polling) | {e.sync_cpu_s:.1f} s |")
         L.append(
-            f"| server CPU (API + 2 workers + ExifTool child) | {e.server_cpu_s:.1f} s "
+            f"| server CPU (API + workers + decode helpers + ExifTool) | {e.server_cpu_s:.1f} s "
             f"= {e.server_cpu_s / max(e.photos + e.videos + e.quarantined, 1) * 1000:.0f} ms per asset |"
         )
         L.append(
