@@ -1,15 +1,24 @@
-"""What an owner's library holds, in numbers: the reads behind `camroll demo`'s summary (the
-CLI renders them and records the read in the audit log)."""
+"""What an owner's library holds, in numbers: the reads behind `camroll demo`'s summary and the
+timeline's header and info panel (the CLI and the web pages render them and record the read in
+the audit log)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from camroll.db.models import Asset, AssetPlace, AssetQuality, AssetTag, Face, Person
+from camroll.db.models import (
+    Asset,
+    AssetPlace,
+    AssetQuality,
+    AssetTag,
+    Face,
+    Person,
+    derived_models,
+)
 
 
 @dataclass
@@ -79,3 +88,70 @@ def analysis_summary(
         places=[(*k, n) for k, n in place_counts.most_common(places)],
         duplicate_groups=groups or 0,
     )
+
+
+@dataclass
+class Overview:
+    counts: dict[str, int]  # assets by status; "ready" counts a Live Photo once, as the grid
+    years: list[int]  # years with ready photos, newest first
+    quarantined: list[Asset]  # by file name
+
+
+def overview(session: Session, user_id: str) -> Overview:
+    counts = dict(
+        session.execute(
+            select(Asset.status, func.count())
+            .where(Asset.user_id == user_id)
+            .group_by(Asset.status)
+        ).all()
+    )
+    counts["ready"] = (
+        session.scalar(
+            select(func.count()).where(
+                Asset.user_id == user_id,
+                Asset.status == "ready",
+                or_(Asset.kind != "video", Asset.live_pair_id.is_(None)),
+            )
+        )
+        or 0
+    )
+    years = [
+        int(y)
+        for y in session.scalars(
+            select(extract("year", Asset.sort_at).label("y"))
+            .where(Asset.user_id == user_id, Asset.status == "ready")
+            .group_by("y")
+            .order_by(extract("year", Asset.sort_at).desc())
+        )
+        if y is not None
+    ]
+    # File names may be stored encrypted: sorted here, not in SQL.
+    quarantined = sorted(
+        session.scalars(
+            select(Asset).where(Asset.user_id == user_id, Asset.status == "quarantined")
+        ),
+        key=lambda a: a.filename,
+    )
+    return Overview(counts, years, quarantined)
+
+
+def provenance(session: Session, asset: Asset) -> list[dict[str, object]]:
+    """For each kind of derived datum about this photo: which scope allowed it and which
+    model made it (found through derived_models(), as the report and the purge do)."""
+    out = []
+    for model in derived_models():
+        rows = session.execute(
+            select(model.scope, model.model, model.model_version, func.count())  # type: ignore[attr-defined]
+            .where(model.user_id == asset.user_id, model.asset_id == asset.id)  # type: ignore[attr-defined]
+            .group_by(model.scope, model.model, model.model_version)  # type: ignore[attr-defined]
+        ).all()
+        for scope, name, version, n in rows:
+            out.append(
+                {
+                    "what": model.__category__ or model.__tablename__,  # type: ignore[attr-defined]
+                    "scope": scope,
+                    "model": f"{name} {version}",
+                    "count": n,
+                }
+            )
+    return sorted(out, key=lambda r: str(r["what"]))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import and_, extract, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from camroll import job_runs
@@ -19,8 +19,9 @@ from camroll.api.assets import _decode_cursor, _encode_cursor, derived_out, owne
 from camroll.api.deps import Caller, db, optional_caller
 from camroll.api.limits import SHORT_TEXT
 from camroll.config import get_settings
-from camroll.db.models import Asset, AssetMetadata, Rendition, derived_models
+from camroll.db.models import Asset, AssetMetadata, Rendition
 from camroll.privacy.audit import record
+from camroll.summary import overview, provenance
 from camroll.trash import empty_trash, expires_at, restore_asset, trashed
 from camroll.web.routes import templates
 
@@ -161,34 +162,8 @@ def timeline(
     before = None
     if year is not None:
         before = datetime(year + 1, 1, 1, tzinfo=UTC)
-    counts = dict(
-        session.execute(
-            select(Asset.status, func.count()).where(Asset.user_id == me).group_by(Asset.status)
-        ).all()
-    )
-    # A Live Photo counts once, as on the grid.
-    counts["ready"] = session.scalar(
-        select(func.count()).where(
-            Asset.user_id == me,
-            Asset.status == "ready",
-            or_(Asset.kind != "video", Asset.live_pair_id.is_(None)),
-        )
-    )
-    years = [
-        int(y)
-        for y in session.scalars(
-            select(extract("year", Asset.sort_at).label("y"))
-            .where(Asset.user_id == me, Asset.status == "ready")
-            .group_by("y")
-            .order_by(extract("year", Asset.sort_at).desc())
-        )
-        if y is not None
-    ]
-    # File names may be stored encrypted: sorted here, not in SQL.
-    quarantined = sorted(
-        session.scalars(select(Asset).where(Asset.user_id == me, Asset.status == "quarantined")),
-        key=lambda a: a.filename,
-    )
+    found = overview(session, me)
+    counts, years, quarantined = found.counts, found.years, found.quarantined
     return templates.TemplateResponse(
         request,
         "timeline.html",
@@ -218,28 +193,6 @@ def timeline_page(
     record(session, who, "asset.list")
     context = _page_context(session, who.user.id, cursor, prev or None, None)
     return templates.TemplateResponse(request, "_timeline_page.html", context)
-
-
-def provenance(session: Session, asset: Asset) -> list[dict[str, object]]:
-    """For each kind of derived datum about this photo: which scope allowed it and which
-    model made it (found through derived_models(), as the report and the purge do)."""
-    out = []
-    for model in derived_models():
-        rows = session.execute(
-            select(model.scope, model.model, model.model_version, func.count())  # type: ignore[attr-defined]
-            .where(model.user_id == asset.user_id, model.asset_id == asset.id)  # type: ignore[attr-defined]
-            .group_by(model.scope, model.model, model.model_version)  # type: ignore[attr-defined]
-        ).all()
-        for scope, name, version, n in rows:
-            out.append(
-                {
-                    "what": model.__category__ or model.__tablename__,  # type: ignore[attr-defined]
-                    "scope": scope,
-                    "model": f"{name} {version}",
-                    "count": n,
-                }
-            )
-    return sorted(out, key=lambda r: str(r["what"]))
 
 
 @router.get("/timeline/info/{asset_id}", response_class=HTMLResponse)
