@@ -791,7 +791,7 @@ def report(
     L.append(f"- Python {m['python']}; {m['versions']}")
     L.append(f"- command: `.venv/bin/python bench/ingest.py --large {args.large}`")
     L.append(
-        "- camroll: `camroll serve` (embedded SQLite + SqliteHuey, default 2 worker threads) "
+        "- camroll: `camroll serve` (embedded SQLite + SqliteHuey, CAMROLL_WORKERS threads, default 4) "
         "in a subprocess; `camroll sync DIR --wait --json` in another."
     )
     L.append(
