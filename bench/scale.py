@@ -46,32 +46,11 @@ sys.path.insert(0, str(REPO))
 WORK = REPO / "bench" / "work" / "scale"
 SECTIONS = {"faces": "bench.scale_faces", "search": "bench.scale_search"}
 
-from bench.scale_data import PG_ADMIN, add_batch, build_library, configure  # noqa: E402
+from bench.scale_data import add_batch, build_library, configure, scratch_database  # noqa: E402
 
 
 def _database(backend: str, n: int) -> tuple[Path, str, Callable[[], None]]:
-    # Per process: several benchmarks (bench/scale_*.py) build libraries of the same sizes at
-    # once on a shared machine, and must not delete each other's.
-    data = WORK / f"{backend}-{n}-{os.getpid()}"
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
-    if backend == "sqlite":
-        return data, f"sqlite:///{data / 'camroll.db'}", lambda: None
-    import psycopg
-
-    name = f"camroll_scale_{n}_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        from camroll.db.engine import _engine_for
-
-        _engine_for.cache_clear()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return data, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+    return scratch_database(WORK, "scale", backend, n)
 
 
 _cpu: list[float] = [0.0]  # the CPU seconds of the last `_timed` call (this process)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.scale import _ms, _past_slack  # noqa: E402
-from bench.scale_data import PG_ADMIN, add_batch, build_library, configure  # noqa: E402
+from bench.scale_data import add_batch, build_library, configure, scratch_database  # noqa: E402
 
 WORK = REPO / "bench" / "work" / "scale-away"  # gitignored, as bench/work/scale
 
@@ -44,29 +43,7 @@ def _clock(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def _database(backend: str, n: int) -> tuple[Path, str, Callable[[], None]]:
-    """A scratch database as bench/scale.py makes one, under names of its own (the two may
-    run at the same time)."""
-    data = WORK / f"{backend}-{n}"
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
-    if backend == "sqlite":
-        return data, f"sqlite:///{data / 'camroll.db'}", lambda: shutil.rmtree(data, True)
-    import psycopg
-
-    name = f"camroll_scale_away_{n}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        from camroll.db.engine import _engine_for
-
-        _engine_for.cache_clear()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        shutil.rmtree(data, ignore_errors=True)
-
-    return data, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+    return scratch_database(WORK, "scale_away", backend, n)
 
 
 def run(backend: str, n: int, repeat: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,40 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "camera-roll"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def scratch_database(
+    work: Path, label: str, backend: str, n: int
+) -> tuple[Path, str, Callable[[], None]]:
+    """A fresh data folder and database for one library size, and what removes both.
+
+    Named per benchmark and process: several bench/scale*.py runs build libraries of the same
+    sizes at once on a shared machine, and must not delete each other's."""
+    import shutil
+
+    data = work / f"{backend}-{n}-{os.getpid()}"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    if backend == "sqlite":
+        return data, f"sqlite:///{data / 'camroll.db'}", lambda: shutil.rmtree(data, True)
+    import psycopg
+
+    name = f"camroll_{label}_{n}_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        from camroll.db.engine import _engine_for
+
+        _engine_for.cache_clear()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data, ignore_errors=True)
+
+    return data, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
 SCOPES = ("cloud_processing", "faces", "places", "content", "creations")
 
 HOME = (52.5200, 13.4050, "Berlin", "Berlin", "Germany", "DE")

@@ -20,7 +20,6 @@ bench/work/scale-search/ (removed after each size).
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import time
@@ -31,34 +30,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.scale_data import PG_ADMIN, build_library, configure  # noqa: E402
+from bench.scale_data import build_library, configure, scratch_database  # noqa: E402
 
 WORK = REPO / "bench" / "work" / "scale-search"
 
 
 def _database(backend: str, n: int) -> tuple[Path, str, Callable[[], None]]:
-    """Its own data folder and database (bench/scale.py's sections may run at the same time)."""
-    data = WORK / f"{backend}-{n}"
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
-    if backend == "sqlite":
-        return data, f"sqlite:///{data / 'camroll.db'}", lambda: shutil.rmtree(data)
-    import psycopg
-
-    name = f"camroll_scale_search_{n}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        from camroll.db.engine import _engine_for
-
-        _engine_for.cache_clear()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        shutil.rmtree(data, ignore_errors=True)
-
-    return data, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+    return scratch_database(WORK, "scale_search", backend, n)
 
 
 def queries(year: int) -> list[str]:
