@@ -99,6 +99,24 @@ def test_user_and_token_commands_give_clear_errors(env: dict) -> None:
 
 
 @pytest.mark.backends("sqlite")
+def test_first_command_on_a_new_machine_creates_the_data_folder(tmp_path: Path) -> None:
+    # No data folder and no database URL: the embedded default, as after `scripts/setup`.
+    data = tmp_path / "fresh" / "camroll-data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMROLL_")}
+    env |= {"CAMROLL_DATA_DIR": str(data), "XDG_STATE_HOME": str(tmp_path / "state")}
+    r = subprocess.run(
+        [sys.executable, "-m", "camroll", "user", "add", "first@example.org"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "created user first@example.org" in r.stdout
+    assert (data / "camroll.db").is_file()
+
+
+@pytest.mark.backends("sqlite")
 def test_demo_syncs_a_roll_and_prints_url_login_and_summary(env: dict, tmp_path: Path) -> None:
     roll = tmp_path / "roll"
     shutil.copytree(ROLL / "pigallery2" / "demo", roll)
