@@ -397,11 +397,16 @@ def build_library(n_assets: int, seed: int = 11) -> Built:
             )
     writer = _Writer(uid, preview_pool(), rng)
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-    start = end - timedelta(days=5 * 365)
+    start = (end - timedelta(days=5 * 365)).replace(hour=0, minute=0, second=0)
     span = (end - start).total_seconds()
     trip_left, trip_place = 0, HOME
     for i in range(n_assets):
-        when = start + timedelta(seconds=span * i / n_assets + rng.uniform(0, 600))
+        # Photos in waking hours (08:00-22:00 UTC), spread evenly over the days: spread round
+        # the clock, 50k photos in five years leave no gap of hours anywhere (one every 53 min),
+        # so the whole library would be one stream of events, as no camera roll is.
+        day, secs = divmod(span * i / n_assets, 86400)
+        waking = 8 * 3600 + secs * 14 / 24 + rng.uniform(0, 600)
+        when = start + timedelta(days=day, seconds=waking)
         if trip_left == 0 and rng.random() < 0.1 / 60 * 5:  # trips of ~60 photos, 10% of all
             trip_left, trip_place = rng.randrange(40, 80), rng.choice(TRIPS)
         if trip_left:
