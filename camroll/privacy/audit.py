@@ -122,7 +122,8 @@ def _write(bind: Engine, batch: list[dict[str, Any]]) -> int:
 
 
 def _existing_targets(s: Session, targets: set[str]) -> set[str]:
-    """The targets (asset, idea, person or export ids) that still exist."""
+    """The targets that still exist: asset, person or export ids (an idea's read names its
+    photo)."""
     found: set[str] = set()
     ids = sorted(targets)
     for i in range(0, len(ids), 500):
