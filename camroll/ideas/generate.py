@@ -913,6 +913,7 @@ class IdeasStep(BaseStep):
 
     name = "ideas"
     scope = "creations"
+    uses = ("faces",)  # face boxes, clip segments and smiles in what it draws (ideas/media.py)
     reads = ("assets", "asset_tags", "asset_quality", "faces", "people", "asset_places")
     writes = ("ideas", "idea media", "library_state.ideas_until")
 
