@@ -78,11 +78,20 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
-        from camroll.db.engine import _engine_for
+        drop_test_database(name)
 
-        _engine_for.cache_clear()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+def drop_test_database(name: str) -> None:
+    """Drop a test's PostgreSQL database, after writing the access-log events this process
+    still queues for it: left queued, the flusher thread retries a database that is gone
+    (and, on Python 3.11, formatting its warnings raced another thread's ast.parse)."""
+    from camroll.db.engine import _engine_for
+    from camroll.privacy import audit
+
+    audit.flush()
+    _engine_for.cache_clear()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

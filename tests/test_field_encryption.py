@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import PG_ADMIN, ROLL, SHARED, Server, make_user, run_cli
+from tests.conftest import PG_ADMIN, ROLL, SHARED, Server, drop_test_database, make_user, run_cli
 from tests.test_sync_e2e import all_assets, sync
 
 GPS = ROLL / "exif-samples" / "jpg" / "gps"
@@ -67,7 +67,7 @@ class Library:
 @pytest.fixture(scope="module")
 def lib(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
     from camroll.config import get_settings
-    from camroll.db.engine import _engine_for, _factory
+    from camroll.db.engine import _factory
     from camroll.db.migrate import upgrade
     from camroll.storage import _cached
 
@@ -119,9 +119,7 @@ def lib(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
             for cache in (get_settings, _factory, _cached):
                 cache.cache_clear()
             if db_backend == "postgresql":
-                _engine_for.cache_clear()
-                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+                drop_test_database(pg_name)
 
 
 @pytest.fixture

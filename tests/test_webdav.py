@@ -53,7 +53,7 @@ def dav_server(dav_backend: str) -> Iterator[Server]:
     from camroll.db.engine import _engine_for, _factory
     from camroll.db.migrate import upgrade
     from camroll.storage import _cached
-    from tests.conftest import PG_ADMIN
+    from tests.conftest import PG_ADMIN, drop_test_database
 
     tmp = Path(tempfile.mkdtemp(prefix="camroll-dav-"))
     (tmp / "data").mkdir()
@@ -89,8 +89,7 @@ def dav_server(dav_backend: str) -> Iterator[Server]:
             cache.cache_clear()
         _engine_for.cache_clear()
         if pg_name:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+            drop_test_database(pg_name)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

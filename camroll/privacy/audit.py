@@ -85,10 +85,15 @@ def flush(at_exit: bool = False) -> int:
             batch = [r for r in rows if r[_BIND] is bind]
             try:
                 written += _write(bind, batch)
-            except Exception:  # busy or gone: kept, in order, for a few more flushes
+            except Exception as exc:  # busy or gone: kept, in order, for a few more flushes
                 retry += [{**r, "_tries": r.get("_tries", 0) + 1} for r in batch]
                 if not at_exit:
-                    log.warning("could not write the access log", exc_info=True)
+                    # One line, not a traceback every FLUSH_SECONDS while the database is away.
+                    log.warning(
+                        "could not write the access log (%d events kept): %s",
+                        len(batch),
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    )
         if retry:
             with _lock:
                 _queue[:0] = [r for r in retry if r["_tries"] < MAX_TRIES]
