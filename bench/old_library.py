@@ -60,6 +60,7 @@ try:
 except ImportError:  # before job bookkeeping moved out of camroll.jobs
     from camroll.jobs import tracking  # type: ignore[no-redef]
 from camroll.people.assign import refresh_people
+from camroll.pipeline.step import run_steps
 
 log = logging.getLogger(__name__)
 
@@ -204,79 +205,106 @@ def old_suggestions(session: Session, user_id: str, today: date | None = None) -
 
 
 def old_refresh_ideas(user_id: str, today: date | None = None) -> int:
-    """Create or update this owner's ideas; returns how many were (re)rendered."""
+    """Create or update this owner's ideas; returns how many were (re)rendered. Under the step
+    contract like the new path (its renders read faces only as `may_use` answers)."""
     with session_scope() as session:
-        if not is_granted(session, user_id, "creations"):
-            return 0
-        existing = {
-            i.fingerprint: i for i in session.scalars(select(Idea).where(Idea.user_id == user_id))
-        }
-        lib = old_load_library(session, user_id)
-        named = {
-            a
-            for (a,) in session.execute(
-                select(Face.asset_id)
-                .join(Person, Person.id == Face.person_id)
-                .where(Face.user_id == user_id, Person.name.is_not(None))
-            )
-        }
-        dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
-        rendered = 0
-        todo = []
-        for s in old_suggestions(session, user_id, today):
-            idea = existing.get(s.fingerprint)
-            members = _members_hash(s.assets)
-            if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
-                # Dismissed stays gone, accepted stays as saved, unchanged stays; but what it
-                # drew on is recorded (ideas made before scopes were recorded said "creations").
-                drew = media.creation_scope(session, _render_kind(s), s.assets, s.drew_on)
-                idea.scope = "+".join(sorted({*idea.scope.split("+"), *drew.split("+")}))
-                continue
-            todo.append((s, idea, members))
-        session.commit()  # at most scopes written: ends the read transaction
-        for s, idea, members in todo:
-            # Render first, with no write pending: on SQLite a write transaction held through a
-            # 30 s video encode would lock every other writer out.
-            try:
-                data, mime = s.render(session, s.assets) if s.render else (None, None)
-            except Exception as e:  # one idea that cannot render must not hold back the rest
-                session.rollback()
-                log.exception("idea %s for %s failed to render", s.kind, user_id)
-                tracking.record_failure("idea_render", user_id, s.fingerprint, f"{s.kind}: {e!r}")
-                continue
+        done = run_steps(session, user_id, [_OldIdeasStep(today)], user_id)[0]
+        return done.value if done.ran else 0
+
+
+class _OldIdeasStep:
+    """A Step (camroll.pipeline.step), not a BaseStep: bench steps stay out of the product's
+    list of steps (tests/test_steps_consent.py)."""
+
+    name = "old ideas"
+    scope = "creations"
+    uses = ("faces",)
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+    def __init__(self, today: date | None) -> None:
+        self.today = today
+
+    def able_to_run(self, session: Session, subject: str) -> bool:
+        return True
+
+    def run(self, session: Session, subject: str) -> int:
+        return _old_generate(session, subject, self.today)
+
+    def cleanup(self, session: Session, subject: str) -> None:
+        return None
+
+
+def _old_generate(session: Session, user_id: str, today: date | None) -> int:
+    existing = {
+        i.fingerprint: i for i in session.scalars(select(Idea).where(Idea.user_id == user_id))
+    }
+    lib = old_load_library(session, user_id)
+    named = {
+        a
+        for (a,) in session.execute(
+            select(Face.asset_id)
+            .join(Person, Person.id == Face.person_id)
+            .where(Face.user_id == user_id, Person.name.is_not(None))
+        )
+    }
+    dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
+    rendered = 0
+    todo = []
+    for s in old_suggestions(session, user_id, today):
+        idea = existing.get(s.fingerprint)
+        members = _members_hash(s.assets)
+        if idea is not None and (idea.state != "suggested" or idea.members_hash == members):
+            # Dismissed stays gone, accepted stays as saved, unchanged stays; but what it
+            # drew on is recorded (ideas made before scopes were recorded said "creations").
+            drew = media.creation_scope(session, _render_kind(s), s.assets, s.drew_on)
+            idea.scope = "+".join(sorted({*idea.scope.split("+"), *drew.split("+")}))
+            continue
+        todo.append((s, idea, members))
+    session.commit()  # at most scopes written: ends the read transaction
+    for s, idea, members in todo:
+        # Render first, with no write pending: on SQLite a write transaction held through a
+        # 30 s video encode would lock every other writer out.
+        try:
+            data, mime = s.render(session, s.assets) if s.render else (None, None)
+        except Exception as e:  # one idea that cannot render must not hold back the rest
             session.rollback()
-            values = {
-                "kind": s.kind,
-                "title": s.title,
-                "reason": s.reason,
-                "confidence": s.confidence,
-                "score": _score(s, lib, named, dismissed),
-                "member_ids": json.dumps([a.id for a in s.assets]),
-                "members_hash": members,
-                "asset_id": s.assets[0].id if s.assets else None,
-                "params": json.dumps(s.params),
-                "updated_at": utcnow(),
-                "scope": media.creation_scope(session, _render_kind(s), s.assets, s.drew_on),
-            }
-            if idea is None:
-                idea = Idea(
-                    user_id=user_id,
-                    model=IDEAS_MODEL[0],
-                    model_version=IDEAS_MODEL[1],
-                    fingerprint=s.fingerprint,
-                    state="suggested",
-                    **values,
-                )
-                session.add(idea)
-            else:
-                for k, v in values.items():
-                    setattr(idea, k, v)
-            session.flush()
-            if data is not None:
-                idea.blob_key = media.store_media(session, user_id, idea.id, data)
-                idea.media_mime = mime
-                rendered += 1
-            session.commit()  # each rendered idea is kept even if a later one fails
-            tracking.clear_failure("idea_render", user_id, s.fingerprint)
-        log.info("ideas for %s: %d rendered", user_id, rendered)
-        return rendered
+            log.exception("idea %s for %s failed to render", s.kind, user_id)
+            tracking.record_failure("idea_render", user_id, s.fingerprint, f"{s.kind}: {e!r}")
+            continue
+        session.rollback()
+        values = {
+            "kind": s.kind,
+            "title": s.title,
+            "reason": s.reason,
+            "confidence": s.confidence,
+            "score": _score(s, lib, named, dismissed),
+            "member_ids": json.dumps([a.id for a in s.assets]),
+            "members_hash": members,
+            "asset_id": s.assets[0].id if s.assets else None,
+            "params": json.dumps(s.params),
+            "updated_at": utcnow(),
+            "scope": media.creation_scope(session, _render_kind(s), s.assets, s.drew_on),
+        }
+        if idea is None:
+            idea = Idea(
+                user_id=user_id,
+                model=IDEAS_MODEL[0],
+                model_version=IDEAS_MODEL[1],
+                fingerprint=s.fingerprint,
+                state="suggested",
+                **values,
+            )
+            session.add(idea)
+        else:
+            for k, v in values.items():
+                setattr(idea, k, v)
+        session.flush()
+        if data is not None:
+            idea.blob_key = media.store_media(session, user_id, idea.id, data)
+            idea.media_mime = mime
+            rendered += 1
+        session.commit()  # each rendered idea is kept even if a later one fails
+        tracking.clear_failure("idea_render", user_id, s.fingerprint)
+    log.info("ideas for %s: %d rendered", user_id, rendered)
+    return rendered

@@ -90,6 +90,7 @@ def test_recap_with_own_track_captions_and_shared_analysis(
     from camroll.db.engine import session_scope
     from camroll.db.models import Asset, RecapAnalysis, RecapTrack, User
     from camroll.ideas.media import plan_recap
+    from camroll.pipeline.step import run_steps
 
     token = make_user("recaps@example.org")
     other = make_user("nosy-recaps@example.org")
@@ -156,9 +157,16 @@ def test_recap_with_own_track_captions_and_shared_analysis(
     )
 
     # The story: photos and the clip in time order, a caption where the place changes.
+    class Plan:  # the story as the creation step draws it, faces answered by the runner
+        name, scope, uses, reads, writes = "plan", "creations", ("faces",), (), ()
+        able_to_run = staticmethod(lambda session, subject: True)
+        cleanup = staticmethod(lambda session, subject: None)
+        run = staticmethod(lambda session, subject: plan_recap(session, *subject, stack))
+
     with session_scope() as s, ExitStack() as stack:
         assets = [s.get(Asset, i) for i in ids]
-        plan = plan_recap(s, assets[:3], assets[3:], stack)
+        (done,) = run_steps(s, assets[0].user_id, [Plan()], (assets[:3], assets[3:]))
+        plan = done.value
         story = [
             f"card:{x.text}" if isinstance(x, CardSlide) else type(x).__name__ for x in plan.slides
         ]
@@ -214,3 +222,40 @@ def test_recap_with_own_track_captions_and_shared_analysis(
     with session_scope() as s:
         for model in (RecapTrack, RecapAnalysis):
             assert s.scalar(select(func.count()).select_from(model)) == 0
+
+
+@pytest.mark.backends("sqlite")
+def test_a_recap_looks_for_faces_only_while_faces_is_granted(
+    app_client: httpx.Client, env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /api/ideas renders under the step contract (the creation step names `faces` in its
+    uses): with faces on, the clip's segment is chosen counting faces in its frames and the
+    report says the recap drew on faces; with faces switched off (creations still on), the
+    same recap looks at no frame for faces and does not depend on faces."""
+    import camroll.analyze.faces as faces
+
+    token = make_user("recap-faces@example.org")
+    headers = auth(token)
+    scopes = {"creations": True, "faces": True}
+    assert app_client.put("/api/consent", headers=headers, json={"scopes": scopes}).is_success
+    ids = [ingest(app_client, token, DEMO / n) for n in TRIP[:2]]
+    ids.append(ingest(app_client, token, VIDEO))
+    looked: list[int] = []
+    real = faces.analyze_faces
+    monkeypatch.setattr(faces, "analyze_faces", lambda *a, **k: looked.append(1) or real(*a, **k))
+    body = {"kind": "recap", "asset_ids": ids, "format": "1:1"}
+
+    def make(title: str) -> list[str]:
+        r = app_client.post("/api/ideas", headers=headers, json={**body, "title": title})
+        assert r.status_code == 201, r.text
+        report = app_client.get("/api/me/report", headers=headers).json()
+        return next(c["scopes"] for c in report["creations"] if c["id"] == r.json()["id"])
+
+    assert "faces" in make("Faces on") and looked
+
+    off = {"scopes": {"faces": False}}
+    assert app_client.put("/api/consent", headers=headers, json=off).is_success
+    looked.clear()
+    assert "faces" not in make("Faces off") and looked == []
+    titles = [i["title"] for i in app_client.get("/api/ideas", headers=headers).json()]
+    assert titles == ["Faces off"]  # the one that drew on faces went with the scope

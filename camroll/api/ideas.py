@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, decrypted_body, granted, not_found
 from camroll.api.limits import SHORT_TEXT, IdText
+from camroll.consent.gate import ConsentRequired
 from camroll.db.models import Idea, RecapTrack
 from camroll.ideas import creations, tracks
 from camroll.privacy.audit import record
@@ -130,6 +131,8 @@ def _answers() -> Iterator[None]:
         raise (not_found(what) if what in ("idea", "track") else HTTPException(404, what)) from None
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
+    except ConsentRequired as e:  # switched off while the request ran
+        raise HTTPException(403, str(e)) from None
 
 
 def _idea(session: Session, who: Caller, idea_id: str) -> Idea:

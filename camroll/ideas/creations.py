@@ -3,7 +3,10 @@ from their photos, render one again in another layout, style, format or music, k
 dismiss one (its media is deleted). The API and the pages only translate these calls.
 
 Errors: LookupError for what the owner does not have (404), ValueError for a request that cannot
-be made (422), with a message for the owner.
+be made (422), with a message for the owner, ConsentRequired when `creations` is off (403).
+
+Rendering runs as a step (CreationStep) under the step contract, like the ideas pass: the runner
+asks for `creations` and answers `faces` (face-aware crops and clip segments) for it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from camroll.consent.gate import ConsentRequired
 from camroll.db.models import Asset, Idea, new_id, utcnow
 from camroll.ideas import media
+from camroll.pipeline.step import BaseStep, run_steps
 
 __all__ = [
     "RECAP_FORMATS",
+    "CreationStep",
     "Rerender",
     "accept_idea",
     "create_idea",
@@ -180,7 +186,31 @@ def _next_layout(current: object) -> str:
     return LAYOUTS[(LAYOUTS.index(current) + 1) % len(LAYOUTS)] if current in LAYOUTS else "grid"
 
 
+class CreationStep(BaseStep):
+    """One creation the owner asked for (made or made again), drawn into its idea."""
+
+    name = "creation"
+    scope = "creations"
+    uses = ("faces",)  # face boxes for crops and Ken Burns, faces in clip segments
+    reads = ("assets", "previews", "faces", "asset_tags", "face_expressions", "asset_places")
+    writes = ("idea media", "recap_analyses")
+
+    def __init__(self, kind: str, assets: list[Asset], params: dict[str, object]) -> None:
+        self.kind, self.assets, self.params = kind, assets, params
+
+    def run(self, session: Session, subject: Idea) -> None:
+        _draw(session, subject, self.kind, self.assets, self.params)
+
+
 def _render_into(
+    session: Session, idea: Idea, kind: str, assets: list[Asset], params: dict[str, object]
+) -> None:
+    (done,) = run_steps(session, idea.user_id, [CreationStep(kind, assets, params)], idea)
+    if done.refused == "consent":
+        raise ConsentRequired(CreationStep.scope)
+
+
+def _draw(
     session: Session, idea: Idea, kind: str, assets: list[Asset], params: dict[str, object]
 ) -> None:
     if kind == "collage":

@@ -3,6 +3,11 @@
 Photos come from their stored previews (decrypted in memory), faces from the faces table; video
 clips are decrypted to a private work file (camroll.storage.workfiles) only while the recap is
 encoded. The result is stored encrypted under the owner's key, like an original.
+
+Everything here runs inside a step (camroll.ideas.generate.IdeasStep for the ideas pass,
+camroll.ideas.creations.CreationStep for the owner's own), and both name `faces` in their
+`uses`: face boxes, face-aware clip segments and smiles are read only while the runner says
+`may_use("faces")`. Nothing here asks the consent gate.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from camroll.db.models import Asset, AssetQuality, Face
 from camroll.media.previews import preview_image
+from camroll.pipeline.step import may_use
 from camroll.storage.blobs import put_encrypted
 from camroll.storage.workfiles import private_dir
 
@@ -38,6 +44,8 @@ def idea_blob_key(user_id: str, idea_id: str) -> str:
 
 
 def _faces_px(session: Session, asset_id: str, size: tuple[int, int]) -> list[tuple[int, ...]]:
+    if not may_use("faces"):
+        return []
     w, h = size
     return [
         (round(f.box_x * w), round(f.box_y * h), round(f.box_w * w), round(f.box_h * h))
@@ -53,6 +61,7 @@ def faces_in(session: Session, assets: list[Asset]) -> bool:
     ids = [a.id for a in assets]
     return (
         bool(ids)
+        and may_use("faces")
         and session.scalar(select(Face.id).where(Face.asset_id.in_(ids)).limit(1)) is not None
     )
 
@@ -67,12 +76,11 @@ def creation_scope(
     if kind in ("collage", "recap") and faces_in(session, assets):
         scopes.add("faces")
     if kind == "recap":
-        from camroll.consent.gate import is_granted
         from camroll.ideas.recap_inputs import recap_inputs
 
         # Its clips' segments were chosen counting faces in them, where the owner agreed.
         videos = any(a.kind == "video" or a.live_pair_id for a in assets)
-        if videos and assets and is_granted(session, assets[0].user_id, "faces"):
+        if videos and may_use("faces"):
             scopes.add("faces")
 
         # Its music's mood and title card drew on tags, expressions and places.
@@ -133,7 +141,6 @@ def plan_recap(
     place changes, each clip's best segment and the mood, analysed once per moment and reused
     by every format (camroll.ideas.recap_analysis). Clips are decrypted to work files that
     live as long as `stack`."""
-    from camroll.consent.gate import is_granted
     from camroll.create.clips import best_segment
     from camroll.create.recap import CardSlide, ClipSlide, PhotoSlide
     from camroll.create.soundtrack import MOODS, choose_mood
@@ -163,7 +170,7 @@ def plan_recap(
             if partner and partner.user_id == a.user_id and partner.status == "ready":
                 videos[a.id] = partner
                 live += 1
-    faces_ok = is_granted(session, user_id, "faces")
+    faces_ok = may_use("faces")
     key = analysis_key([a.id for a in chosen] + [v.id for v in videos.values()], faces_ok)
     analysis = cached_analysis(session, user_id, key)
     segments = dict(analysis.segments) if analysis else {}

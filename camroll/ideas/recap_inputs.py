@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from camroll.create.soundtrack import MomentFeel
 from camroll.db.models import Asset, AssetMetadata, AssetPlace, AssetTag, Face, FaceExpression
+from camroll.pipeline.step import may_use
 
 __all__ = ["RecapInputs", "recap_inputs"]
 
@@ -64,7 +65,7 @@ def recap_inputs(session: Session, assets: list[Asset]) -> RecapInputs:
         return rows
 
     tags = [t.label for t in owned(AssetTag) if t.score >= 0.3]
-    face_ids = [f.id for f in owned(Face)]
+    face_ids = [f.id for f in owned(Face)] if may_use("faces") else []  # inside a step
     smiles = []
     if face_ids:
         smiles = [e.smile for e in owned(FaceExpression) if e.face_id in set(face_ids)]

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, optional_caller
-from camroll.consent.gate import is_granted
+from camroll.consent.gate import ConsentRequired, is_granted
 from camroll.create.style_names import style_name
 from camroll.db.models import Idea
 from camroll.ideas import creations, tracks
@@ -156,5 +156,7 @@ def idea_action(
         return RedirectResponse(f"{where}{sep}error=gone", status_code=303)
     except ValueError:
         return RedirectResponse(f"{where}{sep}error=render", status_code=303)
+    except ConsentRequired:  # switched off while the request ran: as if it were off before
+        return RedirectResponse(where, status_code=303)
     anchor = "" if action == "dismiss" else f"#idea-{idea_id}"
     return RedirectResponse(f"{where}{sep}done={done}{anchor}", status_code=303)
