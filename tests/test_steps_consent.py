@@ -38,6 +38,7 @@ def _steps() -> dict[str, tuple[Any, Callable[[str, str, str], Any]]]:
     from camroll.ideas.creations import CreationStep
     from camroll.ideas.generate import IdeasStep
     from camroll.ingest.process import IngestStep
+    from camroll.ingest.uploads import UploadRequest, UploadStep
 
     def analysed(s: Session) -> Callable[[str, str, str], Subject]:
         def subject(user: str, ready: str, pending: str) -> Subject:
@@ -61,6 +62,10 @@ def _steps() -> dict[str, tuple[Any, Callable[[str, str, str], Any]]]:
         "RefreshStep": (RefreshStep(True), owner),
         "IngestStep": (IngestStep(), lambda s: lambda u, r, p: s.get(Asset, p)),
         "IdeasStep": (IdeasStep(None, True), owner),
+        "UploadStep": (
+            UploadStep(),
+            lambda s: lambda u, r, p: UploadRequest(u, 3, "new.jpg", "image/jpeg", None, None),
+        ),
         "CreationStep": (
             CreationStep("collage", [], {"layout": "grid"}),  # refused before it looks
             lambda s: lambda u, r, p: Idea(id="made", user_id=u, title="Mine", scope="creations"),
@@ -113,7 +118,8 @@ def test_every_step_is_listed_here() -> None:
     import camroll.analyze.run
     import camroll.ideas.creations
     import camroll.ideas.generate
-    import camroll.ingest.process  # noqa: F401
+    import camroll.ingest.process
+    import camroll.ingest.uploads  # noqa: F401
     from camroll.pipeline.step import BaseStep
 
     def concrete(cls: type) -> set[str]:
@@ -178,9 +184,10 @@ def test_the_jobs_with_cloud_processing_off_write_nothing(env: dict) -> None:
         assert _every_row(s) == before
 
 
-# The stages whose jobs run on the step contract: none of them asks the consent gate itself.
-# (Accepting an upload, ingest/uploads.py, is a request, not a job: it asks `require`.)
-JOB_MODULES = ("analyze", "ingest/process.py", "people", "ideas", "moments", "places", "search")
+# The stages whose work runs on the step contract: none of them asks the consent gate itself.
+# Accepting an upload (ingest/uploads.py) is UploadStep; the queue (jobs/) asks `consented`
+# of the steps it would queue.
+JOB_MODULES = ("analyze", "ingest", "jobs", "people", "ideas", "moments", "places", "search")
 # Left to do, each with why; a new one fails.
 KNOWN_HAND_CHECKS: set[str] = set()
 
@@ -197,3 +204,22 @@ def test_no_job_stage_asks_the_consent_gate_by_hand() -> None:
                     if names:
                         found.add(f"{path.relative_to(PACKAGE)}: {sorted(names)}")
     assert found - KNOWN_HAND_CHECKS == set()
+
+
+@pytest.mark.backends("sqlite")
+def test_the_daily_ideas_pass_is_queued_where_the_ideas_step_would_run(env: dict) -> None:
+    """The queue asks the step (`consented`), not a scope name: the daily pass is queued for an
+    owner with creations on, not for one who opted out of cloud processing (creations still
+    on) nor for one with creations off."""
+    from camroll import job_runs
+    from camroll.db.engine import session_scope
+    from camroll.jobs.tasks import daily_ideas_task
+
+    with session_scope() as s:
+        on = _library(s, {scope: True for scope in ALL_SCOPES})[0]
+        away = _library(s, {scope: scope != "cloud_processing" for scope in ALL_SCOPES})[0]
+        off = _library(s, {scope: scope != "creations" for scope in ALL_SCOPES})[0]
+    daily_ideas_task.call_local()
+    with session_scope() as s:
+        pending = {u: job_runs.counts(s, u)["pending"] for u in (on, away, off)}
+    assert pending == {on: 1, away: 0, off: 0}

@@ -20,13 +20,13 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from camroll.consent.gate import owners_granting
 from camroll.db.engine import session_scope
 from camroll.db.models import (
     Asset,
     AssetMetadata,
     AssetPlace,
     AssetQuality,
-    ConsentState,
     Face,
     HomeLocation,
     HomePeriodRow,
@@ -493,15 +493,7 @@ def recluster_all() -> list[str]:
     from camroll.analyze.run import ANALYSIS_SCOPES
 
     with session_scope() as session:
-        users = sorted(
-            set(
-                session.scalars(
-                    select(ConsentState.user_id).where(
-                        ConsentState.scope.in_(ANALYSIS_SCOPES), ConsentState.granted.is_(True)
-                    )
-                )
-            )
-        )
+        users = sorted({u for s in ANALYSIS_SCOPES for u in owners_granting(session, s)})
     for user_id in users:
         with session_scope() as session:
             run_steps(session, user_id, [ReclusterStep()], user_id)

@@ -39,6 +39,14 @@ def is_granted(session: Session, user_id: str, scope: str) -> bool:
     return len(rows) == len(wanted) and all(r.granted for r in rows)
 
 
+def owners_granting(session: Session, scope: str) -> list[str]:
+    """Every owner for whom `scope` counts now (as `is_granted` says), for periodic jobs."""
+    rows = select(ConsentState.user_id).where(
+        ConsentState.scope == scope, ConsentState.granted.is_(True)
+    )
+    return [u for u in session.scalars(rows) if is_granted(session, u, scope)]
+
+
 def require(session: Session, user_id: str, scope: str) -> None:
     if not is_granted(session, user_id, scope):
         raise ConsentRequired(scope)

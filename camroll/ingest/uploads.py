@@ -1,5 +1,9 @@
 """The upload lifecycle: create, append, complete. Consent, limits, checksums and dedupe live here;
-api/uploads.py only speaks tus."""
+api/uploads.py only speaks tus.
+
+Accepting an upload is a step (UploadStep, scope cloud_processing) on the one step contract:
+the runner asks for consent before anything is written, and each PATCH asks the same step's
+scope again (`require_step`)."""
 
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from camroll import job_runs
 from camroll.config import get_settings
-from camroll.consent.gate import require
+from camroll.consent.gate import ConsentRequired
 from camroll.crypto.keys import user_data_key
 from camroll.db.models import Asset, Upload, new_id, utcnow
 from camroll.ingest.staging import Staging, staging_prefix
 from camroll.media.names import as_sent, clean_device_path, clean_name
+from camroll.pipeline.step import BaseStep, require_step, run_steps
 from camroll.storage import get_store
 
 # A writer's lease lasts this long past its last sign of life; only another writer's claim
@@ -190,6 +195,33 @@ def find_by_checksum(session: Session, user_id: str, checksum: str) -> Asset | N
     ).first()
 
 
+@dataclass(frozen=True)
+class UploadRequest:
+    """What a client asks to send (tus creation, a WebDAV PUT, the share sheet)."""
+
+    user_id: str
+    length: int
+    filename: str
+    filetype: str
+    checksum: str | None
+    device_path: str | None
+
+
+class UploadStep(BaseStep):
+    """Accept an upload: limits, checksum, dedupe, then the upload row to stage bytes into."""
+
+    name = "upload"
+    scope = "cloud_processing"
+    reads = ("assets (checksums)",)
+    writes = ("uploads",)
+
+    def run(self, session: Session, subject: UploadRequest) -> Upload:
+        return _accept(session, subject)
+
+
+UPLOAD = UploadStep()
+
+
 def create_upload(
     session: Session,
     user_id: str,
@@ -200,34 +232,45 @@ def create_upload(
     checksum: str | None,
     device_path: str | None,
 ) -> Upload:
-    require(session, user_id, "cloud_processing")
+    """A new upload; ConsentRequired (nothing written) without cloud_processing."""
+    asked = UploadRequest(user_id, length, filename, filetype, checksum, device_path)
+    (done,) = run_steps(session, user_id, [UPLOAD], asked)
+    if done.refused == "consent":
+        raise ConsentRequired(UPLOAD.scope)
+    return done.value  # type: ignore[no-any-return]
+
+
+def _accept(session: Session, asked: UploadRequest) -> Upload:
+    checksum = asked.checksum
     limit = get_settings().max_upload_bytes
-    if length < 0:
+    if asked.length < 0:
         raise UploadError(400, "Upload-Length must not be negative")
-    if length > limit:
-        raise UploadError(413, f"file is {length:,} bytes; this server accepts at most {limit:,}")
+    if asked.length > limit:
+        raise UploadError(
+            413, f"file is {asked.length:,} bytes; this server accepts at most {limit:,}"
+        )
     if checksum is not None:
         checksum = checksum.lower()
         if len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum):
             raise UploadError(400, "checksum must be a SHA-256 in hex")
-        existing = find_by_checksum(session, user_id, checksum)
+        existing = find_by_checksum(session, asked.user_id, checksum)
         if existing is not None:
             raise AlreadyHave(existing.id)
     # Cleaned once, here: every display, download and zip entry reads these.
-    name = clean_name(filename)
+    name = clean_name(asked.filename)
     upload_id = new_id()
     upload = Upload(
         id=upload_id,
-        user_id=user_id,
+        user_id=asked.user_id,
         filename=name,
-        original_name=as_sent(filename),  # encrypted; shown nowhere but the export
-        filetype=filetype[:200],
-        device_path=clean_device_path(device_path or filename) or name,
-        length=length,
+        original_name=as_sent(asked.filename),  # encrypted; shown nowhere but the export
+        filetype=asked.filetype[:200],
+        device_path=clean_device_path(asked.device_path or asked.filename) or name,
+        length=asked.length,
         checksum=checksum,
         expires_at=utcnow() + timedelta(hours=get_settings().upload_expiry_hours),
         offset=0,
-        staging_key=staging_prefix(user_id, upload_id),
+        staging_key=staging_prefix(asked.user_id, upload_id),
     )
     session.add(upload)
     session.flush()
@@ -237,7 +280,7 @@ def create_upload(
 def check_offset(session: Session, upload: Upload, writer: Writer, offset: int) -> None:
     """Before a PATCH, under the lease: consent still on, and the client resumes exactly
     where we are."""
-    require(session, upload.user_id, "cloud_processing")
+    require_step(session, upload.user_id, UPLOAD)
     if offset != writer.offset:
         raise UploadError(
             409, f"Upload-Offset {offset} does not match the server's {writer.offset}"

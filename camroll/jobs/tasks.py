@@ -15,6 +15,7 @@ from camroll.ingest.process import give_up, process_asset
 from camroll.ingest.uploads import expire_uploads
 from camroll.jobs.queue import huey
 from camroll.media.validate import Quarantined
+from camroll.pipeline.step import consented
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +91,11 @@ def _finish_analysis(asset_id: str, user_id: str, state: str, error: str | None 
 
 
 def _wants_analysis(user_id: str) -> bool:
-    from camroll.analyze.run import ANALYSIS_SCOPES
-    from camroll.consent.gate import is_granted
+    """Whether any analysis step would run for this owner now."""
+    from camroll.analyze.steps import STEPS
 
     with session_scope() as s:
-        return any(is_granted(s, user_id, scope) for scope in ANALYSIS_SCOPES)
+        return bool(consented(s, user_id, STEPS))
 
 
 def enqueue_analyze(asset_id: str, user_id: str, scopes: list[str] | None = None) -> None:
@@ -110,7 +111,7 @@ def refresh_user_task(user_id: str, task=None) -> str:  # type: ignore[no-untype
 
     with job_runs.running("refresh", user_id, user_id, task):
         refresh_library(user_id)
-    if _granted(user_id, "creations"):
+    if _wants_ideas(user_id):
         enqueue_ideas(user_id)  # pending before refresh reads done: no gap for `sync --wait`
     job_runs.mark("refresh", user_id, user_id, "done")
     return "done"
@@ -133,31 +134,24 @@ def enqueue_ideas(user_id: str, full: bool | None = None) -> None:
     ideas_task(user_id, full)
 
 
-def _granted(user_id: str, scope: str) -> bool:
-    from camroll.consent.gate import is_granted
+def _wants_ideas(user_id: str) -> bool:
+    """Whether the ideas step would run for this owner now."""
+    from camroll.ideas.generate import IdeasStep
 
     with session_scope() as s:
-        return is_granted(s, user_id, scope)
+        return bool(consented(s, user_id, [IdeasStep]))
 
 
 @huey.periodic_task(crontab(hour="5", minute="13"))
 def daily_ideas_task() -> None:
     """Daily: "On this day" changes with the date; everyone with creations on gets a pass."""
-    from sqlalchemy import select
-
-    from camroll.db.models import ConsentState
+    from camroll.consent.gate import owners_granting
+    from camroll.ideas.generate import IdeasStep
 
     with session_scope() as s:
-        users = list(
-            s.scalars(
-                select(ConsentState.user_id).where(
-                    ConsentState.scope == "creations", ConsentState.granted.is_(True)
-                )
-            )
-        )
+        users = owners_granting(s, IdeasStep.scope)
     for user_id in users:
-        if _granted(user_id, "creations"):
-            enqueue_ideas(user_id, full=True)
+        enqueue_ideas(user_id, full=True)
 
 
 def enqueue_refresh(user_id: str) -> None:
@@ -184,18 +178,18 @@ def reanalyze_if_granted(session: Session, user_id: str, changed: dict[str, bool
     """Granting faces, places or content analyses the library for it. Commits first, so the
     jobs see the grant. (Opting back in to cloud_processing is an undo: nothing was deleted,
     so nothing is recomputed.)"""
-    from camroll.analyze.run import ANALYSIS_SCOPES
-    from camroll.consent.gate import is_granted
+    from camroll.analyze.steps import STEPS
+    from camroll.ideas.generate import IdeasStep
 
-    granted = [s for s in sorted(ANALYSIS_SCOPES) if changed.get(s)]
-    if changed.get("creations"):
+    turned_on = [step for step in STEPS if changed.get(step.scope)]
+    if changed.get(IdeasStep.scope):
         session.commit()
-        if is_granted(session, user_id, "creations"):
+        if consented(session, user_id, [IdeasStep]):
             enqueue_ideas(user_id, full=True)  # ideas went with the revocation: all again
-    if not granted:
+    if not turned_on:
         return
     session.commit()
-    scopes = [s for s in granted if is_granted(session, user_id, s)]
+    scopes = sorted({step.scope for step in consented(session, user_id, turned_on)})
     if scopes:
         reanalyze_for(user_id, scopes)
 

@@ -9,6 +9,11 @@ revoked between queueing and running stops the step there.
 A step may also read an optional input that needs another scope (tags lean on the face count
 while `faces` is granted): it names that scope in `uses`, the runner answers it with the rest,
 and `run` reads the answer with `may_use`. No stage asks the gate itself.
+
+Outside a run, two questions are asked of steps, never of scope names: `consented` (which of
+these steps may run now: a job queues a follow-up only if one would run) and `require_step`
+(a request doing a step's work in parts, each PATCH of an upload, stops once it is switched
+off). The runner still asks again right before each step runs.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.orm import Session
 
-from camroll.consent.gate import is_granted
+from camroll.consent.gate import ConsentRequired, is_granted
 
 S = TypeVar("S")  # what a step looks at: an asset, a batch of a library, an owner
 
@@ -116,3 +121,23 @@ def run_steps(
         else:
             out.append(Outcome(step.name, True, value=_execute(session, user_id, step, subject)))
     return out
+
+
+class Scoped(Protocol):
+    scope: str
+
+
+Sc = TypeVar("Sc", bound=Scoped)
+
+
+def consented(session: Session, user_id: str, steps: Sequence[Sc]) -> list[Sc]:
+    """The steps (or step classes) whose scope the owner grants now: a job queues a follow-up
+    job only when one of its steps would run."""
+    return [s for s in steps if is_granted(session, user_id, s.scope)]
+
+
+def require_step(session: Session, user_id: str, step: Scoped) -> None:
+    """ConsentRequired unless the step's scope is granted now: for a request that does a
+    step's work in parts (each PATCH of an upload), outside `run_steps`."""
+    if not consented(session, user_id, [step]):
+        raise ConsentRequired(step.scope)
