@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 from sqlalchemy import func, select, text
 
+from camroll.accounts import create_token
 from camroll.crypto.fields import blind_key
 from camroll.db.engine import session_scope
 from camroll.db.models import (
@@ -28,7 +30,7 @@ from camroll.privacy.retention import delete_scope_data
 from camroll.search import blind
 from camroll.search.index import index_asset
 from camroll.search.query import parse_query
-from camroll.search.service import indexed, scan, search
+from camroll.search.service import indexed, scan, search, search_page
 from tests.conftest import make_user
 from tests.test_search_rank import LIBRARY
 
@@ -92,7 +94,7 @@ def test_index_answers_like_the_scan_and_holds_no_plaintext(env: dict) -> None:
     other = _library("other@example.com")  # same words, other key: never in the owner's hits
     with session_scope() as s:
         for q in QUERIES:
-            fast, slow = indexed(s, uid, parse_query(q)), scan(s, uid, q)
+            fast, slow = indexed(s, uid, parse_query(q)).hits, scan(s, uid, q)
             assert [(h.asset_id, h.score, h.matched) for h in fast] == [
                 (h.asset_id, h.score, h.matched) for h in slow
             ], q
@@ -114,6 +116,54 @@ def test_index_answers_like_the_scan_and_holds_no_plaintext(env: dict) -> None:
             n = s.scalar(text("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'beach'"))
             assert n == 0
     assert other != uid
+
+
+def test_a_page_is_the_scans_ranking_cut_where_the_database_cuts_it(env: dict) -> None:
+    """The database ranks every match and hands over one page: each page is that slice of the
+    scan's full ranking (same photos, order, scores and reasons), with the scan's total."""
+    uid = _library("owner@example.com")
+    _library("other@example.com")
+    with session_scope() as s:
+        for q in QUERIES:
+            everything = [(h.asset_id, h.score, h.matched) for h in scan(s, uid, q)]
+            for limit, offset in ((1, 0), (2, 1), (3, 0), (4, 3), (5, 100)):
+                page = search_page(s, uid, q, limit, offset)
+                assert page.total == len(everything), q
+                got = [(h.asset_id, h.score, h.matched) for h in page.hits]
+                assert got == everything[offset : offset + limit], (q, limit, offset)
+
+
+def test_the_api_pages_through_every_hit_in_the_ranking_order(
+    app_client: httpx.Client, env: dict
+) -> None:
+    uid = _library("owner@example.com")
+    with session_scope() as s:
+        token = create_token(s, s.get(User, uid), "pages")
+        everything = [h.asset_id for h in scan(s, uid, "california beaches")]
+    assert len(everything) > 5
+    got, offset = [], 0
+    while True:
+        r = app_client.get(
+            "/api/search",
+            params={"q": "california beaches", "limit": 2, "offset": offset},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["total"] == len(everything)
+        if not (items := r.json()["items"]):
+            break
+        got += [h["asset"]["id"] for h in items]
+        offset += 2
+    assert got == everything
+    # The web page shows one page of tiles and says how many match in all.
+    r = app_client.get(
+        "/search",
+        params={"q": "california beaches"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200
+    assert f"{len(everything)} results, best first." in r.text
+    assert r.text.count('class="tile"') == len(everything)
 
 
 def test_index_rows_go_with_their_scope_and_the_account(env: dict) -> None:

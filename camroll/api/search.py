@@ -11,7 +11,7 @@ from camroll.api.assets import AssetOut, asset_out
 from camroll.api.deps import Caller, caller, db
 from camroll.db.models import Asset, AssetMetadata
 from camroll.privacy.audit import record
-from camroll.search.service import search
+from camroll.search.service import search_page
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -32,6 +32,7 @@ class SearchPage(BaseModel):
 def search_assets(
     q: str = Query(..., min_length=1, max_length=200, description='e.g. "beach 2015", "Anna"'),
     limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0, description="hits to skip: the next page starts at offset+limit"),
     who: Caller = Depends(caller),
     session: Session = Depends(db, scope="function"),
 ) -> SearchPage:
@@ -39,8 +40,8 @@ def search_assets(
     `place:Yosemite Valley`, `similar:dog`, `date:2015`)."""
     if not q.strip():
         raise HTTPException(422, "the query is empty")
-    hits = search(session, who.user.id, q)
-    page = hits[:limit]
+    found = search_page(session, who.user.id, q, limit, offset)
+    page = found.hits
     rows = {
         a.id: (a, m)
         for a, m in session.execute(
@@ -52,7 +53,7 @@ def search_assets(
     record(session, who, "search")
     return SearchPage(
         query=q,
-        total=len(hits),
+        total=found.total,
         items=[
             SearchHit(asset=asset_out(*rows[h.asset_id]), score=h.score, matched=list(h.matched))
             for h in page

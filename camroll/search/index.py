@@ -14,19 +14,25 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
+    Integer,
     and_,
+    case,
     delete,
     exists,
     func,
+    literal,
     literal_column,
     select,
     table,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -174,6 +180,8 @@ def date_filter(query: ParsedQuery, day: ColumnElement) -> list[ColumnElement[bo
     out: list[ColumnElement[bool]] = [day.is_not(None)]
     if query.years:
         out.append(func.substr(day, 1, 4).in_([f"{y:04d}" for y in sorted(query.years)]))
+        # The same, as a range an index on the day can answer.
+        out += [day >= f"{min(query.years):04d}-01-01", day <= f"{max(query.years):04d}-12-31"]
     if query.months:
         out.append(func.substr(day, 6, 2).in_([f"{m:02d}" for m in sorted(query.months)]))
     if query.date_from:
@@ -187,32 +195,148 @@ def _ready(asset_id: ColumnElement) -> ColumnElement[bool]:
     return exists().where(Asset.id == asset_id, Asset.status == "ready")
 
 
-def matching(session: Session, user_id: str, query: ParsedQuery, tagged: Iterable[str]) -> set[str]:
-    """Ready assets of this owner with any of these tagged words, within the query's dates."""
-    toks = blind.tokens(blind_key(user_id, session.connection()), tagged)
-    if not toks:
-        return set()
-    where = [SearchTerm.user_id == user_id, *date_filter(query, SearchTerm.day)]
+@dataclass(frozen=True)
+class Feature:
+    """One way an asset scores for one query word, as rank.py scores it: `tagged` words in its
+    tag or place rows, or a face of one of `people`. Per word the best kind counts, in the
+    order of KINDS (a person's name beats a tag or place word, which beats a prefix, which beats
+    a tag by meaning); within a kind the highest weight. `term` -1 is the bonus for a person's
+    whole name typed exactly: it adds its weight on top and covers no word."""
+
+    term: int
+    kind: str
+    weight: float
+    tagged: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+
+
+KINDS = ("person", "word", "prefix", "similar")
+
+
+def _owner_filter(
+    session: Session, user_id: str, column: ColumnElement = SearchTerm.user_id
+) -> ColumnElement[bool]:
+    """`user_id = owner` that SQLite cannot answer from its user index: without planner
+    statistics it would walk all the owner's rows and probe the match (or the page's ids) for
+    each, where the match or the ids must lead. PostgreSQL plans from its statistics."""
     if session.get_bind().dialect.name == "sqlite":
-        hits = select(literal_column("rowid")).select_from(table("search_fts"))
-        match = " OR ".join(f'"{t}"' for t in toks)
-        hits = hits.where(text("search_fts MATCH :m").bindparams(m=match))
-        q = select(SearchTerm.asset_id).where(SearchTerm.id.in_(hits), *where)
-    else:
-        vector = func.to_tsvector(literal_column("'simple'"), SearchTerm.tokens)
-        tsq = func.to_tsquery(literal_column("'simple'"), " | ".join(toks))
-        q = select(SearchTerm.asset_id).where(vector.op("@@")(tsq), *where)
-    found = set(session.scalars(q.distinct()))
-    return _only_ready(session, found)
+        return column.concat("") == user_id
+    return column == user_id
 
 
-def _only_ready(session: Session, ids: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    for chunk in _chunks(list(ids)):
-        out.update(
-            session.scalars(select(Asset.id).where(Asset.id.in_(chunk), Asset.status == "ready"))
+def _feature_rows(session: Session, user_id: str, query: ParsedQuery, f: Feature, slot: int):
+    """(asset id, slot, weight) for every asset of the owner with this feature."""
+    cols = (literal(slot, Integer).label("s"), literal(f.weight, Float).label("w"))
+    if f.people:  # the day (and whether the photo is indexed at all) from its date row
+        return (
+            select(Face.asset_id.label("a"), *cols, SearchTerm.day.label("day"))
+            .join(
+                SearchTerm,
+                and_(
+                    SearchTerm.asset_id == Face.asset_id,
+                    SearchTerm.kind == "date",
+                    _owner_filter(session, user_id),
+                ),
+            )
+            .where(Face.user_id == user_id, Face.person_id.in_(list(f.people)))
+            .where(*date_filter(query, SearchTerm.day))
         )
-    return out
+    toks = blind.tokens(blind_key(user_id, session.connection()), f.tagged)
+    where = [_owner_filter(session, user_id), *date_filter(query, SearchTerm.day)]
+    # Every row of an asset carries its capture day, so the match needs no date row.
+    q = select(SearchTerm.asset_id.label("a"), *cols, SearchTerm.day.label("day"))
+    if session.get_bind().dialect.name == "sqlite":
+        match = " OR ".join(f'"{t}"' for t in toks)
+        fts = (
+            select(literal_column("rowid").label("rowid"))
+            .select_from(table("search_fts"))
+            .where(literal_column("search_fts").op("MATCH")(literal(match)))
+            .subquery()
+        )
+        return q.join(fts, SearchTerm.id == fts.c.rowid).where(*where)
+    vector = func.to_tsvector(literal_column("'simple'"), SearchTerm.tokens)
+    tsq = func.to_tsquery(literal_column("'simple'"), " | ".join(toks))
+    return q.where(vector.op("@@")(tsq), *where)
+
+
+def ranked(
+    session: Session,
+    user_id: str,
+    query: ParsedQuery,
+    features: Sequence[Feature],
+    limit: int | None,
+    offset: int = 0,
+    among: Sequence[str] | None = None,
+) -> tuple[int, list[str]]:
+    """(how many ready assets of the owner within the query's dates have any feature, the ids
+    of one page of them, best first): covering more words, then the higher score, then newer,
+    then by id, the order of rank.py. Only the page leaves the database; the score is summed
+    word by word in rank.py's order so equal scores are equal to the last bit, as in Python."""
+    if not features:
+        return 0, []
+    # One slot per word and kind (its weight the best of the kind), one per name bonus.
+    slot: dict[tuple[int, str], int] = {}
+    for n, f in enumerate(features):
+        slot.setdefault((f.term, f.kind) if f.term >= 0 else (-1 - n, f.kind), len(slot))
+    rows = [
+        _feature_rows(
+            session, user_id, query, f, slot[(f.term, f.kind) if f.term >= 0 else (-1 - n, f.kind)]
+        )
+        for n, f in enumerate(features)
+    ]
+    found = union_all(*rows).subquery("found")
+    per_asset = (
+        select(
+            found.c.a,
+            func.max(found.c.day).label("day"),
+            *[func.max(case((found.c.s == i, found.c.w))).label(f"f{i}") for i in range(len(slot))],
+        )
+        .group_by(found.c.a)
+        .subquery("per_asset")
+    )
+    zero = literal(0.0, Float)
+    score: ColumnElement = zero
+    covered: ColumnElement = literal(0, Integer)
+    for term in sorted({t for t, _ in slot if t >= 0}):
+        best = func.coalesce(
+            *[per_asset.c[f"f{slot[(term, k)]}"] for k in KINDS if (term, k) in slot], zero
+        )
+        score = score + best
+        covered = covered + case((best > 0, 1), else_=0)
+    for (t, _), i in slot.items():
+        if t < 0:
+            score = score + func.coalesce(per_asset.c[f"f{i}"], zero)
+    q = (
+        select(per_asset.c.a, func.count().over().label("total"))
+        .join(Asset, and_(Asset.id == per_asset.c.a, Asset.status == "ready"))
+        .order_by(covered.desc(), score.desc(), per_asset.c.day.desc().nulls_last(), per_asset.c.a)
+    )
+    if among is not None:
+        q = q.where(per_asset.c.a.in_(list(among)))
+    if limit is not None:
+        q = q.limit(limit)
+    if offset:
+        q = q.offset(offset)
+    page = session.execute(q).all()
+    if page:
+        return int(page[0].total), [a for a, _ in page]
+    if offset:  # past the end: the count alone
+        return ranked(session, user_id, query, features, 1, 0, among)[0], []
+    return 0, []
+
+
+def any_asset(
+    session: Session, user_id: str, query: ParsedQuery, features: Sequence[Feature]
+) -> bool:
+    """Whether any ready asset of the owner within the query's dates has one of these features
+    (stops at the first)."""
+    if not features:
+        return False
+    found = union_all(*[_feature_rows(session, user_id, query, f, 0) for f in features]).subquery(
+        "found"
+    )
+    q = select(found.c.a).join(Asset, and_(Asset.id == found.c.a, Asset.status == "ready")).limit(1)
+    return session.execute(q).first() is not None
 
 
 def within(session: Session, user_id: str, query: ParsedQuery, ids: Iterable[str]) -> set[str]:
@@ -233,30 +357,68 @@ def within(session: Session, user_id: str, query: ParsedQuery, ids: Iterable[str
     return out
 
 
-def dated(session: Session, user_id: str, query: ParsedQuery) -> list[tuple[str, str]]:
-    """(asset id, day) of every ready asset within the query's dates, newest first."""
-    rows = session.execute(
-        select(SearchTerm.asset_id, SearchTerm.day)
+def dated(
+    session: Session, user_id: str, query: ParsedQuery, limit: int | None, offset: int = 0
+) -> tuple[int, list[tuple[str, str]]]:
+    """(how many, one page of (asset id, day)) of the ready assets within the query's dates,
+    newest first."""
+    q = (
+        select(SearchTerm.asset_id, SearchTerm.day, func.count().over().label("total"))
         .where(
             SearchTerm.user_id == user_id,
             SearchTerm.kind == "date",
             _ready(SearchTerm.asset_id),
             *date_filter(query, SearchTerm.day),
         )
-        .order_by(SearchTerm.day.desc(), SearchTerm.asset_id)
+        .order_by(SearchTerm.day.desc().nulls_last(), SearchTerm.asset_id)
+        .limit(limit)
+        .offset(offset or None)
     )
-    return [(a, d) for a, d in rows]
+    rows = session.execute(q).all()
+    if rows:
+        return int(rows[0].total), [(a, d) for a, d, _ in rows]
+    if offset:  # past the end: the count alone
+        return dated(session, user_id, query, 1)[0], []
+    return 0, []
+
+
+_LABELS = text(
+    "WITH RECURSIVE labels(label) AS ("
+    " SELECT min(label) FROM asset_tags WHERE user_id = :u"
+    " UNION ALL SELECT (SELECT min(t.label) FROM asset_tags t"
+    "  WHERE t.user_id = :u AND t.label > labels.label)"
+    " FROM labels WHERE labels.label IS NOT NULL"
+    ") SELECT label FROM labels WHERE label IS NOT NULL"
+)
 
 
 def library_tags(session: Session, user_id: str, query: ParsedQuery) -> set[str]:
     """The distinct tag labels of the owner's library (within the query's dates): what a query
-    word is compared with for meaning. Tag labels are the curated vocabulary, not secret."""
-    q = select(AssetTag.label).where(AssetTag.user_id == user_id)
-    if query.has_date:
-        q = q.join(
-            SearchTerm, and_(SearchTerm.asset_id == AssetTag.asset_id, SearchTerm.kind == "date")
-        ).where(*date_filter(query, SearchTerm.day))
-    return set(session.scalars(q.distinct()))
+    word is compared with for meaning. Tag labels are the curated vocabulary, not secret.
+    Read by skipping through the (user_id, label) index, one probe per label, not every tag row;
+    with dates, each label is kept if one photo within them has it (stops at the first)."""
+    labels = list(session.scalars(_LABELS.bindparams(u=user_id)))
+    if not query.has_date:
+        return set(labels)
+    kept: set[str] = set()
+    for label in labels:
+        q = (
+            select(AssetTag.asset_id)
+            .join(
+                SearchTerm,
+                and_(
+                    SearchTerm.asset_id == AssetTag.asset_id,
+                    SearchTerm.kind == "date",
+                    _owner_filter(session, user_id),
+                ),
+            )
+            .where(AssetTag.user_id == user_id, AssetTag.label == label)
+            .where(*date_filter(query, SearchTerm.day))
+            .limit(1)
+        )
+        if session.execute(q).first() is not None:
+            kept.add(label)
+    return kept
 
 
 def named_people(session: Session, user_id: str) -> dict[str, str]:
@@ -267,31 +429,13 @@ def named_people(session: Session, user_id: str) -> dict[str, str]:
     return dict(session.execute(named).all())
 
 
-def with_people(
-    session: Session, user_id: str, query: ParsedQuery, person_ids: Sequence[str]
-) -> set[str]:
-    """Ready assets showing any of these people, within the query's dates."""
-    if not person_ids:
-        return set()
-    q = (
-        select(Face.asset_id)
-        .where(Face.user_id == user_id, Face.person_id.in_(list(person_ids)))
-        .distinct()
-    )
-    if query.has_date:
-        q = q.join(
-            SearchTerm, and_(SearchTerm.asset_id == Face.asset_id, SearchTerm.kind == "date")
-        ).where(*date_filter(query, SearchTerm.day))
-    return _only_ready(session, session.scalars(q))
-
-
 def load_docs(session: Session, user_id: str, asset_ids: Iterable[str]) -> list[SearchDoc]:
     """Documents for these assets only: what ranking reads and explains (decrypted places)."""
     docs: dict[str, SearchDoc] = {}
     for chunk in _chunks(sorted(set(asset_ids))):
         for asset_id, day in session.execute(
             select(SearchTerm.asset_id, SearchTerm.day).where(
-                SearchTerm.user_id == user_id,
+                _owner_filter(session, user_id),
                 SearchTerm.kind == "date",
                 SearchTerm.asset_id.in_(chunk),
             )
@@ -299,20 +443,27 @@ def load_docs(session: Session, user_id: str, asset_ids: Iterable[str]) -> list[
             docs[asset_id] = SearchDoc(asset_id, date.fromisoformat(day) if day else None)
         for asset_id, label in session.execute(
             select(AssetTag.asset_id, AssetTag.label).where(
-                AssetTag.user_id == user_id, AssetTag.asset_id.in_(chunk)
+                _owner_filter(session, user_id, AssetTag.user_id), AssetTag.asset_id.in_(chunk)
             )
         ):
             if asset_id in docs:
                 docs[asset_id].tags.append(label)
         for place in session.scalars(
-            select(AssetPlace).where(AssetPlace.user_id == user_id, AssetPlace.asset_id.in_(chunk))
+            select(AssetPlace).where(
+                _owner_filter(session, user_id, AssetPlace.user_id),
+                AssetPlace.asset_id.in_(chunk),
+            )
         ):
             if place.asset_id in docs:
                 docs[place.asset_id].places = _place_names(place)
         for asset_id, name in session.execute(
             select(Face.asset_id, Person.name)
             .join(Person, Person.id == Face.person_id)
-            .where(Face.user_id == user_id, Face.asset_id.in_(chunk), Person.name.is_not(None))
+            .where(
+                _owner_filter(session, user_id, Face.user_id),
+                Face.asset_id.in_(chunk),
+                Person.name.is_not(None),
+            )
         ):
             if asset_id in docs and name not in docs[asset_id].people:
                 docs[asset_id].people.append(name)

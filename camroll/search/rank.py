@@ -115,20 +115,26 @@ def _whole(terms: list[str], tags: set[str], pool: Sequence[SearchDoc]) -> dict[
     }
 
 
-def meaning_tags(
-    query: ParsedQuery,
-    docs: Sequence[SearchDoc],
+@dataclass(frozen=True)
+class Meaning:
+    """What each query word stands for, decided over the whole (date-matching) library: whether
+    it matches some label whole (else a prefix counts), and the tags it means by similarity."""
+
+    whole: dict[str, bool]
+    similar: dict[str, dict[str, float]]
+
+
+def meaning_of(
+    terms: list[str],
+    whole: dict[str, bool],
     library_tags: set[str],
     query_embedding: np.ndarray | None,
     label_embeddings: Mapping[str, np.ndarray] | None,
-) -> set[str]:
-    """The tags that stand for a query word by meaning, as `rank` will decide them, given every
-    doc a word matches (`docs`) and the library's tags: the search index fetches their assets."""
-    terms = query_terms(query)
-    pool = [d for d in docs if query.matches_date(d.taken_at)]
-    whole = _whole(terms, library_tags, pool)
+) -> Meaning:
+    """The Meaning of the query words, given `whole` (from the library's labels and names): the
+    search index computes `whole` in the database and ranks with this."""
     similar = _similar_tags(terms, library_tags, whole, query_embedding, label_embeddings)
-    return {tag for found in similar.values() for tag in found}
+    return Meaning(whole, similar)
 
 
 def rank(
@@ -137,11 +143,13 @@ def rank(
     query_embedding: np.ndarray | None = None,
     label_embeddings: Mapping[str, np.ndarray] | None = None,
     library_tags: set[str] | None = None,
+    meaning: Meaning | None = None,
 ) -> list[Hit]:
     """Hits, best first. query_embedding is of query.text; label_embeddings maps each query term
     and each tag to its vector (text.embed_labels). Without them, matching is by words only.
     `docs` may be only the candidates the search index found; `library_tags` are then the tags
-    of the whole date-matching library, which decide what a word means (defaults to the docs')."""
+    of the whole date-matching library, which decide what a word means (defaults to the docs'),
+    or `meaning` decided over the library already (then `docs` may be any subset: one page)."""
     terms = query_terms(query)
     if not terms and not query.has_date:
         return []
@@ -150,9 +158,11 @@ def rank(
     if not terms:  # "2015": everything from then, newest first
         return _sorted([(0, 1.0, d.taken_at, Hit(d.asset_id, 1.0, list(date_note))) for d in pool])
 
-    tags = library_tags if library_tags is not None else {t for d in pool for t in d.tags}
-    whole = _whole(terms, tags, pool)
-    similar = _similar_tags(terms, tags, whole, query_embedding, label_embeddings)
+    if meaning is None:
+        tags = library_tags if library_tags is not None else {t for d in pool for t in d.tags}
+        whole = _whole(terms, tags, pool)
+        meaning = meaning_of(terms, whole, tags, query_embedding, label_embeddings)
+    whole, similar = meaning.whole, meaning.similar
     exact_name = " ".join(terms)
 
     results: list[tuple[int, float, date | None, Hit]] = []

@@ -103,6 +103,9 @@ def report_page(
     )
 
 
+WEB_SEARCH_PAGE = 500  # the grid's tiles load lazily; more is what the API's offset is for
+
+
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
     request: Request,
@@ -111,12 +114,17 @@ def search_page(
     session: Session = Depends(db, scope="function"),
 ) -> Response:
     """Search results as a grid; each tile says why it matched."""
-    from camroll.search.service import search
+    from camroll.search import service
 
     if who is None:
         return RedirectResponse("/login", status_code=303)
     q = q.strip()[:200]
-    hits = search(session, who.user.id, q)[:500] if q else []
+    found = (
+        service.search_page(session, who.user.id, q, WEB_SEARCH_PAGE)
+        if q
+        else service.Results(0, [])
+    )
+    hits = found.hits
     names = dict(
         session.execute(
             select(Asset.id, Asset.filename).where(
@@ -128,5 +136,10 @@ def search_page(
     return templates.TemplateResponse(
         request,
         "search.html",
-        {"user": who.user, "q": q, "hits": [(h, names.get(h.asset_id, "")) for h in hits]},
+        {
+            "user": who.user,
+            "q": q,
+            "total": found.total,
+            "hits": [(h, names.get(h.asset_id, "")) for h in hits],
+        },
     )
