@@ -224,9 +224,18 @@ def _owner_filter(
     return column == user_id
 
 
-def _feature_rows(session: Session, user_id: str, query: ParsedQuery, f: Feature, slot: int):
-    """(asset id, slot, weight) for every asset of the owner with this feature."""
+def _feature_rows(
+    session: Session,
+    user_id: str,
+    query: ParsedQuery,
+    f: Feature,
+    slot: int,
+    among: Sequence[str] | None = None,
+):
+    """(asset id, slot, weight, day) for every asset of the owner with this feature, within the
+    query's dates (and among these ids only, when given)."""
     cols = (literal(slot, Integer).label("s"), literal(f.weight, Float).label("w"))
+    ids = [] if among is None else [SearchTerm.asset_id.in_(list(among))]
     if f.people:  # the day (and whether the photo is indexed at all) from its date row
         return (
             select(Face.asset_id.label("a"), *cols, SearchTerm.day.label("day"))
@@ -239,10 +248,10 @@ def _feature_rows(session: Session, user_id: str, query: ParsedQuery, f: Feature
                 ),
             )
             .where(Face.user_id == user_id, Face.person_id.in_(list(f.people)))
-            .where(*date_filter(query, SearchTerm.day))
+            .where(*date_filter(query, SearchTerm.day), *ids)
         )
     toks = blind.tokens(blind_key(user_id, session.connection()), f.tagged)
-    where = [_owner_filter(session, user_id), *date_filter(query, SearchTerm.day)]
+    where = [_owner_filter(session, user_id), *date_filter(query, SearchTerm.day), *ids]
     # Every row of an asset carries its capture day, so the match needs no date row.
     q = select(SearchTerm.asset_id.label("a"), *cols, SearchTerm.day.label("day"))
     if session.get_bind().dialect.name == "sqlite":
@@ -280,7 +289,12 @@ def ranked(
         slot.setdefault((f.term, f.kind) if f.term >= 0 else (-1 - n, f.kind), len(slot))
     rows = [
         _feature_rows(
-            session, user_id, query, f, slot[(f.term, f.kind) if f.term >= 0 else (-1 - n, f.kind)]
+            session,
+            user_id,
+            query,
+            f,
+            slot[(f.term, f.kind) if f.term >= 0 else (-1 - n, f.kind)],
+            among,
         )
         for n, f in enumerate(features)
     ]
@@ -311,8 +325,6 @@ def ranked(
         .join(Asset, and_(Asset.id == per_asset.c.a, Asset.status == "ready"))
         .order_by(covered.desc(), score.desc(), per_asset.c.day.desc().nulls_last(), per_asset.c.a)
     )
-    if among is not None:
-        q = q.where(per_asset.c.a.in_(list(among)))
     if limit is not None:
         q = q.limit(limit)
     if offset:
@@ -467,7 +479,15 @@ def load_docs(session: Session, user_id: str, asset_ids: Iterable[str]) -> list[
         ):
             if asset_id in docs and name not in docs[asset_id].people:
                 docs[asset_id].people.append(name)
-    return list(docs.values())
+    return [sort_doc(d) for d in docs.values()]
+
+
+def sort_doc(doc: SearchDoc) -> SearchDoc:
+    """Tags and names in one order, whatever order the database read them in: a word that
+    matches two of them is explained by the same one (the first) on every path."""
+    doc.tags.sort()
+    doc.people.sort()
+    return doc
 
 
 def _chunks(ids: list[_T]) -> Iterable[list[_T]]:

@@ -70,7 +70,7 @@ def library_docs(session: Session, user_id: str) -> list[SearchDoc]:
     for asset_id, labels in tags.items():
         if asset_id in docs:
             docs[asset_id].tags = labels
-    return list(docs.values())
+    return [index.sort_doc(d) for d in docs.values()]
 
 
 # With an optional CLIP model: a photo matches a description at this cosine, if it is also
