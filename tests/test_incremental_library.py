@@ -291,6 +291,64 @@ def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> Non
     assert {"theme:dog", "smiles", f"birthday:{maya_id}:2025"} <= set(scoped)
 
 
+def test_a_large_theme_and_the_smiles_are_read_from_their_best_and_match_the_full_pass(
+    env: dict,
+) -> None:
+    """A theme and the smiles too large to read whole (THEME_CANDIDATES): the batch walks their
+    best rows down an index; the collage, its photos and the counts in the reason are still the
+    full pass's, with the trash left out and a photo without a quality score counted."""
+    from sqlalchemy import delete
+
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset, AssetQuality, Person
+    from camroll.ideas.generate import THEME_CANDIDATES, batch_suggestions, suggestions
+    from camroll.trash import trash_asset
+
+    user_id = _user("large@example.org", {"content": True, "faces": True, "creations": True})
+    rng = random.Random(11)
+    today = date(2025, 6, 20)
+    n = THEME_CANDIDATES + 30
+    with session_scope() as s:
+        kim = Person(user_id=user_id, scope="faces", model="test", model_version="1", face_count=0)
+        s.add(kim)
+        s.flush()
+        trashed, unscored = [], None
+        for k in range(n):
+            at = datetime(2024, 1, 1, 10, tzinfo=UTC) + timedelta(days=3 * k)
+            best = k < 3  # the three best photos of the library go to the trash
+            q = 0.99 if best else rng.uniform(0.55, 0.95)  # the walk stops above 0.5
+            a = _rows_for_ideas(s, user_id, f"dog-{k}", at, {"dog": 0.8}, q)
+            _face(s, a, kim.id, 0.99 if best else rng.uniform(0.86, 0.98))
+            if best:
+                trashed.append(a.id)
+            if k == n - 1:
+                unscored = a.id
+        s.flush()
+        s.execute(delete(AssetQuality).where(AssetQuality.asset_id == unscored))
+    with session_scope() as s:
+        for asset_id in trashed:
+            trash_asset(s, s.get(Asset, asset_id))
+    with session_scope() as s:
+        batch = []
+        for k in range(3):
+            at = datetime(2025, 6, 19, 9 + k, tzinfo=UTC)
+            a = _rows_for_ideas(s, user_id, f"new-{k}", at, {"dog": 0.9}, 0.97)
+            _face(s, a, kim.id, 0.97)
+            batch.append(a.id)
+    with session_scope() as s:
+        _, found = batch_suggestions(s, user_id, batch, today)
+        scoped = _by_fingerprint(found)
+        full = _by_fingerprint(suggestions(s, user_id, today))
+
+    for key in ("theme:dog", "smiles"):
+        assert scoped[key] == full[key]
+        assert not set(trashed) & set(scoped[key][2])
+    ready = n - len(trashed) + len(batch)
+    assert scoped["theme:dog"][1] == f"{ready} photos with dogs"
+    assert scoped["smiles"][1].endswith(f"of {ready} photos with a big smile")
+    assert set(batch) <= set(scoped["theme:dog"][2])  # the batch's 0.97 shots are the best
+
+
 def _people(user_id: str) -> dict[str, tuple[int, str | None, str | None]]:
     """Each person's face count and cover (face and photo), as the people page shows them."""
     from camroll.db.engine import session_scope

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -412,6 +413,17 @@ class FaceExpression(Derived, Base):
 
     __tablename__ = "face_expressions"
     __category__ = "expressions"
+    __table_args__ = (
+        Index(  # broadest first; partial as ix_asset_quality_user_score
+            "ix_face_expressions_user_smile",
+            "user_id",
+            "smile",
+            "asset_id",
+            sqlite_where=text("smile IS NOT NULL"),
+            postgresql_where=text("smile IS NOT NULL"),
+        ),
+        Index("ix_face_expressions_user_asset", "user_id", "asset_id"),
+    )
 
     face_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
@@ -426,7 +438,11 @@ class AssetTag(Derived, Base):
 
     __tablename__ = "asset_tags"
     __category__ = "tags"
-    __table_args__ = (Index("ix_asset_tags_user_label", "user_id", "label"),)
+    __table_args__ = (
+        # A theme's size from the index alone; a photo's themes (0024).
+        Index("ix_asset_tags_user_label_score", "user_id", "label", "score", "asset_id"),
+        Index("ix_asset_tags_user_asset", "user_id", "asset_id", "label", "score"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     label: Mapped[str] = mapped_column(String(60))
@@ -440,7 +456,19 @@ class AssetQuality(Derived, Base):
     __tablename__ = "asset_quality"
     __category__ = "quality"
     # The owner's hash index reads only the rows added since it was built (analyze/similar.py).
-    __table_args__ = (Index("ix_asset_quality_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_asset_quality_user_created", "user_id", "created_at"),
+        # Best first. Partial: SQLite without statistics took a plain (user_id, ...) index for
+        # other lookups (a batch's duplicate groups); only a query naming the predicate uses it.
+        Index(
+            "ix_asset_quality_user_score",
+            "user_id",
+            "score",
+            "asset_id",
+            sqlite_where=text("score IS NOT NULL"),
+            postgresql_where=text("score IS NOT NULL"),
+        ),
+    )
 
     asset_id: Mapped[str] = mapped_column(  # type: ignore[assignment]
         String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True

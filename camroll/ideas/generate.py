@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
+from sqlalchemy.orm import Session, defer, load_only
 
 from camroll import job_runs
 from camroll.db.engine import session_scope
@@ -107,54 +107,73 @@ class Library:
         return {"content"} if any(a.id in self.quality for a in assets) else set()
 
 
-def load_library(session: Session, user_id: str, asset_ids: Iterable[str] | None = None) -> Library:
+def load_library(
+    session: Session, user_id: str, asset_ids: Iterable[str] | None = None, light: bool = False
+) -> Library:
     """The owner's ready photos with what analysis found; only `asset_ids` when given (the
-    part of the library a batch touched)."""
+    part of the library a batch touched). `light`: no places, and of the metadata only the
+    plain columns the generators read (capture time, size): what themes, people, smiles,
+    "on this day", holidays and the restyle need, without decrypting places and GPS."""
     if asset_ids is None:
-        return _load(session, user_id, None)
+        return _load(session, user_id, None, light)
     ids = sorted(set(asset_ids))
     lib = Library({}, {}, {}, defaultdict(dict), {})
     for i in range(0, len(ids), _CHUNK):
-        lib.update(_load(session, user_id, ids[i : i + _CHUNK]))
+        lib.update(_load(session, user_id, ids[i : i + _CHUNK], light))
     return lib
 
 
 _CHUNK = 2000  # ids per IN list
+# The metadata a light load reads (the rest stays deferred: read on first use).
+_LIGHT_META = (
+    AssetMetadata.asset_id,
+    AssetMetadata.taken_at_local,
+    AssetMetadata.taken_at_utc,
+    AssetMetadata.width,
+    AssetMetadata.height,
+)
 
 
-def _load(session: Session, user_id: str, ids: list[str] | None) -> Library:
+def _load(session: Session, user_id: str, ids: list[str] | None, light: bool = False) -> Library:
     def only(col):  # type: ignore[no-untyped-def]
         return col.in_(ids) if ids is not None else True
 
-    assets = {
-        a.id: a
-        for a in session.scalars(
-            select(Asset).where(Asset.user_id == user_id, Asset.status == "ready", only(Asset.id))
+    assets_q = select(Asset).where(
+        Asset.user_id == user_id, Asset.status == "ready", only(Asset.id)
+    )
+    metas_q = select(AssetMetadata).where(
+        AssetMetadata.user_id == user_id, only(AssetMetadata.asset_id)
+    )
+    if light:  # names and GPS are sealed: decrypting them costs more than the rest of the row
+        assets_q = assets_q.options(
+            defer(Asset.filename), defer(Asset.original_name), defer(Asset.device_path)
         )
-    }
-    metas = {
-        m.asset_id: m
-        for m in session.scalars(
-            select(AssetMetadata).where(
-                AssetMetadata.user_id == user_id, only(AssetMetadata.asset_id)
+        metas_q = metas_q.options(load_only(*_LIGHT_META))
+    assets = {a.id: a for a in session.scalars(assets_q)}
+    metas = {m.asset_id: m for m in session.scalars(metas_q)}
+    places = (
+        {}
+        if light
+        else {
+            p.asset_id: p
+            for p in session.scalars(
+                select(AssetPlace).where(AssetPlace.user_id == user_id, only(AssetPlace.asset_id))
             )
-        )
-    }
-    places = {
-        p.asset_id: p
-        for p in session.scalars(
-            select(AssetPlace).where(AssetPlace.user_id == user_id, only(AssetPlace.asset_id))
-        )
-    }
+        }
+    )
     tags: dict[str, dict[str, float]] = defaultdict(dict)
-    for t in session.scalars(
-        select(AssetTag).where(AssetTag.user_id == user_id, only(AssetTag.asset_id))
+    for asset_id, label, score in session.execute(
+        select(AssetTag.asset_id, AssetTag.label, AssetTag.score).where(
+            AssetTag.user_id == user_id, only(AssetTag.asset_id)
+        )
     ):
-        tags[t.asset_id][t.label] = max(t.score, tags[t.asset_id].get(t.label, 0.0))
+        tags[asset_id][label] = max(score, tags[asset_id].get(label, 0.0))
     quality = {
-        q.asset_id: q.score
-        for q in session.scalars(
-            select(AssetQuality).where(AssetQuality.user_id == user_id, only(AssetQuality.asset_id))
+        asset_id: score
+        for asset_id, score in session.execute(
+            select(AssetQuality.asset_id, AssetQuality.score).where(
+                AssetQuality.user_id == user_id, only(AssetQuality.asset_id)
+            )
         )
     }
     return Library(assets, metas, places, tags, quality)
@@ -339,11 +358,7 @@ def birthday_ideas(
     for person in people:
         born = date.fromisoformat(person.birthday)  # type: ignore[arg-type]
         by_year: dict[int, list[Asset]] = defaultdict(list)
-        for (asset_id,) in session.execute(
-            select(Face.asset_id)
-            .where(Face.user_id == user_id, Face.person_id == person.id)
-            .distinct()
-        ):
+        for (asset_id,) in session.execute(_faces_of(user_id, person.id, lib, person_ids)):
             day = lib.local_day(asset_id)
             if day and (day.month, day.day) == (born.month, born.day) and asset_id in lib.assets:
                 by_year[day.year].append(lib.assets[asset_id])
@@ -372,6 +387,17 @@ def birthday_ideas(
                 )
             )
     return out
+
+
+def _faces_of(
+    user_id: str, person_id: str, lib: Library, person_ids: set[str] | None
+) -> Select[tuple[str]]:
+    """A person's photos in id order (ties in quality go to the first); of `lib` only when it
+    is a part of the library (`person_ids` given: a batch's people)."""
+    q = select(Face.asset_id).where(Face.user_id == user_id, Face.person_id == person_id)
+    if person_ids is not None:
+        q = q.where(Face.asset_id.in_(list(lib.assets)))
+    return q.distinct().order_by(Face.asset_id)
 
 
 def home_country(places: Iterable[str | None]) -> str | None:
@@ -463,28 +489,50 @@ def on_this_day_ideas(session: Session, lib: Library, today: date) -> list[Sugge
     return out
 
 
-def broadest_smiles(session: Session, user_id: str) -> list[str]:
-    """Ready photos with a big smile, broadest first (ids only: no row is decrypted)."""
-    rows = session.execute(
-        select(FaceExpression.asset_id, func.max(FaceExpression.smile).label("smile"))
-        .join(Asset, Asset.id == FaceExpression.asset_id)
-        .where(
-            FaceExpression.user_id == user_id,
-            FaceExpression.smile >= SMILE_MIN,
-            Asset.status == "ready",
-        )
-        .group_by(FaceExpression.asset_id)
-    ).all()
-    return [a for a, _ in sorted(rows, key=lambda r: (-r[1], r[0]))]
+def broadest_smiles(session: Session, user_id: str, n: int) -> tuple[int, list[str]]:
+    """How many ready photos have a big smile, and the `n` broadest (ids only: no row is
+    decrypted), broadest first: walked down the (user, smile) index (migration 0024) and
+    counted in it, not read whole."""
+    big = and_(
+        FaceExpression.user_id == user_id,
+        FaceExpression.smile.is_not(None),  # the partial index ix_face_expressions_user_smile
+        FaceExpression.smile >= SMILE_MIN,
+    )
+    smiling = select(func.count(FaceExpression.asset_id.distinct())).where(big)
+    not_ready = select(Asset.id).where(
+        Asset.user_id == user_id, or_(Asset.status < "ready", Asset.status > "ready")
+    )
+    count = (session.scalar(smiling) or 0) - (
+        session.scalar(smiling.where(FaceExpression.asset_id.in_(not_ready))) or 0
+    )
+    # A photo first appears at its broadest face: the first n distinct are the n broadest.
+    found: list[str] = []
+    rows = n
+    while len(found) < n:
+        found = []
+        got = session.execute(
+            select(FaceExpression.asset_id)
+            .join(Asset, Asset.id == FaceExpression.asset_id)
+            .where(big, Asset.status == "ready")
+            .order_by(FaceExpression.smile.desc(), FaceExpression.asset_id)
+            .limit(rows)
+        ).all()
+        for (asset_id,) in got:
+            if asset_id not in found:
+                found.append(asset_id)
+        if len(got) < rows:
+            break
+        rows *= 2
+    return count, found[:n]
 
 
 def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
     """The broadest smiles; `lib` needs to hold only the first MAX_COLLAGE of them."""
-    found = broadest_smiles(session, user_id)
-    best = [lib.assets[a] for a in found[: media.MAX_COLLAGE] if a in lib.assets]
+    count, found = broadest_smiles(session, user_id, media.MAX_COLLAGE)
+    best = [lib.assets[a] for a in found if a in lib.assets]
     if len(best) < media.MIN_COLLAGE:
         return []
-    reason = f"the {len(best)} broadest smiles of {len(found)} photos with a big smile"
+    reason = f"the {len(best)} broadest smiles of {count} photos with a big smile"
     return [
         Suggestion(
             "theme",
@@ -512,11 +560,7 @@ def over_the_years_ideas(
         )
     ):
         by_year: dict[int, Asset] = {}
-        for (asset_id,) in session.execute(
-            select(Face.asset_id)
-            .where(Face.user_id == user_id, Face.person_id == person.id)
-            .distinct()
-        ):
+        for (asset_id,) in session.execute(_faces_of(user_id, person.id, lib, person_ids)):
             day = lib.local_day(asset_id)
             if day and asset_id in lib.assets:
                 best = by_year.get(day.year)
@@ -650,7 +694,7 @@ def batch_suggestions(
     out: list[Suggestion] = []
 
     def part(ids: Iterable[str]) -> Library:
-        lib = load_library(session, user_id, ids)
+        lib = load_library(session, user_id, ids, light=True)
         seen.update(lib)
         return lib
 
@@ -686,7 +730,7 @@ def batch_suggestions(
     )
     if session.scalar(smiling.where(FaceExpression.asset_id.in_(list(batch_lib.assets))).limit(1)):
         out += smile_ideas(
-            session, part(broadest_smiles(session, user_id)[: media.MAX_COLLAGE]), user_id
+            session, part(broadest_smiles(session, user_id, media.MAX_COLLAGE)[1]), user_id
         )
 
     days = {d for a in batch_lib.assets if (d := batch_lib.local_day(a))}
@@ -814,14 +858,27 @@ def _batch_holiday_ideas(
 
 def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> set[str]:
     """The photos birthday and over-the-years ideas of these people can use: each one's
-    photos on their birthday, and their best photo of each year (quality, as
-    `over_the_years_ideas` ranks them), picked from plain columns without loading the rest."""
-    rows = session.execute(
+    photos on their birthday, and their best photos of each year (quality, as
+    `over_the_years_ideas` ranks them, every one tied for the best: the generator's own order
+    picks among them). Ranked in SQL: only those rows come back, not the person's photos."""
+    birthdays = {
+        p.id: (p.birthday or "")[4:10]  # "-MM-DD"
+        for p in session.scalars(
+            select(Person).where(Person.user_id == user_id, Person.id.in_(person_ids))
+        )
+    }
+    local = AssetMetadata.taken_at_local
+    ranked = (
         select(
-            Face.person_id,
             Face.asset_id,
-            AssetMetadata.taken_at_local,
-            func.coalesce(AssetQuality.score, 0.0),
+            func.substr(local, 5, 6).label("mmdd"),
+            Face.person_id,
+            func.rank()
+            .over(
+                partition_by=(Face.person_id, func.substr(local, 1, 4)),
+                order_by=func.coalesce(AssetQuality.score, 0.0).desc(),
+            )
+            .label("place"),
         )
         .join(Asset, Asset.id == Face.asset_id)
         .join(AssetMetadata, AssetMetadata.asset_id == Face.asset_id)
@@ -830,25 +887,20 @@ def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> s
             Face.user_id == user_id,
             Face.person_id.in_(person_ids),
             Asset.status == "ready",
-            AssetMetadata.taken_at_local.is_not(None),
+            local.is_not(None),
         )
-    ).all()
-    birthdays = {
-        p.id: (p.birthday or "")[4:10]  # "-MM-DD"
-        for p in session.scalars(select(Person).where(Person.id.in_(person_ids)))
-    }
-    out: set[str] = set()
-    # Every photo tied for a year's best: the generator's own order then picks among them.
-    best: dict[tuple[str, str], tuple[float, list[str]]] = {}
-    for person_id, asset_id, local, score in rows:
-        if birthdays.get(person_id) and local[4:10] == birthdays[person_id]:
-            out.add(asset_id)
-        key = (person_id, local[:4])
-        if key not in best or score > best[key][0]:
-            best[key] = (score, [asset_id])
-        elif score == best[key][0]:
-            best[key][1].append(asset_id)
-    return out | {a for _, ids in best.values() for a in ids}
+        .subquery()
+    )
+    on_birthday = [
+        and_(ranked.c.person_id == p, ranked.c.mmdd == mmdd)
+        for p, mmdd in birthdays.items()
+        if mmdd
+    ]
+    return set(
+        session.scalars(
+            select(ranked.c.asset_id).where(or_(ranked.c.place == 1, *on_birthday)).distinct()
+        )
+    )
 
 
 # Top candidates per theme read for a batch: best_photos keeps one per near-duplicate group,
@@ -858,30 +910,65 @@ THEME_CANDIDATES = 8 * media.MAX_COLLAGE
 
 def theme_candidates(session: Session, user_id: str, label: str) -> tuple[int, list[str]]:
     """How many ready photos have this theme, and the best of them by quality (as
-    `media.best_photos` ranks them), found in SQL without loading the theme."""
+    `media.best_photos` ranks them), found in SQL without loading the theme: counted in the
+    (user, label, score) index, and the best walked down the (user, score) index of quality
+    until THEME_CANDIDATES of them have the theme (migration 0024), so a batch reads about
+    THEME_CANDIDATES / (the theme's share of the library) index rows, not the theme."""
+    themed = and_(
+        AssetTag.user_id == user_id, AssetTag.label == label, AssetTag.score >= THEME_MIN_SCORE
+    )
+    tagged = select(func.count(AssetTag.asset_id.distinct())).where(themed)
+    # Photos in the trash (or not ready) keep their tags: few, found from their status.
+    not_ready = select(Asset.id).where(
+        Asset.user_id == user_id, or_(Asset.status < "ready", Asset.status > "ready")
+    )
+    count = (session.scalar(tagged) or 0) - (
+        session.scalar(tagged.where(AssetTag.asset_id.in_(not_ready))) or 0
+    )
+    has_theme = (
+        select(AssetTag.asset_id).where(themed, AssetTag.asset_id == AssetQuality.asset_id).exists()
+    )
+    ranked = session.execute(
+        select(AssetQuality.asset_id, AssetQuality.duplicate_group, AssetQuality.score)
+        .join(Asset, Asset.id == AssetQuality.asset_id)
+        .where(
+            AssetQuality.user_id == user_id,
+            AssetQuality.score.is_not(None),  # the partial index ix_asset_quality_user_score
+            Asset.status == "ready",
+            has_theme,
+        )
+        .order_by(AssetQuality.score.desc())
+        .limit(THEME_CANDIDATES)
+    ).all()
+    # Photos without a quality score rank at 0.5: only when the walk got that far (a small
+    # theme) can one of them be among the best, and then the theme is read whole.
+    if len(ranked) < THEME_CANDIDATES or ranked[-1][2] <= 0.5:
+        ranked = _theme_ranked(session, themed)
+    groups = {g or a for a, g, _ in ranked}
+    if len(ranked) == THEME_CANDIDATES and len(groups) < media.MAX_COLLAGE:
+        return count, [a for a, _, _ in _theme_ranked(session, themed, whole=True)]
+    return count, [a for a, _, _ in ranked]
+
+
+def _theme_ranked(
+    session: Session, themed: ColumnElement[bool], whole: bool = False
+) -> list[Row[tuple[str, str | None, float]]]:
+    """The best THEME_CANDIDATES ready photos of a theme (every one when `whole`), best first
+    by quality, a photo without a score ranked at 0.5."""
     tagged = (
         select(AssetTag.asset_id)
         .join(Asset, Asset.id == AssetTag.asset_id)
-        .where(
-            AssetTag.user_id == user_id,
-            AssetTag.label == label,
-            AssetTag.score >= THEME_MIN_SCORE,
-            Asset.status == "ready",
-        )
+        .where(themed, Asset.status == "ready")
         .distinct()
         .subquery()
     )
-    count = session.scalar(select(func.count()).select_from(tagged)) or 0
-    ranked = session.execute(
-        select(tagged.c.asset_id, AssetQuality.duplicate_group)
+    score = func.coalesce(AssetQuality.score, 0.5)
+    q = (
+        select(tagged.c.asset_id, AssetQuality.duplicate_group, score)
         .outerjoin(AssetQuality, AssetQuality.asset_id == tagged.c.asset_id)
-        .order_by(func.coalesce(AssetQuality.score, 0.5).desc())
-        .limit(THEME_CANDIDATES)
-    ).all()
-    groups = {g or a for a, g in ranked}
-    if len(ranked) == THEME_CANDIDATES and len(groups) < media.MAX_COLLAGE:
-        return count, list(session.scalars(select(tagged.c.asset_id)))
-    return count, [a for a, _ in ranked]
+        .order_by(score.desc())
+    )
+    return list(session.execute(q if whole else q.limit(THEME_CANDIDATES)).all())
 
 
 def _any_holiday(countries: set[str], days: set[date]) -> bool:
@@ -946,14 +1033,22 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
             or started - state.ideas_full_at >= FULL_EVERY
             or len(batch) >= FULL_GROWTH * max(state.full_size, 1)
         )
-    existing = {
-        i.fingerprint: i for i in session.scalars(select(Idea).where(Idea.user_id == user_id))
-    }
     if full or batch is None:
         lib = load_library(session, user_id)
         found = suggestions(session, user_id, today, lib)
     else:
         lib, found = batch_suggestions(session, user_id, batch, today)
+    # Only the ideas made again are read (a batch touches a few of the library's hundreds).
+    fingerprints = sorted({s.fingerprint for s in found})
+    existing = {
+        i.fingerprint: i
+        for k in range(0, len(fingerprints), _CHUNK)
+        for i in session.scalars(
+            select(Idea).where(
+                Idea.user_id == user_id, Idea.fingerprint.in_(fingerprints[k : k + _CHUNK])
+            )
+        )
+    }
     shown = {a.id for s in found for a in s.assets}
     named = {
         a
@@ -967,7 +1062,16 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
             )
         )
     }
-    dismissed = Counter(i.kind for i in existing.values() if i.state == "dismissed")
+    dismissed = Counter(
+        {
+            kind: n
+            for kind, n in session.execute(
+                select(Idea.kind, func.count())
+                .where(Idea.user_id == user_id, Idea.state == "dismissed")
+                .group_by(Idea.kind)
+            )
+        }
+    )
     rendered = 0
     todo = []
     for s in found:

@@ -154,13 +154,11 @@ def window_trips(
     )
     if not ats:
         return Window([], [], [])
+    # Apart: SQLite finds one min or max at an end of (user_id, sort_at), both at once by a scan.
+    ready = (Asset.user_id == user_id, Asset.status == "ready")
     first, last = (
-        _seconds(x)
-        for x in session.execute(
-            select(func.min(Asset.sort_at), func.max(Asset.sort_at)).where(
-                Asset.user_id == user_id, Asset.status == "ready"
-            )
-        ).one()
+        _seconds(session.scalars(select(edge(Asset.sort_at)).where(*ready)).one())
+        for edge in (func.min, func.max)
     )
     home_of = home_resolver([], (), periods)
     limit, silence = threshold.total_seconds(), SPLIT_SILENCE.total_seconds()
