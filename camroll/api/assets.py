@@ -1,33 +1,22 @@
-"""The owner's assets: a cursor-paged timeline, details, and decrypted media."""
+"""The owner's assets: a cursor-paged timeline, details, and decrypted media. A thin door:
+the reads are camroll.assets."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from camroll import assets as svc
 from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
 from camroll.api.downloads import original_disposition, served_mime
 from camroll.api.limits import ID_TEXT, SHORT_TEXT, UtcDatetime
-from camroll.db.models import (
-    Asset,
-    AssetMetadata,
-    AssetPlace,
-    AssetQuality,
-    AssetTag,
-    Face,
-    FaceExpression,
-    Person,
-    Rendition,
-)
+from camroll.db.models import Asset, AssetMetadata
 from camroll.privacy.audit import record
 
 router = APIRouter(prefix="/api/assets", tags=["assets"])
@@ -163,20 +152,6 @@ def asset_out(asset: Asset, meta: AssetMetadata | None) -> AssetOut:
     )
 
 
-def _encode_cursor(asset: Asset) -> str:
-    raw = json.dumps([asset.sort_at.isoformat(), asset.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, asset_id = json.loads(raw)
-        return _aware(datetime.fromisoformat(at)).astimezone(UTC), str(asset_id)
-    except (binascii.Error, ValueError, TypeError, OverflowError) as e:
-        raise HTTPException(400, "invalid cursor") from e
-
-
 @router.get("", response_model=AssetPage)
 def list_assets(
     who: Caller = Depends(caller),
@@ -196,73 +171,21 @@ def list_assets(
     ),
 ) -> AssetPage:
     """Newest first by capture time (or upload time when the capture time is unknown)."""
-    me = who.user.id
-    q = (
-        select(Asset, AssetMetadata)
-        .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
-        .where(Asset.user_id == me)
-    )
-    if person is not None:
-        q = q.where(
-            Asset.id.in_(select(Face.asset_id).where(Face.user_id == me, Face.person_id == person))
-        )
-    if tag is not None:
-        label = tag.strip().lower()
-        q = q.where(
-            Asset.id.in_(
-                select(AssetTag.asset_id).where(AssetTag.user_id == me, AssetTag.label == label)
-            )
-        )
-    if place is not None:
-        name = place.strip().lower()
-        # Place names are encrypted per user: match them in memory, then filter by id.
-        rows = session.execute(
-            select(
-                AssetPlace.asset_id,
-                AssetPlace.city,
-                AssetPlace.region,
-                AssetPlace.country,
-                AssetPlace.country_code,
-            ).where(AssetPlace.user_id == me)
-        )
-        ids = [r[0] for r in rows if any(v and v.lower() == name for v in r[1:])]
-        q = q.where(Asset.id.in_(ids))
-    if taken_from is not None:
-        q = q.where(Asset.sort_at >= _aware(taken_from))
-    if taken_to is not None:
-        q = q.where(Asset.sort_at < _aware(taken_to))
-    if type is not None:
-        q = q.where(Asset.kind == type)
-    if status is not None:
-        q = q.where(Asset.status == status)
-    else:
-        q = q.where(Asset.status != "trashed")  # the trash is asked for by name (or /api/trash)
-    if cursor:
-        at, last_id = _decode_cursor(cursor)
-        q = q.where(or_(Asset.sort_at < at, and_(Asset.sort_at == at, Asset.id < last_id)))
-    rows = session.execute(q.order_by(Asset.sort_at.desc(), Asset.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    f = svc.AssetFilter(taken_from, taken_to, type, status, person, tag, place)
+    try:
+        rows, next_cursor = svc.list_assets(session, who.user.id, f, cursor, limit)
+    except svc.BadCursor as e:
+        raise HTTPException(400, str(e)) from None
     record(session, who, "asset.list")
-    return AssetPage(
-        items=[asset_out(a, m) for a, m in rows],
-        next_cursor=_encode_cursor(rows[-1][0]) if more and rows else None,
-    )
-
-
-def _aware(dt: datetime) -> datetime:
-    from datetime import UTC
-
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return AssetPage(items=[asset_out(a, m) for a, m in rows], next_cursor=next_cursor)
 
 
 def owned_asset(session: Session, who: Caller, asset_id: str) -> Asset:
-    asset = session.scalars(
-        select(Asset).where(Asset.id == asset_id, Asset.user_id == who.user.id)
-    ).first()
-    if asset is None:
-        raise not_found("asset")
-    return asset
+    """The caller's asset; 404 for one that is absent or someone else's alike."""
+    try:
+        return svc.owned_asset(session, who.user.id, asset_id)
+    except LookupError:
+        raise not_found("asset") from None
 
 
 @router.get("/{asset_id}", response_model=AssetDetail)
@@ -271,26 +194,15 @@ def get_asset(
 ) -> AssetDetail:
     """Metadata plus what analysis found: faces (with people), tags, place and quality."""
     asset = owned_asset(session, who, asset_id)
-    meta = session.scalars(select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)).first()
+    meta = svc.metadata(session, asset)
     record(session, who, "asset.read", asset.id)
-    return AssetDetail(**asset_out(asset, meta).model_dump(), **derived_out(session, asset))
+    found = svc.derived(session, asset)
+    return AssetDetail(**asset_out(asset, meta).model_dump(), **derived_out(found))
 
 
-def derived_out(session: Session, asset: Asset) -> dict[str, object]:
-    import json
-
-    faces = session.execute(
-        select(Face, FaceExpression, Person.name)
-        .outerjoin(FaceExpression, FaceExpression.face_id == Face.id)
-        .outerjoin(Person, Person.id == Face.person_id)
-        .where(Face.asset_id == asset.id, Face.user_id == asset.user_id)
-        .order_by(Face.at_seconds, Face.box_x)
-    ).all()
-    tags = session.scalars(
-        select(AssetTag).where(AssetTag.asset_id == asset.id).order_by(AssetTag.score.desc())
-    )
-    place = session.get(AssetPlace, asset.id)
-    quality = session.get(AssetQuality, asset.id)
+def derived_out(found: svc.Derived) -> dict[str, object]:
+    """What analysis derived, as the API and the viewer's info panel show it."""
+    place, quality = found.place, found.quality
     return {
         "faces": [
             FaceOut(
@@ -306,9 +218,11 @@ def derived_out(session: Session, asset: Asset) -> dict[str, object]:
                 expression=e.expression if e else None,
                 smile=e.smile if e else None,
             )
-            for f, e, name in faces
+            for f, e, name in found.faces
         ],
-        "tags": [TagOut(label=t.label, score=t.score, sources=json.loads(t.sources)) for t in tags],
+        "tags": [
+            TagOut(label=t.label, score=t.score, sources=json.loads(t.sources)) for t in found.tags
+        ],
         "place": PlaceOut(
             city=place.city,
             region=place.region,
@@ -361,9 +275,7 @@ def media(
                 record(session, who, "asset.original", asset.id)
                 return part
     else:
-        rendition = session.scalars(
-            select(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == variant)
-        ).first()
+        rendition = svc.rendition(session, asset, variant)
         if rendition is None:
             reason = asset.quarantine_detail if asset.status == "quarantined" else "not made yet"
             raise HTTPException(404, f"no {variant} for this asset: {reason}")

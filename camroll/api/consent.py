@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, caller, db
+from camroll.consent import ledger
 from camroll.consent.gate import current_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
 from camroll.consent_change import change_scopes
@@ -97,10 +97,4 @@ def history(
     who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> list[ConsentEvent]:
     record(session, who, "consent.read")
-    return list(
-        session.scalars(
-            select(ConsentEvent)
-            .where(ConsentEvent.user_id == who.user.id)
-            .order_by(ConsentEvent.id)
-        )
-    )
+    return ledger.history(session, who.user.id)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll import job_runs
 from camroll.api.deps import Caller, caller, db, decrypted_body, not_found
-from camroll.db.models import JobRun
 from camroll.jobs.tasks import export_task
 from camroll.privacy import exports
 from camroll.privacy.audit import record
@@ -50,11 +48,7 @@ def get_export(
 ) -> JSONResponse | StreamingResponse:
     """202 with the job's state until the zip is ready, then the zip itself; 404 once it has
     expired or was deleted."""
-    run = session.scalars(
-        select(JobRun).where(
-            JobRun.task == TASK, JobRun.subject_id == export_id, JobRun.user_id == who.user.id
-        )
-    ).first()
+    run = exports.job(session, who.user.id, export_id)
     if run is None or exports.get_live(session, who.user.id, export_id) is None:
         raise not_found("export")  # never made, expired, or deleted with a revoked scope
     if run.state != "done":

@@ -1,5 +1,6 @@
-"""Verifying the consent ledger: every user's chain must recompute, link, and end at the head
-recorded on the user row. Any altered, removed or reordered record breaks one of the three."""
+"""The consent ledger: one owner's history as the doors show it, and verifying the whole of it:
+every user's chain must recompute, link, and end at the head recorded on the user row. Any
+altered, removed or reordered record breaks one of the three."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from sqlalchemy.orm import Session
 
 from camroll.consent.gate import GENESIS, chain_hash
 from camroll.db.models import ConsentEvent, User
+
+
+def history(session: Session, user_id: str) -> list[ConsentEvent]:
+    """The owner's consent records, oldest first (GET /api/consent/history, the consent page)."""
+    return list(
+        session.scalars(
+            select(ConsentEvent).where(ConsentEvent.user_id == user_id).order_by(ConsentEvent.id)
+        )
+    )
 
 
 def verify_ledger(session: Session) -> tuple[int, list[str]]:

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from camroll.db.models import Face, Person
+from camroll.db.models import Asset, Face, Person
 from camroll.people.assign import _lock_user, new_person, refresh_people
 
 
@@ -33,6 +33,23 @@ def owned_people(
     people = list(session.scalars(q))
     people.sort(key=lambda p: (p.name is None, -p.face_count, p.name or "", p.id))
     return people
+
+
+def person_photos(session: Session, user_id: str, person_id: str) -> list[tuple[Face, Asset]]:
+    """A person's ready photos, newest first, each with the face that is them (two faces of
+    one photo are never one person)."""
+    rows = session.execute(
+        select(Face, Asset)
+        .join(Asset, Asset.id == Face.asset_id)
+        .where(
+            Face.user_id == user_id,
+            Face.person_id == person_id,
+            Asset.user_id == user_id,
+            Asset.status == "ready",
+        )
+        .order_by(Asset.sort_at.desc(), Face.id)
+    )
+    return [(f, a) for f, a in rows]
 
 
 def owned_face(session: Session, user_id: str, face_id: str) -> Face | None:

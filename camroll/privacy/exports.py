@@ -45,6 +45,15 @@ def in_flight(session: Session, user_id: str) -> JobRun | None:
     ).first()
 
 
+def job(session: Session, user_id: str, export_id: str) -> JobRun | None:
+    """The job that builds (or built) this export of the owner's."""
+    return session.scalars(
+        select(JobRun).where(
+            JobRun.task == TASK, JobRun.subject_id == export_id, JobRun.user_id == user_id
+        )
+    ).first()
+
+
 def new_export(session: Session, user_id: str) -> Export:
     now = utcnow()
     export = Export(

@@ -11,15 +11,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, optional_caller
 from camroll.config import get_settings
+from camroll.consent import ledger
 from camroll.consent.gate import current_scopes
 from camroll.consent.scopes import POLICY_VERSION, SCOPES, TRAINING_STATEMENT
 from camroll.consent_change import change_scopes
-from camroll.db.models import ConsentEvent, User
+from camroll.db.models import User
 from camroll.privacy.audit import record
 from camroll.web.routes import templates
 
@@ -83,9 +83,7 @@ def consent_view(session: Session, user_id: str) -> dict[str, Any]:
     user = session.get(User, user_id)
     days = get_settings().retention_days
     guides = _guides(days)
-    events = session.scalars(
-        select(ConsentEvent).where(ConsentEvent.user_id == user_id).order_by(ConsentEvent.id)
-    ).all()
+    events = ledger.history(session, user_id)
     history: dict[str, list[dict[str, Any]]] = {name: [] for name in SCOPES}
     for e in events:
         if e.scope in history:

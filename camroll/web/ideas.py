@@ -14,7 +14,6 @@ import json
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, optional_caller
@@ -58,10 +57,7 @@ def ideas_page(
     granted = is_granted(session, who.user.id, "creations")
     ideas: list[Idea] = []
     if granted:
-        q = select(Idea).where(Idea.user_id == who.user.id, Idea.state != "dismissed")
-        if kept:
-            q = q.where(Idea.state == "accepted")
-        ideas = list(session.scalars(q.order_by(Idea.score.desc(), Idea.id)))
+        ideas = creations.list_ideas(session, who.user.id, "accepted" if kept else None)
         record(session, who, "ideas.list")
     styles: list[str] = []  # human names: the page never shows or sends a style's id
     if any(json.loads(i.params or "{}").get("style") for i in ideas):

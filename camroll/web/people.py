@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll.api.deps import Caller, db, optional_caller
 from camroll.consent.gate import is_granted
-from camroll.db.models import Asset, Face, Person
+from camroll.db.models import Person
 from camroll.people.edits import (
     EditError,
     merge_people,
@@ -22,6 +21,7 @@ from camroll.people.edits import (
     owned_face,
     owned_people,
     owned_person,
+    person_photos,
     update_person,
 )
 from camroll.people.review import confirm, reject, suggestions
@@ -160,18 +160,7 @@ def person_page(
             {"user": who.user, "people": [], "granted": True, "pairs": [], "missing": True},
             404,
         )
-    # One face per photo for a person (two faces of one photo are never one person).
-    rows = session.execute(
-        select(Face, Asset)
-        .join(Asset, Asset.id == Face.asset_id)
-        .where(
-            Face.user_id == who.user.id,
-            Face.person_id == person.id,
-            Asset.user_id == who.user.id,
-            Asset.status == "ready",
-        )
-        .order_by(Asset.sort_at.desc(), Face.id)
-    ).all()
+    rows = person_photos(session, who.user.id, person.id)
     others = [p for p in owned_people(session, who.user.id) if p.id != person.id]
     # "Is this also them?": the suggestions that involve this person, the other one first.
     maybe = [

@@ -9,17 +9,17 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from camroll import assets as svc
 from camroll import job_runs
-from camroll.api.assets import _decode_cursor, _encode_cursor, derived_out, owned_asset
+from camroll.api.assets import derived_out, owned_asset
 from camroll.api.deps import Caller, db, optional_caller
 from camroll.api.limits import SHORT_TEXT
 from camroll.config import get_settings
-from camroll.db.models import Asset, AssetMetadata, Rendition
+from camroll.db.models import Asset, AssetMetadata
 from camroll.privacy.audit import record
 from camroll.summary import overview, provenance
 from camroll.trash import empty_trash, expires_at, restore_asset, trashed
@@ -72,37 +72,20 @@ def _day_label(day: str) -> str:
 def _page(
     session: Session, user_id: str, cursor: str | None, before: datetime | None
 ) -> tuple[list[Tile], str | None]:
-    thumb = aliased(Rendition)
-    preview = aliased(Rendition)
-    q = (
-        select(Asset, AssetMetadata, thumb.width, thumb.height, preview.width, preview.height)
-        .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
-        .outerjoin(thumb, and_(thumb.asset_id == Asset.id, thumb.kind == "thumbnail"))
-        .outerjoin(preview, and_(preview.asset_id == Asset.id, preview.kind == "preview"))
-        .where(
-            Asset.user_id == user_id,
-            Asset.status == "ready",
-            # A Live Photo shows once, as its still; the motion plays in the viewer.
-            or_(Asset.kind != "video", Asset.live_pair_id.is_(None)),
+    try:
+        rows, next_cursor = svc.timeline(
+            session, user_id, cursor, before, get_settings().timeline_page
         )
-    )
-    if before is not None:
-        q = q.where(Asset.sort_at < before)
-    if cursor:
-        at, last_id = _decode_cursor(cursor)
-        q = q.where(or_(Asset.sort_at < at, and_(Asset.sort_at == at, Asset.id < last_id)))
-    # UTC order, as the API: the instant something happened, whatever clock the camera had.
-    page = get_settings().timeline_page
-    rows = session.execute(q.order_by(Asset.sort_at.desc(), Asset.id.desc()).limit(page + 1)).all()
-    more = len(rows) > page
-    rows = rows[:page]
+    except svc.BadCursor as e:
+        raise HTTPException(400, str(e)) from None
     tiles = []
-    for asset, meta, tw, th, pw, ph in rows:
-        local, day = _local(asset, meta)
+    for row in rows:
+        local, day = _local(row.asset, row.meta)
+        (tw, th), (pw, ph) = row.thumb, row.preview
         tiles.append(
             Tile(
-                asset=asset,
-                meta=meta,
+                asset=row.asset,
+                meta=row.meta,
                 aspect=round(tw / th, 4) if tw and th else 1.0,
                 preview_w=pw or tw or 1,
                 preview_h=ph or th or 1,
@@ -110,7 +93,7 @@ def _page(
                 day=day,
             )
         )
-    return tiles, (_encode_cursor(rows[-1][0]) if more and rows else None)
+    return tiles, next_cursor
 
 
 def _blocks(tiles: list[Tile], prev_day: str | None) -> list[Block]:
@@ -206,8 +189,8 @@ def info_panel(
     if who is None:
         return Response(status_code=401)
     asset = owned_asset(session, who, asset_id)  # 404 for absent and someone else's alike
-    meta = session.scalars(select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)).first()
-    derived = derived_out(session, asset)
+    meta = svc.metadata(session, asset)
+    derived = derived_out(svc.derived(session, asset))
     record(session, who, "asset.read", asset.id)
     people = sorted({f.person_name for f in derived["faces"] if f.person_name})  # type: ignore[attr-defined]
     unnamed = sum(1 for f in derived["faces"] if not f.person_name)  # type: ignore[attr-defined]

@@ -1,0 +1,50 @@
+"""The doors (api/, web/, cli.py) are thin: they call services and translate, and build no
+queries of their own. Read from the source, like tests/test_import_cycles.py: a door that
+imports SQLAlchemy's query builders or runs a statement on the session fails here."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "camroll"
+DOORS = ("api", "web", "cli.py")
+BUILDERS = {"select", "update", "delete", "insert", "text", "func", "and_", "or_", "aliased"}
+RUNS = {"execute", "scalars", "scalar", "query"}
+# Left to do, each with why; a new one fails. Remove an entry once its door is thin.
+KNOWN = {
+    # The search results' assets and names: the search pages were being reworked (offset
+    # paging) when the other doors moved to camroll/assets.py.
+    "api/search.py",
+    "web/routes.py",
+    # The health check asks the database itself whether it answers (SELECT 1).
+    "api/system.py",
+}
+
+
+def _queries(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+            found += [f"imports {a.name}" for a in node.names if a.name in BUILDERS]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in RUNS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in ("session", "s")
+        ):
+            found.append(f"line {node.lineno}: session.{node.func.attr}")
+    return found
+
+
+def test_the_doors_hold_no_queries() -> None:
+    doors = {}
+    for part in DOORS:
+        root = PACKAGE / part
+        for path in sorted([root] if root.suffix else root.rglob("*.py")):
+            found = _queries(path)
+            if found:
+                doors[path.relative_to(PACKAGE).as_posix()] = found
+    assert {d: q for d, q in doors.items() if d not in KNOWN} == {}
+    assert set(doors) >= KNOWN, f"thin now, drop from KNOWN: {sorted(KNOWN - set(doors))}"
