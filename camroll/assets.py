@@ -175,6 +175,24 @@ def metadata(session: Session, asset: Asset) -> AssetMetadata | None:
     return session.scalars(select(AssetMetadata).where(AssetMetadata.asset_id == asset.id)).first()
 
 
+def with_metadata(session: Session, user_id: str, ids: list[str]) -> dict[str, Row]:
+    """The owner's assets among `ids` (anyone else's are left out), with their metadata."""
+    rows = session.execute(
+        select(Asset, AssetMetadata)
+        .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+        .where(Asset.user_id == user_id, Asset.id.in_(ids))
+    )
+    return {a.id: (a, m) for a, m in rows}
+
+
+def filenames(session: Session, user_id: str, ids: list[str]) -> dict[str, str]:
+    """The names of the owner's assets among `ids`."""
+    rows = session.execute(
+        select(Asset.id, Asset.filename).where(Asset.user_id == user_id, Asset.id.in_(ids))
+    )
+    return {asset_id: name for asset_id, name in rows}
+
+
 def rendition(session: Session, asset: Asset, kind: str) -> Rendition | None:
     return session.scalars(
         select(Rendition).where(Rendition.asset_id == asset.id, Rendition.kind == kind)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from camroll import assets
 from camroll.api.assets import AssetOut, asset_out
 from camroll.api.deps import Caller, caller, db
-from camroll.db.models import Asset, AssetMetadata
 from camroll.privacy.audit import record
 from camroll.search.service import search_page
 
@@ -42,14 +41,7 @@ def search_assets(
         raise HTTPException(422, "the query is empty")
     found = search_page(session, who.user.id, q, limit, offset)
     page = found.hits
-    rows = {
-        a.id: (a, m)
-        for a, m in session.execute(
-            select(Asset, AssetMetadata)
-            .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
-            .where(Asset.user_id == who.user.id, Asset.id.in_([h.asset_id for h in page]))
-        )
-    }
+    rows = assets.with_metadata(session, who.user.id, [h.asset_id for h in page])
     record(session, who, "search")
     return SearchPage(
         query=q,

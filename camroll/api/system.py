@@ -6,11 +6,11 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from camroll import __version__, job_runs
 from camroll.api.deps import Caller, caller, db
+from camroll.db.engine import ping
 
 router = APIRouter(prefix="/api", tags=["system"])
 
@@ -40,8 +40,7 @@ class JobCounts(BaseModel):
 
 @router.get("/health", response_model=Health)
 def health(session: Session = Depends(db, scope="function")) -> Health:
-    session.execute(text("SELECT 1"))
-    return Health(status="ok", version=__version__, database=session.get_bind().dialect.name)
+    return Health(status="ok", version=__version__, database=ping(session))
 
 
 @router.get("/jobs", response_model=JobCounts)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from camroll.config import get_settings
@@ -62,3 +62,9 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def ping(session: Session) -> str:
+    """The database answers a statement (the health check); returns its dialect's name."""
+    session.execute(text("SELECT 1"))
+    return session.get_bind().dialect.name

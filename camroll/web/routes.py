@@ -8,14 +8,13 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from camroll import assets
 from camroll import login_throttle as throttle
 from camroll.accounts import check_password, create_token, revoke_token
 from camroll.api.deps import SESSION_COOKIE, Caller, db, optional_caller
 from camroll.consent.gate import is_granted
-from camroll.db.models import Asset
 from camroll.privacy.audit import record
 from camroll.privacy.report import BadCursor, build_report
 
@@ -125,13 +124,7 @@ def search_page(
         else service.Results(0, [])
     )
     hits = found.hits
-    names = dict(
-        session.execute(
-            select(Asset.id, Asset.filename).where(
-                Asset.user_id == who.user.id, Asset.id.in_([h.asset_id for h in hits])
-            )
-        ).all()
-    )
+    names = assets.filenames(session, who.user.id, [h.asset_id for h in hits])
     record(session, who, "search")
     return templates.TemplateResponse(
         request,
