@@ -155,6 +155,12 @@ def test_the_api_pages_through_every_hit_in_the_ranking_order(
         got += [h["asset"]["id"] for h in items]
         offset += 2
     assert got == everything
+    far = app_client.get(
+        "/api/search",
+        params={"q": "california beaches", "offset": 10**9},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert far["items"] == [] and far["total"] == len(everything)
     # The web page shows one page of tiles and says how many match in all.
     r = app_client.get(
         "/search",

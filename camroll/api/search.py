@@ -31,7 +31,9 @@ class SearchPage(BaseModel):
 def search_assets(
     q: str = Query(..., min_length=1, max_length=200, description='e.g. "beach 2015", "Anna"'),
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0, description="hits to skip: the next page starts at offset+limit"),
+    offset: int = Query(
+        0, ge=0, le=10**9, description="hits to skip: the next page starts at offset+limit"
+    ),
     who: Caller = Depends(caller),
     session: Session = Depends(db, scope="function"),
 ) -> SearchPage:
