@@ -2,7 +2,8 @@
 the capture date, found through the database's full-text index (search/index.py). The database
 ranks the matches on the blind tokens and the faces alone (index.ranked: words covered, score,
 date) and returns one page; only that page's documents are loaded, decrypted and explained by
-`rank`, so a page costs about the same however many photos match.
+`rank`. The database still reads every match once to order them, so a query that matches most of
+a large library costs more than a narrow one (about 0.2 s for 30k matches at 50k photos).
 
 Nothing is embedded per photo: MiniLM compares the query's words with the library's tag
 labels (cached per process). A database without the index (not migrated to 0012) falls back to
