@@ -92,6 +92,21 @@ def _absorbed(user_id: str) -> None:
         state.refreshed_until = state.ideas_until = utcnow()
 
 
+def _planner_statistics(backend: str) -> None:
+    """PostgreSQL's statistics after the bulk load, as autovacuum gathers them on a library that
+    grew to this size over months: measured seconds after the load, without them, the idea pass
+    at 50k took 0.70 s of wall time instead of 0.28 s (plans for an empty table). SQLite's are
+    taken by the first full refresh (analyze.library.planner_statistics), as in the product."""
+    if backend != "postgresql":
+        return
+    from sqlalchemy import text
+
+    from camroll.db.engine import get_engine
+
+    with get_engine().begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+
 def _past_slack() -> None:
     """Jobs that ended just before a refresh are taken again by the next (WATERMARK_SLACK);
     wait past it so a measured batch is the 20 photos and no more."""
@@ -120,6 +135,7 @@ def run_batch_section(
         upgrade()
         t_build, built = _timed(lambda: build_library(n))
         uid = built.user_id
+        _planner_statistics(backend)
         _past_slack()
         # After ingest: the full pass the first refresh makes, then the first ideas.
         t_full_new, mode = _timed(lambda: refresh_library(uid))
