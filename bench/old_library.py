@@ -200,7 +200,7 @@ def old_suggestions(session: Session, user_id: str, today: date | None = None) -
         *on_this_day_ideas(session, lib, today),
         *smile_ideas(session, lib, user_id),
         *over_the_years_ideas(session, lib, user_id),
-        *restyle_ideas(session, lib, user_id),
+        *restyle_ideas(session, lib, user_id, faces=True),  # the old code read faces unasked
     ]
 
 

@@ -67,7 +67,7 @@ def run(backend: str, n: int, repeat: int) -> dict[str, Any]:
         _past_slack()
         assert refresh_library(uid) == "full"
         with session_scope() as s:
-            t_full = _clock(lambda: g.suggestions(s, uid))[:2]
+            t_full = _clock(lambda: g.suggestions(s, uid, faces=True))[:2]
             state = library_state(s, uid)
             state.ideas_until = state.ideas_full_at = utcnow()
         _past_slack()

@@ -267,7 +267,7 @@ def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> Non
             if n % 4 == 0:
                 _face(s, a, maya_id, rng.uniform(0.5, 0.95))
     with session_scope() as s:
-        before = _by_fingerprint(suggestions(s, user_id, today))
+        before = _by_fingerprint(suggestions(s, user_id, today, faces=True))
     assert "theme:dog" in before and "theme:beach" in before
 
     with session_scope() as s:  # the batch: dogs and Maya on her birthday, smiling
@@ -278,9 +278,9 @@ def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> Non
             _face(s, a, maya_id, 0.97)
             batch.append(a.id)
     with session_scope() as s:
-        _, found = batch_suggestions(s, user_id, batch, today)
+        _, found = batch_suggestions(s, user_id, batch, today, faces=True)
         scoped = _by_fingerprint(found)
-        after = _by_fingerprint(suggestions(s, user_id, today))
+        after = _by_fingerprint(suggestions(s, user_id, today, faces=True))
 
     changed = {f for f, v in after.items() if before.get(f) != v}
     assert changed, "the batch changed some ideas"
@@ -289,6 +289,52 @@ def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> Non
         assert after[f] == v  # ... exactly as the full pass makes it
     assert "theme:beach" not in scoped  # untouched themes are left alone
     assert {"theme:dog", "smiles", f"birthday:{maya_id}:2025"} <= set(scoped)
+
+
+def test_ideas_read_no_faces_rows_unless_faces_may_be_used(env: dict) -> None:
+    """Face rows left behind (a revocation interrupted before its delete) are not read when
+    the ideas step may not use faces: no birthday, smiles or people ideas, no restyle choice by
+    faces, on the full pass and on a batch."""
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Person
+    from camroll.ideas.generate import batch_suggestions, suggestions
+
+    user_id = _user("nofaces@example.org", {"content": True, "faces": True, "creations": True})
+    rng = random.Random(5)
+    today = date(2025, 6, 14)
+    with session_scope() as s:
+        maya = Person(
+            user_id=user_id,
+            scope="faces",
+            model="test",
+            model_version="1",
+            name="Maya",
+            birthday="2019-06-14",
+            face_count=0,
+        )
+        s.add(maya)
+        s.flush()
+        batch = []
+        for n in range(12):  # Maya smiling on her birthdays and in between, over three years
+            at = datetime(2023 + n % 3, 6, 14 if n < 6 else 1 + n, 10, tzinfo=UTC)
+            a = _rows_for_ideas(s, user_id, f"maya-{n}", at, {"dog": 0.9}, rng.uniform(0.5, 0.9))
+            _face(s, a, maya.id, 0.97)
+            batch.append(a.id)
+    with session_scope() as s:
+        allowed = suggestions(s, user_id, today, faces=True)
+        _, allowed_batch = batch_suggestions(s, user_id, batch, today, faces=True)
+        denied = suggestions(s, user_id, today, faces=False)
+        _, denied_batch = batch_suggestions(s, user_id, batch, today, faces=False)
+
+    def faces_ideas(found) -> set[str]:  # type: ignore[no-untyped-def]
+        return {x.fingerprint for x in found if "faces" in x.drew_on}
+
+    # The same rows give people and smiles ideas when faces may be used ...
+    assert {"smiles", f"years:{maya.id}"} <= faces_ideas(allowed)
+    assert any(f.startswith(f"birthday:{maya.id}:") for f in faces_ideas(allowed_batch))
+    # ... and nothing drawn from faces when they may not.
+    assert faces_ideas(denied) == set() and faces_ideas(denied_batch) == set()
+    assert "theme:dog" in {x.fingerprint for x in denied}  # the rest of the ideas still come
 
 
 def test_a_large_theme_and_the_smiles_are_read_from_their_best_and_match_the_full_pass(
@@ -336,9 +382,9 @@ def test_a_large_theme_and_the_smiles_are_read_from_their_best_and_match_the_ful
             _face(s, a, kim.id, 0.97)
             batch.append(a.id)
     with session_scope() as s:
-        _, found = batch_suggestions(s, user_id, batch, today)
+        _, found = batch_suggestions(s, user_id, batch, today, faces=True)
         scoped = _by_fingerprint(found)
-        full = _by_fingerprint(suggestions(s, user_id, today))
+        full = _by_fingerprint(suggestions(s, user_id, today, faces=True))
 
     for key in ("theme:dog", "smiles"):
         assert scoped[key] == full[key]

@@ -395,7 +395,7 @@ def test_synthetic_years_of_trips_and_a_move(env: dict) -> None:
 
     today = date(2023, 1, 10)
     with session_scope() as s:  # the full pass's ideas, as rendering them left them
-        before = suggestions(s, user_id, today)  # keeps the gap threshold
+        before = suggestions(s, user_id, today, faces=True)  # keeps the gap threshold
         for x in before:
             s.add(
                 Idea(
@@ -463,7 +463,7 @@ def test_synthetic_years_of_trips_and_a_move(env: dict) -> None:
             for k in range(5)
         ]
     with session_scope() as s:
-        _, found = batch_suggestions(s, user_id, batch, today)
+        _, found = batch_suggestions(s, user_id, batch, today, faces=True)
         scoped = {
             f.fingerprint: (f.title, f.reason, sorted(a.id for a in f.assets))
             for f in found
@@ -471,7 +471,7 @@ def test_synthetic_years_of_trips_and_a_move(env: dict) -> None:
         }
         after = {
             f.fingerprint: (f.title, f.reason, sorted(a.id for a in f.assets))
-            for f in suggestions(s, user_id, today)
+            for f in suggestions(s, user_id, today, faces=True)
             if ":trip:" in f.fingerprint or f.fingerprint.startswith("holiday:")
         }
     new = {f for f in after if f not in {x.fingerprint for x in before}}
@@ -488,7 +488,7 @@ def test_synthetic_years_of_trips_and_a_move(env: dict) -> None:
         moments = {m.id for m in list_moments(s, user_id, with_places=True) if m.kind == "trip"}
         ideas = {
             x.params["moment_id"]
-            for x in suggestions(s, user_id, today)
+            for x in suggestions(s, user_id, today, faces=True)
             if ":trip:" in x.fingerprint
         }
     assert ideas and ideas == moments

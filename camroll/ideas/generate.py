@@ -36,7 +36,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.ideas import media
-from camroll.pipeline.step import BaseStep, run_steps
+from camroll.pipeline.step import BaseStep, may_use, run_steps
 
 if TYPE_CHECKING:
     from camroll.moments.events import MomentItem
@@ -589,17 +589,21 @@ def over_the_years_ideas(
 
 
 def restyle_ideas(
-    session: Session, lib: Library, user_id: str, partial: bool = False
+    session: Session, lib: Library, user_id: str, *, faces: bool, partial: bool = False
 ) -> list[Suggestion]:
     """One painterly version of the library's best landscape (no faces: a restyled face is
-    a likeness the owner did not ask for). `partial`: `lib` holds only the candidates."""
-    faces = select(Face.asset_id).where(Face.user_id == user_id)
-    if partial:
-        faces = faces.where(Face.asset_id.in_(list(lib.assets)))
-        any_faces = session.scalar(select(Face.id).where(Face.user_id == user_id).limit(1))
-    with_faces = {a for (a,) in session.execute(faces)}
-    if not partial:
-        any_faces = bool(with_faces)
+    a likeness the owner did not ask for; `faces` False: faces may not be read, so none are
+    known). `partial`: `lib` holds only the candidates."""
+    with_faces: set[str] = set()
+    any_faces: object = None
+    if faces:
+        q = select(Face.asset_id).where(Face.user_id == user_id)
+        if partial:
+            q = q.where(Face.asset_id.in_(list(lib.assets)))
+            any_faces = session.scalar(select(Face.id).where(Face.user_id == user_id).limit(1))
+        with_faces = {a for (a,) in session.execute(q)}
+        if not partial:
+            any_faces = bool(with_faces)
     candidates = [
         a
         for a in lib.assets.values()
@@ -655,9 +659,15 @@ def _score(s: Suggestion, lib: Library, named: set[str], dismissed: Counter[str]
 
 
 def suggestions(
-    session: Session, user_id: str, today: date | None = None, lib: Library | None = None
+    session: Session,
+    user_id: str,
+    today: date | None = None,
+    lib: Library | None = None,
+    *,
+    faces: bool,
 ) -> list[Suggestion]:
-    """Every idea the whole library suggests today (the full pass)."""
+    """Every idea the whole library suggests today (the full pass). `faces`: whether faces-scope
+    rows (people, smiles) may be read: the step's `may_use("faces")`."""
     lib = lib if lib is not None else load_library(session, user_id)
     if not lib.assets:
         return []
@@ -665,17 +675,17 @@ def suggestions(
     return [
         *trip_ideas(session, lib, user_id),
         *theme_ideas(session, lib),
-        *birthday_ideas(session, lib, user_id),
+        *(birthday_ideas(session, lib, user_id) if faces else []),
         *holiday_ideas(session, lib),
         *on_this_day_ideas(session, lib, today),
-        *smile_ideas(session, lib, user_id),
-        *over_the_years_ideas(session, lib, user_id),
-        *restyle_ideas(session, lib, user_id),
+        *(smile_ideas(session, lib, user_id) if faces else []),
+        *(over_the_years_ideas(session, lib, user_id) if faces else []),
+        *restyle_ideas(session, lib, user_id, faces=faces),
     ]
 
 
 def batch_suggestions(
-    session: Session, user_id: str, batch: list[str], today: date | None = None
+    session: Session, user_id: str, batch: list[str], today: date | None = None, *, faces: bool
 ) -> tuple[Library, list[Suggestion]]:
     """The ideas a batch of new photos touched, each made exactly as the full pass makes it:
     the themes of its tags, the people of its faces, best smiles, "on this day" for today's
@@ -712,13 +722,17 @@ def batch_suggestions(
         out += theme_ideas(session, part(ids), counts)
 
     # Only named people (over the years) and people with a birthday have ideas.
-    people = set(
-        session.scalars(
-            select(Person.id).where(
-                Person.id.in_(people_of(session, user_id, list(batch_lib.assets))),
-                or_(Person.name.is_not(None), Person.birthday.is_not(None)),
+    people: set[str] = (
+        set(
+            session.scalars(
+                select(Person.id).where(
+                    Person.id.in_(people_of(session, user_id, list(batch_lib.assets))),
+                    or_(Person.name.is_not(None), Person.birthday.is_not(None)),
+                )
             )
         )
+        if faces
+        else set()
     )
     if people:
         lib = part(person_candidates(session, user_id, people))
@@ -728,7 +742,9 @@ def batch_suggestions(
     smiling = select(FaceExpression.asset_id).where(
         FaceExpression.user_id == user_id, FaceExpression.smile >= SMILE_MIN
     )
-    if session.scalar(smiling.where(FaceExpression.asset_id.in_(list(batch_lib.assets))).limit(1)):
+    if faces and session.scalar(
+        smiling.where(FaceExpression.asset_id.in_(list(batch_lib.assets))).limit(1)
+    ):
         out += smile_ideas(
             session, part(broadest_smiles(session, user_id, media.MAX_COLLAGE)[1]), user_id
         )
@@ -743,7 +759,9 @@ def batch_suggestions(
         )
         out += on_this_day_ideas(session, part(ids), today)
 
-    if restyle_ideas(session, batch_lib, user_id, partial=True):  # a candidate in the batch
+    if restyle_ideas(
+        session, batch_lib, user_id, faces=faces, partial=True
+    ):  # a candidate in the batch
         previous = session.scalars(
             select(Idea.asset_id)
             .where(Idea.user_id == user_id, Idea.kind == "restyle")
@@ -751,7 +769,7 @@ def batch_suggestions(
             .limit(1)
         ).first()
         lib = part([*batch_lib.assets, *([previous] if previous else [])])
-        out += restyle_ideas(session, lib, user_id, partial=True)
+        out += restyle_ideas(session, lib, user_id, faces=faces, partial=True)
 
     existing = [
         f
@@ -1033,11 +1051,12 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
             or started - state.ideas_full_at >= FULL_EVERY
             or len(batch) >= FULL_GROWTH * max(state.full_size, 1)
         )
+    faces = may_use("faces")  # people, smiles and faces in photos: only while faces is granted
     if full or batch is None:
         lib = load_library(session, user_id)
-        found = suggestions(session, user_id, today, lib)
+        found = suggestions(session, user_id, today, lib, faces=faces)
     else:
-        lib, found = batch_suggestions(session, user_id, batch, today)
+        lib, found = batch_suggestions(session, user_id, batch, today, faces=faces)
     # Only the ideas made again are read (a batch touches a few of the library's hundreds).
     fingerprints = sorted({s.fingerprint for s in found})
     existing = {
@@ -1050,18 +1069,22 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
         )
     }
     shown = {a.id for s in found for a in s.assets}
-    named = {
-        a
-        for (a,) in session.execute(
-            select(Face.asset_id)
-            .join(Person, Person.id == Face.person_id)
-            .where(
-                Face.user_id == user_id,
-                Person.name.is_not(None),
-                Face.asset_id.in_(shown),
+    named: set[str] = (
+        {
+            a
+            for (a,) in session.execute(
+                select(Face.asset_id)
+                .join(Person, Person.id == Face.person_id)
+                .where(
+                    Face.user_id == user_id,
+                    Person.name.is_not(None),
+                    Face.asset_id.in_(shown),
+                )
             )
-        )
-    }
+        }
+        if faces
+        else set()
+    )
     dismissed = Counter(
         {
             kind: n
