@@ -54,9 +54,10 @@ def flush(at_exit: bool = False) -> int:
         with session_scope() as s:
             for token_id, at in items.items():
                 s.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
-    except Exception:  # a busy or gone database: a use time is not worth failing for
+    except Exception as exc:  # a busy or gone database: a use time is not worth failing for
         if not at_exit:
-            log.warning("could not record token use times", exc_info=True)
+            # One line, not a traceback: this runs on a background thread (see privacy/audit.py).
+            log.warning("could not record token use times: %s", str(exc).split("\n")[0])
     return len(items)
 
 
