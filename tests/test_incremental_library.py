@@ -232,6 +232,24 @@ def _face(s, asset, person_id: str, smile: float) -> None:  # type: ignore[no-un
     )
 
 
+def _maya(s, user_id: str):  # type: ignore[no-untyped-def]
+    """A named person with a birthday (June 14), as the owner set them."""
+    from camroll.db.models import Person
+
+    maya = Person(
+        user_id=user_id,
+        scope="faces",
+        model="test",
+        model_version="1",
+        name="Maya",
+        birthday="2019-06-14",
+        face_count=0,
+    )
+    s.add(maya)
+    s.flush()
+    return maya
+
+
 def _by_fingerprint(found) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
     return {
         s.fingerprint: (s.title, s.reason, sorted(a.id for a in s.assets), sorted(s.drew_on))
@@ -241,24 +259,13 @@ def _by_fingerprint(found) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
 
 def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> None:
     from camroll.db.engine import session_scope
-    from camroll.db.models import Person
     from camroll.ideas.generate import batch_suggestions, suggestions
 
     user_id = _user("ideas@example.org", {"content": True, "faces": True, "creations": True})
     rng = random.Random(3)
     today = date(2025, 6, 14)
     with session_scope() as s:
-        maya = Person(
-            user_id=user_id,
-            scope="faces",
-            model="test",
-            model_version="1",
-            name="Maya",
-            birthday="2019-06-14",
-            face_count=0,
-        )
-        s.add(maya)
-        s.flush()
+        maya = _maya(s, user_id)
         maya_id = maya.id
         for n in range(60):  # two years of a library: dogs, the beach, Maya
             at = datetime(2023, 1, 1, 10, tzinfo=UTC) + timedelta(days=11 * n)
@@ -296,24 +303,13 @@ def test_ideas_read_no_faces_rows_unless_faces_may_be_used(env: dict) -> None:
     the ideas step may not use faces: no birthday, smiles or people ideas, no restyle choice by
     faces, on the full pass and on a batch."""
     from camroll.db.engine import session_scope
-    from camroll.db.models import Person
     from camroll.ideas.generate import batch_suggestions, suggestions
 
     user_id = _user("nofaces@example.org", {"content": True, "faces": True, "creations": True})
     rng = random.Random(5)
     today = date(2025, 6, 14)
     with session_scope() as s:
-        maya = Person(
-            user_id=user_id,
-            scope="faces",
-            model="test",
-            model_version="1",
-            name="Maya",
-            birthday="2019-06-14",
-            face_count=0,
-        )
-        s.add(maya)
-        s.flush()
+        maya = _maya(s, user_id)
         batch = []
         for n in range(12):  # Maya smiling on her birthdays and in between, over three years
             at = datetime(2023 + n % 3, 6, 14 if n < 6 else 1 + n, 10, tzinfo=UTC)
