@@ -172,6 +172,51 @@ def test_the_api_pages_through_every_hit_in_the_ranking_order(
     assert r.text.count('class="tile"') == len(everything)
 
 
+def test_hostile_queries_and_paging_get_answers_or_clear_refusals(
+    app_client: httpx.Client, env: dict
+) -> None:
+    """Full-text syntax, SQL, control bytes and out-of-range paging reach the ranked page: each
+    is an answer (words are matched as blind tokens, never as query syntax) or a 422 that says
+    which parameter is wrong, and the library's search still works afterwards."""
+    uid = _library("hostile@example.com")
+    with session_scope() as s:
+        token = create_token(s, s.get(User, uid), "hostile")
+        expected = [h.asset_id for h in scan(s, uid, "california beaches")]
+    auth = {"Authorization": f"Bearer {token}"}
+    answered = [
+        'beach" OR "*',
+        "NEAR(beach california, 1)",
+        "beach*",
+        "') ; DROP TABLE search_terms; --",
+        "california\x00beaches",
+        "\u202e\u0000\ufeff",
+        "-beach ^california",
+        "x" * 200,
+    ]
+    for q in answered:
+        r = app_client.get("/api/search", params={"q": q, "limit": 3}, headers=auth)
+        assert r.status_code == 200, (q, r.status_code, r.text)
+        body = r.json()
+        assert len(body["items"]) <= 3 and body["total"] >= len(body["items"]), q
+    refused = [
+        ({"q": "x" * 201}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "beach", "limit": 0}, "limit"),
+        ({"q": "beach", "limit": 501}, "limit"),
+        ({"q": "beach", "offset": -1}, "offset"),
+        ({"q": "beach", "offset": 10**9 + 1}, "offset"),
+        ({"q": "beach", "offset": "many"}, "offset"),
+    ]
+    for params, name in refused:
+        r = app_client.get("/api/search", params=params, headers=auth)
+        assert r.status_code == 422, (params, r.status_code, r.text)
+        assert name in {e["loc"][-1] for e in r.json()["detail"]}, (params, r.text)
+    r = app_client.get(
+        "/api/search", params={"q": "california beaches", "limit": 500}, headers=auth
+    )
+    assert [h["asset"]["id"] for h in r.json()["items"]] == expected
+
+
 def test_index_rows_go_with_their_scope_and_the_account(env: dict) -> None:
     uid = _library("owner@example.com")
     with session_scope() as s:
