@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -223,3 +224,58 @@ def test_the_daily_ideas_pass_is_queued_where_the_ideas_step_would_run(env: dict
     with session_scope() as s:
         pending = {u: job_runs.counts(s, u)["pending"] for u in (on, away, off)}
     assert pending == {on: 1, away: 0, off: 0}
+
+
+@pytest.mark.backends("sqlite")
+def test_the_nightly_recluster_is_one_job_per_owner_with_analysis_on(env: dict) -> None:
+    """Each owner with an analysis scope on gets their own recluster job (the workers share
+    them; one owner's failure holds up no one else); an owner who opted out of cloud
+    processing gets none. The job reclusters only with faces on, then queues the refresh."""
+    from camroll import job_runs
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset, Face, FaceEmbedding, Person
+    from camroll.jobs.tasks import recluster_task, recluster_user_task
+
+    with session_scope() as s:
+        on = _library(s, {scope: True for scope in ALL_SCOPES})
+        no_faces = _library(s, {scope: scope != "faces" for scope in ALL_SCOPES})[0]
+        away = _library(s, {scope: scope != "cloud_processing" for scope in ALL_SCOPES})[0]
+    recluster_task.call_local()
+    with session_scope() as s:
+        pending = {u: job_runs.counts(s, u)["pending"] for u in (on[0], no_faces, away)}
+    assert pending == {on[0]: 1, no_faces: 1, away: 0}
+
+    # Two photos with a face each, the same embedding, in no person yet: the job puts them
+    # in one person.
+    user = on[0]
+    vector = np.full(128, 0.08, dtype="<f4").tobytes()
+    with session_scope() as s:
+        first = s.get(Asset, on[1])
+        second = Asset(
+            user_id=user, checksum=user.ljust(64, "s")[:64], size=1, filename="c.jpg",
+            mime="image/jpeg", kind="image", status="ready", sort_at=first.sort_at,
+        )  # fmt: skip
+        s.add(second)
+        s.flush()
+        for ready in (first.id, second.id):
+            face = Face(
+                user_id=user, asset_id=ready, scope="faces", model="test", model_version="1",
+                box_x=0.1, box_y=0.1, box_w=0.2, box_h=0.2, landmarks="[]", score=0.99,
+                sharpness=1.0, usable=True,
+            )  # fmt: skip
+            s.add(face)
+            s.flush()
+            embedding = FaceEmbedding(
+                user_id=user, face_id=face.id, asset_id=ready, scope="faces", model="test",
+                model_version="1", vector=vector,
+            )  # fmt: skip
+            s.add(embedding)
+    assert recluster_user_task.call_local(user) == "done"
+    assert recluster_user_task.call_local(no_faces) == "done"
+    with session_scope() as s:
+        people = s.scalars(select(Face.person_id).where(Face.user_id == user)).all()
+        assert len(set(people)) == 1 and people[0] is not None
+        assert s.scalar(select(Person.face_count).where(Person.id == people[0])) == 2
+        states = {u: job_runs.counts(s, u) for u in (user, no_faces)}
+    # Each job is done, and each owner's library refresh is queued behind it.
+    assert all(c["pending"] == 1 and c["failed"] == 0 for c in states.values()), states

@@ -487,14 +487,16 @@ def add_to_duplicates(session: Session, user_id: str, asset_ids: list[str]) -> N
     session.flush()
 
 
-def recluster_all() -> list[str]:
-    """Recluster every owner who has faces on; returns the owners with any analysis scope on,
-    whose library refresh the caller then queues."""
+def owners_analysed() -> list[str]:
+    """Owners with any analysis scope on: those the nightly pass reclusters and refreshes."""
     from camroll.analyze.run import ANALYSIS_SCOPES
 
     with session_scope() as session:
-        users = sorted({u for s in ANALYSIS_SCOPES for u in owners_granting(session, s)})
-    for user_id in users:
-        with session_scope() as session:
-            run_steps(session, user_id, [ReclusterStep()], user_id)
-    return users
+        return sorted({u for s in ANALYSIS_SCOPES for u in owners_granting(session, s)})
+
+
+def recluster(user_id: str) -> bool:
+    """The full recluster of one owner's faces; False (nothing done) without faces consent."""
+    with session_scope() as session:
+        (done,) = run_steps(session, user_id, [ReclusterStep()], user_id)
+        return done.ran

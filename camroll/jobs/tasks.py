@@ -196,11 +196,29 @@ def reanalyze_if_granted(session: Session, user_id: str, changed: dict[str, bool
 
 @huey.periodic_task(crontab(hour="3", minute="41"))
 def recluster_task() -> None:
-    """Nightly: a full recluster of every owner's faces keeps people tidy as they grow."""
-    from camroll.analyze.library import recluster_all
+    """Nightly: a full recluster keeps people tidy as they grow. One job per owner, so the
+    workers share them and one owner's failure holds up no one else's."""
+    from camroll.analyze.library import owners_analysed
 
-    for user_id in recluster_all():
-        refresh_user_task(user_id)
+    for user_id in owners_analysed():
+        enqueue_recluster(user_id)
+
+
+def enqueue_recluster(user_id: str) -> None:
+    job_runs.mark("recluster", user_id, user_id, "pending")
+    recluster_user_task(user_id)
+
+
+@huey.task(retries=1, retry_delay=60, context=True)
+def recluster_user_task(user_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
+    """One owner's full recluster (when faces is on), then their library refresh."""
+    from camroll.analyze.library import recluster
+
+    with job_runs.running("recluster", user_id, user_id, task):
+        recluster(user_id)
+    enqueue_refresh(user_id)  # pending before recluster reads done: no gap for `sync --wait`
+    job_runs.mark("recluster", user_id, user_id, "done")
+    return "done"
 
 
 def enqueue_process(asset_id: str, user_id: str) -> None:
@@ -218,6 +236,7 @@ DISPATCH = {
     "refresh": lambda user_id: refresh_user_task(user_id),
     "ideas": lambda user_id: ideas_task(user_id),
     "export": lambda export_id: export_task(export_id),
+    "recluster": lambda user_id: recluster_user_task(user_id),
 }
 
 
