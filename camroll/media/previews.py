@@ -71,6 +71,12 @@ def render_previews(
         with decode_image(path, mime, settings.preview_px) as decoded:
             image = _upright(decoded, orientation)
             image.info.setdefault("icc_profile", decoded.info.get("icc_profile"))
+        if settings.previews_libvips:  # HEIC and the rest: Pillow decodes, libvips resizes
+            from camroll.media.vips_renditions import render_pixels
+
+            done = render_pixels(image, settings.preview_px, settings.thumbnail_px)
+            if done is not None:
+                return done
         poster = False
     else:
         raise ValueError(f"unknown media kind {kind!r}")
