@@ -668,8 +668,8 @@ def stage_profile(run: E2E, sample: int) -> dict:
             sub["decrypt original"] += time.perf_counter() - t
             paths.append((p, a.kind))
         # Encrypting an original (what the first run does with the staged upload).
-        from camroll.crypto.keys import user_data_key
         from camroll.crypto.stream import encrypt_stream
+        from camroll.keyring import user_data_key
 
         key = user_data_key(s, assets[0].user_id)
         t = time.perf_counter()

@@ -172,8 +172,8 @@ class _Writer:
     CHUNK = 2000  # photos per transaction
 
     def __init__(self, user_id: str, previews: list[bytes], rng: random.Random) -> None:
-        from camroll.crypto.keys import user_data_key
         from camroll.db.engine import session_scope
+        from camroll.keyring import user_data_key
 
         self.user_id, self.previews, self.rng = user_id, previews, rng
         self.nprng = np.random.default_rng(rng.randrange(1 << 30))

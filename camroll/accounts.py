@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from camroll import token_usage
-from camroll.crypto.keys import create_user_key
 from camroll.db.models import ApiToken, User, utcnow
+from camroll.keyring import create_user_key
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "crl_"

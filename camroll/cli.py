@@ -81,8 +81,9 @@ def worker_cmd(
 
 def _check_node() -> None:
     """A node that could not read what the others wrote refuses to start, saying why."""
-    from camroll.crypto.keys import MasterKeyMismatch, check_master_key
+    from camroll.crypto.keys import MasterKeyMismatch
     from camroll.db.engine import session_scope
+    from camroll.keyring import check_master_key
     from camroll.startup import prepare_database
 
     prepare_database()

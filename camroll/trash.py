@@ -16,7 +16,6 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from camroll.config import get_settings
-from camroll.crypto.asset_keys import shred_asset_key
 from camroll.db.engine import session_scope
 from camroll.db.models import (
     Asset,
@@ -29,6 +28,7 @@ from camroll.db.models import (
     derived_models,
     utcnow,
 )
+from camroll.keyring import shred_asset_key
 from camroll.storage import get_store
 
 log = logging.getLogger(__name__)

@@ -330,8 +330,9 @@ def _read(user_id: str, key: str) -> bytes:
 
 
 def test_crypto_shredding_makes_every_copy_unreadable(env: dict, tmp_path: Path) -> None:
-    from camroll.crypto.keys import KeyDestroyed, create_user_key, destroy_user_key, user_data_key
+    from camroll.crypto.keys import KeyDestroyed
     from camroll.db.engine import session_scope
+    from camroll.keyring import create_user_key, destroy_user_key, user_data_key
     from camroll.storage.blobs import blob_key
 
     a, b = _users("a@example.org", "b@example.org")
@@ -375,9 +376,9 @@ def test_crypto_shredding_makes_every_copy_unreadable(env: dict, tmp_path: Path)
 
 def test_data_keys_are_only_stored_wrapped(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from camroll.config import get_settings
-    from camroll.crypto.keys import user_data_key
     from camroll.db.engine import session_scope
     from camroll.db.models import UserKey
+    from camroll.keyring import user_data_key
 
     (a,) = _users("a@example.org")
     with session_scope() as s:
@@ -404,7 +405,7 @@ def test_master_key_from_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
 ) -> None:
     from camroll.config import get_settings
-    from camroll.crypto.master import master_key, unwrap, wrap
+    from camroll.crypto.keys import master_key, unwrap, wrap
 
     key = secrets.token_bytes(32)
     monkeypatch.setenv("CAMROLL_DATA_DIR", str(tmp_path / "data"))
@@ -430,7 +431,7 @@ def test_master_key_from_environment(
 def test_master_key_file_is_made_once_and_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
 ) -> None:
-    from camroll.crypto.master import master_key
+    from camroll.crypto.keys import master_key
 
     monkeypatch.setenv("CAMROLL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("CAMROLL_MASTER_KEY", raising=False)

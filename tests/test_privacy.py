@@ -79,7 +79,8 @@ def test_opt_out_then_purge_leaves_nothing_and_a_receipt_that_verifies(
     assert client.get("/api/assets").status_code == 401  # the token went with the account
 
     # The copy made before the purge can no longer be decrypted by anyone.
-    from camroll.crypto.keys import KeyDestroyed, user_data_key
+    from camroll.crypto.keys import KeyDestroyed
+    from camroll.keyring import user_data_key
 
     with session_scope() as s, pytest.raises(KeyDestroyed):
         user_data_key(s, user_id)

@@ -201,9 +201,10 @@ def test_s3_big_blob_is_streamed_as_multipart(s3: tuple[str, object]) -> None:
 def test_encrypted_blobs_on_s3(env: dict, s3: tuple[str, object], monkeypatch) -> None:
     from camroll.accounts import create_user
     from camroll.config import get_settings
-    from camroll.crypto.keys import KeyDestroyed, destroy_user_key
+    from camroll.crypto.keys import KeyDestroyed
     from camroll.crypto.stream import DecryptionError, decrypt_stream
     from camroll.db.engine import session_scope
+    from camroll.keyring import destroy_user_key
     from camroll.storage import _cached
     from camroll.storage.blobs import blob_key, put_encrypted, read_decrypted
 
@@ -252,7 +253,7 @@ def test_encrypted_blobs_on_s3(env: dict, s3: tuple[str, object], monkeypatch) -
     with session_scope() as s, pytest.raises(KeyDestroyed):
         read_decrypted(s, a, key)
     with session_scope() as s:
-        from camroll.crypto.keys import user_data_key
+        from camroll.keyring import user_data_key
 
         other_key = user_data_key(s, b)
     with pytest.raises(DecryptionError):

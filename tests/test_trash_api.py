@@ -183,9 +183,9 @@ def test_delete_restore_and_empty_the_trash_leave_nothing(
     assert app_client.delete("/api/trash", headers=auth(other)).json() == {"erased": 0}
     assert app_client.get(f"/api/assets/{photo}", headers=auth(token)).status_code == 200
     # A backup copy of the original, taken while the photo sat in the trash.
-    from camroll.crypto.keys import user_data_key
     from camroll.crypto.stream import DecryptionError, decrypt_stream
     from camroll.db.models import Asset, AssetKey
+    from camroll.keyring import user_data_key
 
     with session_scope() as s:
         original = s.get(Asset, photo).original_key

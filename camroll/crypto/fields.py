@@ -38,11 +38,11 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, LargeBinary, Table, event, select
+from sqlalchemy import Connection, LargeBinary, event, select
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.types import TypeDecorator
 
-from camroll.crypto.master import KeyDestroyed, unwrap
+from camroll.crypto.keys import KeyDestroyed, unwrap
 
 PLAIN, SEALED_V1 = 0, 1
 NONCE = 12
@@ -68,9 +68,9 @@ class Sealed:
 
 _lock = threading.Lock()
 _keys: dict[str, tuple[AESGCM, float]] = {}
-# The table of wrapped data keys, named by the schema when it installs this module (`install`):
-# this module sits below camroll.db and never imports it back.
-_key_table: Callable[[], Table] | None = None
+# Reads a user's wrapped data key (through the given connection, or one of its own): given by the
+# schema when it installs this module (`install`), as this module sits below camroll.db.
+_wrapped_key: Callable[[str, Connection | None], bytes | None] | None = None
 
 
 def _derive(data_key: bytes, info: bytes) -> bytes:
@@ -110,17 +110,9 @@ def _cipher(user_id: str, conn: Connection | None = None) -> AESGCM:
     hit = _keys.get(user_id)  # a dict read is atomic; the lock guards writes only
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
-    if _key_table is None:
-        raise FieldEncryptionError("no key table: camroll.db.models installs it on import")
-    table = _key_table()
-    query = select(table.c.wrapped_key).where(table.c.user_id == user_id)
-    if conn is not None:
-        wrapped = conn.execute(query).scalar()
-    else:
-        from camroll.db.engine import get_engine
-
-        with get_engine().connect() as own:
-            wrapped = own.execute(query).scalar()
+    if _wrapped_key is None:
+        raise FieldEncryptionError("no key store: camroll.db.models installs it on import")
+    wrapped = _wrapped_key(user_id, conn)
     if wrapped is None:
         raise KeyDestroyed(f"no data key for user {user_id}: its fields are shredded")
     remember(user_id, unwrap(wrapped, user_id))
@@ -290,11 +282,13 @@ def _unseal_leftovers(session: Session, *_args: Any) -> None:
             _unseal_state(state.mapper, obj)
 
 
-def install(base: type, key_table: Callable[[], Table]) -> None:
-    """Wire the seal/unseal events on every mapped subclass of `base`; `key_table` gives the
-    table of wrapped data keys (user_id, wrapped_key) that field keys are derived from."""
-    global _key_table
-    _key_table = key_table
+def install(base: type, wrapped_key: Callable[[str, Connection | None], bytes | None]) -> None:
+    """Wire the seal/unseal events on every mapped subclass of `base`; `wrapped_key(user_id,
+    conn)` reads the user's wrapped data key (None once destroyed), through `conn` when given
+    (the flushing connection sees a key not yet committed), else through a connection of its
+    own. Field keys are derived from it."""
+    global _wrapped_key
+    _wrapped_key = wrapped_key
 
     @event.listens_for(base, "before_insert", propagate=True)
     def _before_insert(mapper: Mapper[Any], conn: Connection, target: Any) -> None:

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from camroll.crypto.master import master_key
+from camroll.crypto.keys import master_key
 
 
 def signing_key() -> Ed25519PrivateKey:

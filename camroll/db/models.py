@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -23,11 +24,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from camroll.crypto.fields import Encrypted, install
+from camroll.db.engine import get_engine
 
 
 def new_id() -> str:
@@ -59,9 +62,17 @@ class Base(DeclarativeBase):
     pass
 
 
+def _wrapped_key(user_id: str, conn: Connection | None) -> bytes | None:
+    query = select(UserKey.wrapped_key).where(UserKey.user_id == user_id)
+    if conn is not None:
+        return conn.execute(query).scalar()
+    with get_engine().connect() as own:
+        return own.execute(query).scalar()
+
+
 # Encrypted columns are sealed under the row owner's key on the way in (camroll/crypto/fields.py),
-# derived from the wrapped data keys in user_keys (named here: crypto never imports the schema).
-install(Base, lambda: Base.metadata.tables["user_keys"])
+# derived from the wrapped data keys in user_keys (read here: crypto never imports the schema).
+install(Base, _wrapped_key)
 
 
 def _user_fk() -> Mapped[str]:

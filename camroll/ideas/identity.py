@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from camroll.create.ai_label import SigningIdentity, make_signing_identity
-from camroll.crypto.master import master_key
+from camroll.crypto.keys import master_key
 
 
 @lru_cache(maxsize=1)

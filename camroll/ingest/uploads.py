@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from camroll import job_runs
 from camroll.config import get_settings
 from camroll.consent.gate import ConsentRequired
-from camroll.crypto.keys import user_data_key
 from camroll.db.models import Asset, Upload, new_id, utcnow
 from camroll.ingest.staging import Staging, staging_prefix
+from camroll.keyring import user_data_key
 from camroll.media.names import as_sent, clean_device_path, clean_name
 from camroll.pipeline.step import BaseStep, require_step, run_steps
 from camroll.storage import get_store

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, object_session
 
 from camroll.config import get_settings
 from camroll.crypto import signing
-from camroll.crypto.keys import destroy_user_key
 from camroll.db.engine import session_scope
 from camroll.db.models import (
     ApiToken,
@@ -32,6 +31,7 @@ from camroll.db.models import (
     utcnow,
 )
 from camroll.ingest.staging import staging_prefix
+from camroll.keyring import destroy_user_key
 from camroll.privacy.exports import delete_exports, expire_exports
 from camroll.privacy.scrub import scrub
 from camroll.storage import get_store

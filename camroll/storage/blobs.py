@@ -1,5 +1,5 @@
 """Encrypted blobs: every original, preview and thumbnail is stored under its owner's key
-(and its photo's own key: camroll/crypto/asset_keys.py)."""
+(and its photo's own key: camroll/keyring.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from camroll.crypto.asset_keys import blob_data_key
 from camroll.crypto.stream import decrypt_stream, encrypt_stream
+from camroll.keyring import blob_data_key
 from camroll.storage import get_store
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
-from camroll.crypto.asset_keys import blob_data_key
 from camroll.crypto.stream import HEADER, SEGMENT, TAG, decrypt_segments
+from camroll.keyring import blob_data_key
 from camroll.storage import get_store
 
 
