@@ -12,10 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.engine import Row as DbRow
 from sqlalchemy.orm import Session, aliased
 
 from camroll.db.models import (
@@ -160,6 +163,30 @@ def timeline(
         q = q.where(Asset.sort_at < before)
     rows, next_cursor = _paged(session, _after(q, cursor), limit)
     return [TimelineRow(a, m, (tw, th), (pw, ph)) for a, m, tw, th, pw, ph in rows], next_cursor
+
+
+def backup_listing(session: Session, user_id: str) -> Sequence[DbRow[Any]]:
+    """The owner's photos outside the trash as the backup folder (WebDAV) lists them, in the
+    instant's order: (id, size, mime, checksum, uploaded_at, sort_at, filename, device_path,
+    local capture time). Columns, not entities: a 20,000-photo library lists in a fraction of
+    the time."""
+    q = (
+        select(
+            Asset.id,
+            Asset.size,
+            Asset.mime,
+            Asset.checksum,
+            Asset.uploaded_at,
+            Asset.sort_at,
+            Asset.filename,
+            Asset.device_path,
+            AssetMetadata.taken_at_local,
+        )
+        .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+        .where(Asset.user_id == user_id, Asset.trashed_at.is_(None))
+        .order_by(Asset.sort_at, Asset.id)
+    )
+    return session.execute(q).all()
 
 
 def owned_asset(session: Session, user_id: str, asset_id: str) -> Asset:

@@ -1,4 +1,4 @@
-"""The doors (api/, web/, cli.py) are thin: they call services and translate, and build no
+"""The doors (api/, web/, cli.py, dav/) are thin: they call services and translate, and build no
 queries of their own. Read from the source, like tests/test_import_cycles.py: a door that
 imports SQLAlchemy's query builders or runs a statement on the session fails here."""
 
@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "camroll"
-DOORS = ("api", "web", "cli.py")
+DOORS = ("api", "web", "cli.py", "dav")
 BUILDERS = {"select", "update", "delete", "insert", "text", "func", "and_", "or_", "aliased"}
 RUNS = {"execute", "scalars", "scalar", "query"}
 # Left to do, each with why; a new one fails. Remove an entry once its door is thin.

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wsgidav.dav_error import (
     HTTP_BAD_REQUEST,
@@ -37,13 +36,14 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
+from camroll import assets
 from camroll.config import get_settings
 from camroll.consent.gate import ConsentRequired, require
 from camroll.crypto.keys import KeyDestroyed
 from camroll.crypto.stream import DecryptionError
 from camroll.dav.auth import DEVICE, USER_ID
 from camroll.db.engine import session_scope
-from camroll.db.models import Asset, AssetMetadata, Upload
+from camroll.db.models import Asset, Upload
 from camroll.ingest import uploads as svc
 from camroll.ingest.staging import SEGMENT
 from camroll.privacy.audit import record
@@ -173,23 +173,7 @@ def build_library(user_id: str) -> Library:
     lib = Library()
     live: set[str] = set()
     with session_scope() as session:
-        rows = session.execute(
-            # Columns, not entities: a 20,000-photo library lists in a fraction of the time.
-            select(
-                Asset.id,
-                Asset.size,
-                Asset.mime,
-                Asset.checksum,
-                Asset.uploaded_at,
-                Asset.sort_at,
-                Asset.filename,
-                Asset.device_path,
-                AssetMetadata.taken_at_local,
-            )
-            .outerjoin(AssetMetadata, AssetMetadata.asset_id == Asset.id)
-            .where(Asset.user_id == user_id, Asset.trashed_at.is_(None))
-            .order_by(Asset.sort_at, Asset.id)
-        ).all()
+        rows = assets.backup_listing(session, user_id)
     for aid, size, mime, checksum, uploaded, sort_at, filename, device_path, local in rows:
         entry = Entry(aid, size, mime, checksum, uploaded)
         live.add(aid)
@@ -359,13 +343,11 @@ class AssetFile(DAVNonCollection):
         user_id = self.environ[USER_ID]
         try:
             with session_scope() as session:
-                asset = session.get(Asset, self.entry.asset_id)
-                if (
-                    asset is None
-                    or asset.user_id != user_id
-                    or asset.trashed_at is not None
-                    or asset.original_key is None
-                ):
+                try:
+                    asset = assets.owned_asset(session, user_id, self.entry.asset_id)
+                except LookupError:
+                    asset = None
+                if asset is None or asset.trashed_at is not None or asset.original_key is None:
                     raise DAVError(HTTP_NOT_FOUND, "this file is not stored (yet)")
                 # The key is read here; the blob streams on after the session has closed.
                 chunks = read_decrypted(session, user_id, asset.original_key)
