@@ -27,19 +27,22 @@ log = logging.getLogger(__name__)
 MAX_ERROR = 500  # characters of a failure's reason kept and shown
 
 
-def mark(task: str, subject_id: str, user_id: str, state: str, error: str | None = None) -> None:
+def mark(
+    task: str,
+    subject_id: str,
+    user_id: str,
+    state: str,
+    error: str | None = None,
+    session: Session | None = None,
+) -> None:
+    """Set a job's state in its own transaction, or in `session`'s (committed with the
+    caller's other writes: one transaction per step of a job instead of one per mark)."""
+    if session is not None:
+        _set_state(session, task, subject_id, user_id, state, error)
+        session.flush()
+        return
     with session_scope() as s:
-        run = s.scalars(
-            select(JobRun).where(JobRun.task == task, JobRun.subject_id == subject_id)
-        ).first()
-        if run is None:
-            run = JobRun(task=task, subject_id=subject_id, user_id=user_id, attempts=0)
-            s.add(run)
-        run.state = state
-        run.error = error
-        run.updated_at = utcnow()
-        if state == "running":
-            run.attempts = (run.attempts or 0) + 1
+        _set_state(s, task, subject_id, user_id, state, error)
         try:
             s.flush()
         except IntegrityError:  # another process inserted it first: update theirs
@@ -47,11 +50,31 @@ def mark(task: str, subject_id: str, user_id: str, state: str, error: str | None
             mark(task, subject_id, user_id, state, error)
 
 
+def _set_state(
+    s: Session, task: str, subject_id: str, user_id: str, state: str, error: str | None
+) -> None:
+    run = s.scalars(
+        select(JobRun).where(JobRun.task == task, JobRun.subject_id == subject_id)
+    ).first()
+    if run is None:
+        run = JobRun(task=task, subject_id=subject_id, user_id=user_id, attempts=0)
+        s.add(run)
+    run.state = state
+    run.error = error
+    run.updated_at = utcnow()
+    if state == "running":
+        run.attempts = (run.attempts or 0) + 1
+
+
 @contextmanager
-def running(task: str, subject_id: str, user_id: str, huey_task: object) -> Iterator[None]:
-    """Mark a job running; if it raises, mark it pending (Huey retries it) or, on its last
-    try, failed with the error. Marking it done is the caller's, after any follow-up is queued."""
-    mark(task, subject_id, user_id, "running")
+def running(
+    task: str, subject_id: str, user_id: str, huey_task: object, *, marked: bool = False
+) -> Iterator[None]:
+    """Mark a job running (unless the caller already `marked` it, in its own transaction); if
+    it raises, mark it pending (Huey retries it) or, on its last try, failed with the error.
+    Marking it done is the caller's, after any follow-up is queued."""
+    if not marked:
+        mark(task, subject_id, user_id, "running")
     try:
         yield
     except Exception as e:
@@ -62,13 +85,13 @@ def running(task: str, subject_id: str, user_id: str, huey_task: object) -> Iter
         raise
 
 
-def attempts(task: str, subject_id: str) -> int:
+def attempts(task: str, subject_id: str, session: Session | None = None) -> int:
     """How many times this job has started (crashed workers included)."""
+    q = select(JobRun.attempts).where(JobRun.task == task, JobRun.subject_id == subject_id)
+    if session is not None:
+        return int(session.scalar(q) or 0)
     with session_scope() as s:
-        n = s.scalar(
-            select(JobRun.attempts).where(JobRun.task == task, JobRun.subject_id == subject_id)
-        )
-    return int(n or 0)
+        return int(s.scalar(q) or 0)
 
 
 def _part_subject(user_id: str, part: str) -> str:

@@ -25,28 +25,38 @@ MAX_PROCESS_ATTEMPTS = 5
 
 @huey.task(retries=2, retry_delay=3, context=True)
 def process_asset_task(asset_id: str, task=None) -> str:  # type: ignore[no-untyped-def]
+    # The owner, the attempts so far and "running": one transaction (it was three).
     with session_scope() as s:
         asset = s.get(Asset, asset_id)
-        user_id = asset.user_id if asset else ""
-    if not user_id:
-        return "missing"
-    if job_runs.attempts("process_asset", asset_id) >= MAX_PROCESS_ATTEMPTS:
+        if asset is None:
+            return "missing"
+        user_id = asset.user_id
+        spent = job_runs.attempts("process_asset", asset_id, s) >= MAX_PROCESS_ATTEMPTS
+        if not spent:
+            job_runs.mark("process_asset", asset_id, user_id, "running", session=s)
+    if spent:
         # A file that kills its worker every time (requeued after each crash) ends here.
         give_up(asset_id, "processing stopped the worker on every try; the original is kept")
         job_runs.mark("process_asset", asset_id, user_id, "failed", "gave up after crashes")
         return "quarantined"
     try:
-        with job_runs.running("process_asset", asset_id, user_id, task):
+        with job_runs.running("process_asset", asset_id, user_id, task, marked=True):
             status = process_asset(asset_id)
     except Exception as e:
         if task is None or task.retries == 0:
             # The last try: quarantined with a reason (the error's kind, no paths), not pending.
             give_up(asset_id, f"processing failed on every try ({type(e).__name__})")
         raise
-    # The follow-up is pending before this job is done, so `sync --wait` never sees a gap.
-    if status == "ready" and _wants_analysis(user_id):
-        enqueue_analyze(asset_id, user_id)
-    job_runs.mark("process_asset", asset_id, user_id, "done")
+    # The follow-up is pending in the transaction that marks this job done, so `sync --wait`
+    # never sees a gap; Huey gets the task once that commits (a crash in between leaves it
+    # pending, and requeue_unfinished sends it).
+    with session_scope() as s:
+        analyse = status == "ready" and _wants_analysis(s, user_id)
+        if analyse:
+            job_runs.mark("analyze", asset_id, user_id, "pending", session=s)
+        job_runs.mark("process_asset", asset_id, user_id, "done", session=s)
+    if analyse:
+        analyze_asset_task(asset_id, None)
     return status
 
 
@@ -90,12 +100,11 @@ def _finish_analysis(asset_id: str, user_id: str, state: str, error: str | None 
         enqueue_refresh(user_id)  # the others finished meanwhile
 
 
-def _wants_analysis(user_id: str) -> bool:
+def _wants_analysis(session: Session, user_id: str) -> bool:
     """Whether any analysis step would run for this owner now."""
     from camroll.analyze.steps import STEPS
 
-    with session_scope() as s:
-        return bool(consented(s, user_id, STEPS))
+    return bool(consented(session, user_id, STEPS))
 
 
 def enqueue_analyze(asset_id: str, user_id: str, scopes: list[str] | None = None) -> None:
