@@ -29,14 +29,22 @@ def current_scopes(session: Session, user_id: str) -> dict[str, ConsentState | N
 
 def is_granted(session: Session, user_id: str, scope: str) -> bool:
     """A scope counts only while cloud_processing is on and no deletion is pending."""
+    return scope in granted_scopes(session, user_id, {scope})
+
+
+def granted_scopes(session: Session, user_id: str, scopes: set[str]) -> set[str]:
+    """Which of `scopes` count now, as `is_granted` says for each: one query for all of them
+    (a finished upload asks for every analysis step's scope)."""
     user = session.get(User, user_id)
     if user is None or user.deletion_due_at is not None:
-        return False
-    wanted = {"cloud_processing", scope}
+        return set()
     rows = session.scalars(
-        select(ConsentState).where(ConsentState.user_id == user_id, ConsentState.scope.in_(wanted))
+        select(ConsentState).where(
+            ConsentState.user_id == user_id, ConsentState.scope.in_(scopes | {"cloud_processing"})
+        )
     ).all()
-    return len(rows) == len(wanted) and all(r.granted for r in rows)
+    on = {r.scope for r in rows if r.granted}
+    return scopes & on if "cloud_processing" in on else set()
 
 
 def owners_granting(session: Session, scope: str) -> list[str]:

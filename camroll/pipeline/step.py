@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.orm import Session
 
-from camroll.consent.gate import ConsentRequired, is_granted
+from camroll.consent.gate import ConsentRequired, granted_scopes, is_granted
 
 S = TypeVar("S")  # what a step looks at: an asset, a batch of a library, an owner
 
@@ -133,7 +133,8 @@ Sc = TypeVar("Sc", bound=Scoped)
 def consented(session: Session, user_id: str, steps: Sequence[Sc]) -> list[Sc]:
     """The steps (or step classes) whose scope the owner grants now: a job queues a follow-up
     job only when one of its steps would run."""
-    return [s for s in steps if is_granted(session, user_id, s.scope)]
+    on = granted_scopes(session, user_id, {s.scope for s in steps})
+    return [s for s in steps if s.scope in on]
 
 
 def require_step(session: Session, user_id: str, step: Scoped) -> None:
