@@ -13,7 +13,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import make_user
 from tests.test_quality import BIG_BEN, BURST, DATA, OBAMA, OPERA, UNRELATED, load
@@ -389,6 +389,75 @@ def test_a_large_theme_and_the_smiles_are_read_from_their_best_and_match_the_ful
     assert scoped["theme:dog"][1] == f"{ready} photos with dogs"
     assert scoped["smiles"][1].endswith(f"of {ready} photos with a big smile")
     assert set(batch) <= set(scoped["theme:dog"][2])  # the batch's 0.97 shots are the best
+
+
+def test_a_named_persons_best_of_each_year_is_walked_from_the_best_and_matches_the_full_pass(
+    env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the years and birthdays of a person with many photos: each year's best is walked
+    down the quality index (here from 4 rows, doubling), a year it cannot settle (photos
+    without a quality score, a year thin in the library) is read by its dates or from all the
+    person's photos, and the batch's ideas are still the full pass's: ties kept, the trashed
+    best left out, birthdays found by date."""
+    from sqlalchemy import delete, update
+
+    from camroll.db.engine import session_scope
+    from camroll.db.models import Asset, AssetQuality, Face, Person
+    from camroll.ideas import generate
+    from camroll.trash import trash_asset
+
+    monkeypatch.setattr(generate, "PERSON_WALK_MIN", 1)  # 40 faces: walk, as at 500 and up
+    monkeypatch.setattr(generate, "_WALK_FIRST", 4)
+    user_id = _user("years@example.org", {"content": True, "faces": True, "creations": True})
+    rng = random.Random(13)
+    today = date(2025, 8, 1)
+    with session_scope() as s:
+        maya_id = _maya(s, user_id).id
+        tie, unscored, trashed = [], [], None
+        for n in range(150):  # 2022 (two photos, no scores) to 2025, Maya in every third
+            at = datetime(2022, 12, 30, 10, tzinfo=UTC) + timedelta(days=6 * n)
+            if n % 40 == 7:
+                at = at.replace(month=6, day=14)  # her birthday
+            a = _rows_for_ideas(s, user_id, f"p-{n}", at, {}, round(rng.uniform(0.2, 0.9), 3))
+            if n % 3 == 0 or n < 2:
+                _face(s, a, maya_id, 0.3)
+            if n < 2:
+                unscored.append(a.id)
+            elif n in (30, 33):  # 2023: two of hers tied for the best
+                tie.append(a.id)
+            elif n == 90:  # 2024: her best, about to go to the trash
+                trashed = a.id
+        s.flush()
+        s.execute(delete(AssetQuality).where(AssetQuality.asset_id.in_(unscored)))
+        s.execute(update(AssetQuality).where(AssetQuality.asset_id.in_(tie)).values(score=0.97))
+        s.execute(update(AssetQuality).where(AssetQuality.asset_id == trashed).values(score=0.99))
+    with session_scope() as s:
+        trash_asset(s, s.get(Asset, trashed))
+    with session_scope() as s:  # the batch: Maya on her birthday 2025, one her best of 2025
+        batch = []
+        for k in range(3):
+            at = datetime(2025, 6, 14, 9 + k, tzinfo=UTC)
+            a = _rows_for_ideas(s, user_id, f"new-{k}", at, {}, 0.95 if k == 0 else 0.4)
+            _face(s, a, maya_id, 0.3)
+            batch.append(a.id)
+        faces = s.scalar(select(func.count()).where(Face.person_id == maya_id))
+        s.execute(update(Person).where(Person.id == maya_id).values(face_count=faces))
+    with session_scope() as s:
+        years = generate._library_years(s, user_id)
+        best, unknown = generate._walk_best(s, user_id, maya_id, years, faces)
+        _, found = generate.batch_suggestions(s, user_id, batch, today, faces=True)
+        scoped = _by_fingerprint(found)
+        full = _by_fingerprint(generate.suggestions(s, user_id, today, faces=True))
+
+    assert years == ["2022", "2023", "2024", "2025"]
+    assert unknown == ["2022"]  # only unscored photos of hers: the walk cannot settle it
+    assert set(tie) <= best and trashed not in best and batch[0] in best
+    for key in (f"years:{maya_id}", f"birthday:{maya_id}:2025"):
+        assert scoped[key] == full[key]
+    assert scoped[f"years:{maya_id}"][1] == "Maya in 4 different years, 2022 to 2025"
+    assert (
+        trashed not in scoped[f"years:{maya_id}"][2] and batch[0] in scoped[f"years:{maya_id}"][2]
+    )
 
 
 def _people(user_id: str) -> dict[str, tuple[int, str | None, str | None]]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session, defer, load_only
 
 from camroll import job_runs
@@ -134,15 +134,28 @@ _LIGHT_META = (
 )
 
 
+def _by_row(col: ColumnElement[str]) -> ColumnElement[str]:
+    """`col` as an expression no index covers (`col || ''`): a filter checked on the rows found
+    by id, not walked as an index. SQLite's sampled statistics (analyze.library.
+    planner_statistics) count about 1,000 rows per owner and per status at any size, so at 50k
+    it read an owner's whole (user_id) or (status) index instead of a few hundred ids by key
+    (60 ms a table). Exact statistics would fix that and break worse ones (an owner's few
+    trashed photos then look like 50,000)."""
+    return col.concat("")
+
+
 def _load(session: Session, user_id: str, ids: list[str] | None, light: bool = False) -> Library:
     def only(col):  # type: ignore[no-untyped-def]
         return col.in_(ids) if ids is not None else True
 
+    def owner(col, value: str = user_id):  # type: ignore[no-untyped-def]
+        return col == value if ids is None else _by_row(col) == value
+
     assets_q = select(Asset).where(
-        Asset.user_id == user_id, Asset.status == "ready", only(Asset.id)
+        owner(Asset.user_id), owner(Asset.status, "ready"), only(Asset.id)
     )
     metas_q = select(AssetMetadata).where(
-        AssetMetadata.user_id == user_id, only(AssetMetadata.asset_id)
+        owner(AssetMetadata.user_id), only(AssetMetadata.asset_id)
     )
     if light:  # names and GPS are sealed: decrypting them costs more than the rest of the row
         assets_q = assets_q.options(
@@ -157,7 +170,7 @@ def _load(session: Session, user_id: str, ids: list[str] | None, light: bool = F
         else {
             p.asset_id: p
             for p in session.scalars(
-                select(AssetPlace).where(AssetPlace.user_id == user_id, only(AssetPlace.asset_id))
+                select(AssetPlace).where(owner(AssetPlace.user_id), only(AssetPlace.asset_id))
             )
         }
     )
@@ -172,7 +185,7 @@ def _load(session: Session, user_id: str, ids: list[str] | None, light: bool = F
         asset_id: score
         for asset_id, score in session.execute(
             select(AssetQuality.asset_id, AssetQuality.score).where(
-                AssetQuality.user_id == user_id, only(AssetQuality.asset_id)
+                owner(AssetQuality.user_id), only(AssetQuality.asset_id)
             )
         )
     }
@@ -526,9 +539,12 @@ def broadest_smiles(session: Session, user_id: str, n: int) -> tuple[int, list[s
     return count, found[:n]
 
 
-def smile_ideas(session: Session, lib: Library, user_id: str) -> list[Suggestion]:
-    """The broadest smiles; `lib` needs to hold only the first MAX_COLLAGE of them."""
-    count, found = broadest_smiles(session, user_id, media.MAX_COLLAGE)
+def smile_ideas(
+    session: Session, lib: Library, user_id: str, broadest: tuple[int, list[str]] | None = None
+) -> list[Suggestion]:
+    """The broadest smiles; `lib` needs to hold only the first MAX_COLLAGE of them.
+    `broadest`: what `broadest_smiles` found, when the caller already asked (a batch)."""
+    count, found = broadest or broadest_smiles(session, user_id, media.MAX_COLLAGE)
     best = [lib.assets[a] for a in found if a in lib.assets]
     if len(best) < media.MIN_COLLAGE:
         return []
@@ -745,9 +761,8 @@ def batch_suggestions(
     if faces and session.scalar(
         smiling.where(FaceExpression.asset_id.in_(list(batch_lib.assets))).limit(1)
     ):
-        out += smile_ideas(
-            session, part(broadest_smiles(session, user_id, media.MAX_COLLAGE)[1]), user_id
-        )
+        broadest = broadest_smiles(session, user_id, media.MAX_COLLAGE)  # counted once
+        out += smile_ideas(session, part(broadest[1]), user_id, broadest)
 
     days = {d for a in batch_lib.assets if (d := batch_lib.local_day(a))}
     if any((d.month, d.day) == (today.month, today.day) and d.year < today.year for d in days):
@@ -874,17 +889,194 @@ def _batch_holiday_ideas(
     return holiday_ideas(session, part(ids), code, groups)
 
 
+# A person with fewer faces than this has every photo ranked in one query (as cheap as the
+# walk); above it, each year's best is walked down the quality index (`_walk_best`).
+PERSON_WALK_MIN = 500
+_WALK_FIRST = 256  # quality index rows the walk reads first; each next page is twice as long
+
+
 def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> set[str]:
     """The photos birthday and over-the-years ideas of these people can use: each one's
     photos on their birthday, and their best photos of each year (quality, as
     `over_the_years_ideas` ranks them, every one tied for the best: the generator's own order
-    picks among them). Ranked in SQL: only those rows come back, not the person's photos."""
-    birthdays = {
-        p.id: (p.birthday or "")[4:10]  # "-MM-DD"
-        for p in session.scalars(
-            select(Person).where(Person.user_id == user_id, Person.id.in_(person_ids))
+    picks among them). A superset is harmless: the generators rank what they are given."""
+    people = list(
+        session.scalars(select(Person).where(Person.user_id == user_id, Person.id.in_(person_ids)))
+    )
+    years = _library_years(session, user_id)
+    found: set[str] = set()
+    whole: dict[str, str] = {}
+    for person in people:
+        mmdd = (person.birthday or "")[4:10]  # "-MM-DD"
+        if years is None or (person.face_count or 0) < PERSON_WALK_MIN:
+            whole[person.id] = mmdd
+            continue
+        best, unknown = _walk_best(session, user_id, person.id, years, person.face_count)
+        found |= best
+        rest = []  # years the walk did not settle: read whole when smaller than the person
+        for year in unknown:
+            in_year = _year_best(session, user_id, person.id, year, person.face_count)
+            if in_year is None:
+                rest.append(year)
+            else:
+                found |= in_year
+        if rest:  # ... else ranked from all the person's photos
+            found |= _ranked_whole(session, user_id, {person.id: ""}, rest)
+        if mmdd:
+            found |= _birthday_photos(session, user_id, person.id, mmdd, years)
+    if whole:
+        found |= _ranked_whole(session, user_id, whole)
+    return found
+
+
+def _library_years(session: Session, user_id: str) -> list[str] | None:
+    """Every year ("YYYY") a photo's local date can fall in: a photo's sort_at is its capture
+    instant (or its local time read as UTC, ingest/process.py), within a day of its local date.
+    Two ends of the (user_id, sort_at) index, not the library."""
+    at = Asset.sort_at
+    first = session.scalar(select(func.min(at)).where(Asset.user_id == user_id))
+    last = session.scalar(select(func.max(at)).where(Asset.user_id == user_id))
+    if first is None or last is None:
+        return None
+    span = range((first - timedelta(days=1)).year, (last + timedelta(days=1)).year + 1)
+    return [f"{y:04d}" for y in span]
+
+
+def _walk_best(
+    session: Session, user_id: str, person_id: str, years: list[str], faces: int
+) -> tuple[set[str], list[str]]:
+    """A person's best photos of the years it can settle (all tied for the best), and the
+    years it could not. Walked down the (user, score) quality index (migration 0024) in pages
+    with a probe of the person's faces: a person's first photos of a year in the walk are its
+    best, and the year is settled once one scores above the last row read (its ties are then
+    read too) and above 0 (photos without a score rank at 0). About (library / the person's
+    photos that year) index rows, at most as many as the person's faces: a year with few or
+    none of their photos is left to the caller."""
+    scored = and_(
+        AssetQuality.user_id == user_id,
+        AssetQuality.score.is_not(None),  # the partial index ix_asset_quality_user_score
+    )
+    order = (AssetQuality.score.desc(), AssetQuality.asset_id.desc())
+    top: dict[str, float] = {}  # each year's best score so far
+    hits: list[tuple[str, float, str]] = []
+    key: tuple[float, str] | None = None  # the last index row read
+    size, read = _WALK_FIRST, 0
+    while True:
+        after = tuple_(AssetQuality.score, AssetQuality.asset_id) < key if key else true()
+        page = select(AssetQuality.asset_id, AssetQuality.score).where(scored, after)
+        page = page.order_by(*order).limit(size).subquery()
+        on_face = (
+            select(Face.asset_id)  # from the (user, person, asset) index alone
+            .where(Face.user_id == user_id, Face.person_id == person_id)
+            .where(Face.asset_id == page.c.asset_id)
+            .exists()
         )
-    }
+        for asset_id, score, local in session.execute(
+            select(page.c.asset_id, page.c.score, AssetMetadata.taken_at_local)
+            .join(Asset, Asset.id == page.c.asset_id)
+            .join(AssetMetadata, AssetMetadata.asset_id == page.c.asset_id)
+            .where(on_face, Asset.status == "ready", AssetMetadata.taken_at_local.is_not(None))
+        ):
+            hits.append((asset_id, score, local[:4]))
+            top[local[:4]] = max(score, top.get(local[:4], score))
+        end = session.execute(
+            select(AssetQuality.score, AssetQuality.asset_id)
+            .where(scored, after)
+            .order_by(*order)
+            .offset(size - 1)
+            .limit(1)
+        ).first()
+        read += size
+        last = end[0] if end is not None else None  # None: the index is read to its end
+        unknown = [y for y in years if not (top.get(y, 0) > 0 and (last is None or top[y] > last))]
+        if not unknown or end is None or read >= faces:
+            known = set(years) - set(unknown)
+            return {a for a, score, y in hits if y in known and top[y] == score}, unknown
+        key = (end[0], end[1])
+        size *= 2
+
+
+def _year_best(
+    session: Session, user_id: str, person_id: str, year: str, most: int
+) -> set[str] | None:
+    """A person's best photos of one year ("YYYY", all tied for the best) from the year's
+    photos, found by sort_at (within a day of the local date); None when the year holds `most`
+    photos or more (counted in the index up to there, no further)."""
+    y = int(year)
+    in_year = and_(
+        Asset.user_id == user_id,
+        Asset.sort_at >= datetime(y, 1, 1, tzinfo=UTC) - timedelta(days=1),
+        Asset.sort_at < datetime(y + 1, 1, 1, tzinfo=UTC) + timedelta(days=1),
+    )
+    bounded = select(Asset.id).where(in_year).limit(most).subquery()
+    if (session.scalar(select(func.count()).select_from(bounded)) or 0) >= most:
+        return None
+    on_face = (
+        select(Face.asset_id)  # from the (user, person, asset) index alone
+        .where(Face.user_id == user_id, Face.person_id == person_id, Face.asset_id == Asset.id)
+        .exists()
+    )
+    score = func.coalesce(AssetQuality.score, 0.0)  # as `_ranked_whole` ranks them
+    rows = session.execute(
+        select(Asset.id, score)
+        .join(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+        .outerjoin(AssetQuality, AssetQuality.asset_id == Asset.id)
+        .where(
+            in_year,
+            _by_row(Asset.status) == "ready",  # not the (user_id, status) index
+            func.substr(AssetMetadata.taken_at_local, 1, 4) == year,
+            on_face,
+        )
+    ).all()
+    best = max((sc for _, sc in rows), default=None)
+    return {a for a, sc in rows if sc == best}
+
+
+def _birthday_photos(
+    session: Session, user_id: str, person_id: str, mmdd: str, years: list[str]
+) -> set[str]:
+    """A person's ready photos on their birthday ("-MM-DD") in these years: each day's photos
+    found by sort_at (within a day of the local date) in the (user_id, sort_at) index."""
+    near = []
+    for year in years:
+        try:
+            day = datetime.combine(date.fromisoformat(year + mmdd), datetime.min.time(), UTC)
+        except ValueError:  # 29 February of a year without one
+            continue
+        near.append(
+            and_(
+                Asset.user_id == user_id,  # in each term: each is a range of the index
+                Asset.sort_at >= day - timedelta(days=1),
+                Asset.sort_at < day + timedelta(days=2),
+            )
+        )
+    if not near:
+        return set()
+    on_face = (
+        select(Face.asset_id)  # from the (user, person, asset) index alone
+        .where(Face.user_id == user_id, Face.person_id == person_id, Face.asset_id == Asset.id)
+        .exists()
+    )
+    return set(
+        session.scalars(
+            select(Asset.id)
+            .join(AssetMetadata, AssetMetadata.asset_id == Asset.id)
+            .where(
+                or_(*near),
+                _by_row(Asset.status) == "ready",  # not the (user_id, status) index
+                func.substr(AssetMetadata.taken_at_local, 5, 6) == mmdd,
+                on_face,
+            )
+        )
+    )
+
+
+def _ranked_whole(
+    session: Session, user_id: str, birthdays: dict[str, str], years: list[str] | None = None
+) -> set[str]:
+    """`person_candidates` for these people ({person: "-MM-DD" or ""}) from all their photos
+    (of these years, "YYYY", when given): each one's every face joined to its photo, metadata
+    and quality, ranked in SQL (only the candidates come back)."""
     local = AssetMetadata.taken_at_local
     ranked = (
         select(
@@ -903,9 +1095,10 @@ def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> s
         .outerjoin(AssetQuality, AssetQuality.asset_id == Face.asset_id)
         .where(
             Face.user_id == user_id,
-            Face.person_id.in_(person_ids),
+            Face.person_id.in_(list(birthdays)),
             Asset.status == "ready",
             local.is_not(None),
+            func.substr(local, 1, 4).in_(years) if years is not None else true(),
         )
         .subquery()
     )
