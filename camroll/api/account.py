@@ -11,9 +11,13 @@ from sqlalchemy.orm import Session
 from camroll.api.deps import Caller, caller, db
 from camroll.consent.gate import set_scopes
 from camroll.crypto.signing import public_key_hex
-from camroll.db.models import DeletionReceipt
 from camroll.jobs.tasks import purge_soon_if_due
-from camroll.privacy.retention import receipt_document, receipt_id, schedule_deletion
+from camroll.privacy.retention import (
+    find_receipt,
+    receipt_document,
+    receipt_id,
+    schedule_deletion,
+)
 
 router = APIRouter(prefix="/api", tags=["privacy"])
 
@@ -50,7 +54,7 @@ def receipts_public_key() -> dict[str, str]:
 def get_receipt(rid: str, session: Session = Depends(db, scope="function")) -> dict:
     """No login: after a purge the owner has no account. The id is unguessable and the receipt
     names the owner only by a hash."""
-    receipt = session.get(DeletionReceipt, rid)
+    receipt = find_receipt(session, rid)
     if receipt is None:
         raise HTTPException(404, "no receipt with this id (yet): the purge may not have run")
     return receipt_document(receipt)

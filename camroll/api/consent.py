@@ -52,9 +52,8 @@ class ConsentEventOut(BaseModel):
     hash: str
 
 
-def _out(session: Session, user_id: str) -> ConsentOut:
-    state = current_scopes(session, user_id)
-    user = session.get(User, user_id)
+def _out(session: Session, user: User) -> ConsentOut:
+    state = current_scopes(session, user.id)
     return ConsentOut(
         scopes={k: bool(v and v.granted) for k, v in state.items()},
         changed_at={k: v.changed_at if v else None for k, v in state.items()},
@@ -69,7 +68,7 @@ def _out(session: Session, user_id: str) -> ConsentOut:
         },
         policy_version=POLICY_VERSION,
         training=TRAINING_STATEMENT,
-        deletion_due_at=user.deletion_due_at if user else None,
+        deletion_due_at=user.deletion_due_at,
     )
 
 
@@ -77,7 +76,7 @@ def _out(session: Session, user_id: str) -> ConsentOut:
 def get_consent(
     who: Caller = Depends(caller), session: Session = Depends(db, scope="function")
 ) -> ConsentOut:
-    return _out(session, who.user.id)
+    return _out(session, who.user)
 
 
 @router.put("", response_model=ConsentOut)
@@ -89,7 +88,7 @@ def put_consent(
         change_scopes(session, who.user, body.scopes, who.client)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
-    return _out(session, who.user.id)
+    return _out(session, who.user)
 
 
 @router.get("/history", response_model=list[ConsentEventOut])

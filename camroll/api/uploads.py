@@ -108,8 +108,8 @@ def _consent_error(e: ConsentRequired) -> HTTPException:
 
 
 def _upload(session: Session, who: Caller, upload_id: str) -> Upload:
-    upload = session.get(Upload, upload_id)
-    if upload is None or upload.user_id != who.user.id or upload.asset_id is not None:
+    upload = svc.owned_upload(session, who.user.id, upload_id)
+    if upload is None or upload.asset_id is not None:
         raise not_found("upload")
     return upload
 

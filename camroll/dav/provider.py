@@ -43,7 +43,7 @@ from camroll.crypto.keys import KeyDestroyed
 from camroll.crypto.stream import DecryptionError
 from camroll.dav.auth import DEVICE, USER_ID
 from camroll.db.engine import session_scope
-from camroll.db.models import Asset, Upload
+from camroll.db.models import Asset
 from camroll.ingest import uploads as svc
 from camroll.ingest.staging import SEGMENT
 from camroll.privacy.audit import record
@@ -457,7 +457,7 @@ class Incoming(DAVNonCollection):
 
     def _discard(self) -> None:
         with session_scope() as session:
-            upload = session.get(Upload, self.upload_id)
+            upload = svc.owned_upload(session, self.user_id, self.upload_id)
             if upload is not None and upload.asset_id is None:
                 svc.staging_for(session, upload).remove()
                 session.delete(upload)
@@ -469,7 +469,7 @@ class Incoming(DAVNonCollection):
         sha = self.writer.sha256.hexdigest()
         try:
             with session_scope() as session:
-                upload = session.get(Upload, self.upload_id)
+                upload = svc.owned_upload(session, self.user_id, self.upload_id)
                 if upload is None:
                     raise DAVError(HTTP_CONFLICT, "this upload expired before it finished")
                 # Consent may have been switched off while the bytes streamed in.

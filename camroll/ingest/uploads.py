@@ -46,6 +46,12 @@ class AlreadyHave(Exception):
         self.asset_id = asset_id
 
 
+def owned_upload(session: Session, user_id: str, upload_id: str) -> Upload | None:
+    """The owner's upload by id; someone else's is as absent as a missing one."""
+    upload = session.get(Upload, upload_id)
+    return upload if upload is not None and upload.user_id == user_id else None
+
+
 def received(session: Session, upload_id: str) -> int:
     """Bytes safely staged, from the database (a loaded row's copy may be behind)."""
     return session.scalar(select(Upload.offset).where(Upload.id == upload_id)) or 0

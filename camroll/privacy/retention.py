@@ -184,6 +184,12 @@ def purge_due(as_of: datetime | None = None) -> list[DeletionReceipt]:
     return receipts
 
 
+def find_receipt(session: Session, rid: str) -> DeletionReceipt | None:
+    """A receipt by id, for anyone who has the id: after a purge the owner has no account. The
+    id is unguessable and the receipt names the owner only by a hash."""
+    return session.get(DeletionReceipt, rid)
+
+
 def receipt_document(receipt: DeletionReceipt) -> dict:
     """What the owner downloads: the signed body, its signature, and how to check it."""
     return {

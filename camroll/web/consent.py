@@ -76,11 +76,11 @@ def _guides(days: int) -> dict[str, Guide]:
     }
 
 
-def consent_view(session: Session, user_id: str) -> dict[str, Any]:
+def consent_view(session: Session, user: User) -> dict[str, Any]:
     """Context for `_consent_switches.html`: under one key, `consent`, so it merges into any
     page's context without clashing."""
+    user_id = user.id
     state = current_scopes(session, user_id)
-    user = session.get(User, user_id)
     days = get_settings().retention_days
     guides = _guides(days)
     events = ledger.history(session, user_id)
@@ -115,7 +115,7 @@ def consent_view(session: Session, user_id: str) -> dict[str, Any]:
             "scopes": scopes,
             "uploads_on": uploads_on,
             "retention_days": days,
-            "deletion_due_at": user.deletion_due_at if user else None,
+            "deletion_due_at": user.deletion_due_at,
             "policy_version": POLICY_VERSION,
             "training": TRAINING_STATEMENT,
             "live": True,  # switches swap in place with htmx; False: a plain form post
@@ -140,7 +140,7 @@ def welcome(
     if who is None:
         return RedirectResponse("/login", status_code=303)
     record(session, who, "consent.read")
-    context = consent_view(session, who.user.id)
+    context = consent_view(session, who.user)
     # A full page load, so "Upload photos" appears as soon as uploads are switched on.
     context["consent"]["live"] = False
     return templates.TemplateResponse(request, "welcome.html", {"user": who.user, **context})
@@ -169,6 +169,6 @@ def switch(
         return RedirectResponse(_safe_next(next), status_code=303)
     session.flush()
     record(session, who, "consent.read")
-    context = consent_view(session, who.user.id)
+    context = consent_view(session, who.user)
     context["consent"]["next"] = _safe_next(next)
     return templates.TemplateResponse(request, "_consent_switches.html", context)

@@ -130,7 +130,7 @@ def privacy_page(
         "privacy.html",
         {
             "user": user,
-            **consent_view(session, user.id),
+            **consent_view(session, user),
             "report": report,
             "held": {k: c for k, c in report["categories"].items() if c.get("count")},
             "log": _runs(log),

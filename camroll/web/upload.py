@@ -49,7 +49,7 @@ def upload_page(
     if who is None:
         return RedirectResponse("/login", status_code=303)
     allowed = is_granted(session, who.user.id, "cloud_processing")
-    context = consent_view(session, who.user.id)
+    context = consent_view(session, who.user)
     # Only the switch that uploads need, as a plain form post that comes back here.
     context["consent"]["scopes"] = context["consent"]["scopes"][:1]
     context["consent"]["live"] = False
