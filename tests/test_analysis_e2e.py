@@ -204,6 +204,17 @@ def test_owner_edits_survive_a_full_recluster(analysed: tuple, server: Server) -
     assert stranger.patch(f"/api/people/{face['person_id']}", json={"name": "x"}).status_code == 404
     assert stranger.post(f"/api/faces/{face['id']}/move", json={}).status_code == 404
     assert stranger.get(f"/api/people/{face['person_id']}/cover").status_code == 404
+    # Even a person of theirs whose cover names someone else's face shows no one's face.
+    stranger_id = _user_id(stranger)
+    with session_scope() as s:
+        planted = Person(
+            user_id=stranger_id, scope="faces", model="test", model_version="1",
+            cover_face_id=face["id"], face_count=1,
+        )  # fmt: skip
+        s.add(planted)
+        s.flush()
+        planted_id = planted.id
+    assert stranger.get(f"/api/people/{planted_id}/cover").status_code == 404
     assert all_assets(stranger, person=face["person_id"]) == []
     assert stranger.get("/api/search", params={"q": "Maya"}).json()["items"] == []
 

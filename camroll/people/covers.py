@@ -24,6 +24,8 @@ class Cover:
 def person_cover(session: Session, person: Person) -> Cover | None:
     """The cover of a person the caller owns; None when there is no usable face or preview."""
     face = session.get(Face, person.cover_face_id) if person.cover_face_id else None
+    if face is not None and face.user_id != person.user_id:
+        face = None  # only the refresh sets covers, from the person's own faces: never cross owners
     asset = session.get(Asset, face.asset_id) if face is not None else None
     image = preview_image(session, asset) if asset is not None else None
     if face is None or image is None:
