@@ -913,9 +913,9 @@ def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> s
             continue
         best, unknown = _walk_best(session, user_id, person.id, years, person.face_count)
         found |= best
-        rest = []  # years the walk did not settle: read whole when smaller than the person
+        rest = []  # years the walk did not settle: read by date when under twice their faces
         for year in unknown:
-            in_year = _year_best(session, user_id, person.id, year, person.face_count)
+            in_year = _year_best(session, user_id, person.id, year, 2 * person.face_count)
             if in_year is None:
                 rest.append(year)
             else:
