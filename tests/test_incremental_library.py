@@ -395,7 +395,7 @@ def test_a_named_persons_best_of_each_year_is_walked_from_the_best_and_matches_t
     env: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over the years and birthdays of a person with many photos: each year's best is walked
-    down the quality index (here from 4 rows, doubling), a year it cannot settle (photos
+    down the quality index (on SQLite; here from 4 rows, doubling), a year it cannot settle (photos
     without a quality score, a year thin in the library) is read by its dates or from all the
     person's photos, and the batch's ideas are still the full pass's: ties kept, the trashed
     best left out, birthdays found by date."""

@@ -903,7 +903,11 @@ def person_candidates(session: Session, user_id: str, person_ids: set[str]) -> s
     people = list(
         session.scalars(select(Person).where(Person.user_id == user_id, Person.id.in_(person_ids)))
     )
-    years = _library_years(session, user_id)
+    # PostgreSQL ranks a person's photos in one statement with hash joins (its planner has
+    # statistics); the walk's dozen small statements a person cost it more in round trips
+    # (bench/RESULTS.md). SQLite walks.
+    walk = session.get_bind().dialect.name == "sqlite"
+    years = _library_years(session, user_id) if walk else None
     found: set[str] = set()
     whole: dict[str, str] = {}
     for person in people:
