@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
-from camroll.db.models import JobRun, utcnow
+from camroll.db.models import JobRun, User, utcnow
 
 log = logging.getLogger(__name__)
 MAX_ERROR = 500  # characters of a failure's reason kept and shown
@@ -45,9 +45,14 @@ def mark(
         _set_state(s, task, subject_id, user_id, state, error)
         try:
             s.flush()
-        except IntegrityError:  # another process inserted it first: update theirs
+        except IntegrityError:
             s.rollback()
-            mark(task, subject_id, user_id, state, error)
+            if s.get(User, user_id) is None:
+                # The owner was purged while the job waited (their job rows went with them):
+                # nothing to record. Trying again would fail the same way, forever.
+                log.info("%s %s: owner %s is gone, not marked %s", task, subject_id, user_id, state)
+                return
+            mark(task, subject_id, user_id, state, error)  # another process inserted it first
 
 
 def _set_state(

@@ -279,3 +279,25 @@ def test_the_nightly_recluster_is_one_job_per_owner_with_analysis_on(env: dict) 
         states = {u: job_runs.counts(s, u) for u in (user, no_faces)}
     # Each job is done, and each owner's library refresh is queued behind it.
     assert all(c["pending"] == 1 and c["failed"] == 0 for c in states.values()), states
+
+
+@pytest.mark.backends("sqlite")
+def test_a_recluster_queued_for_an_owner_purged_since_ends_quietly(env: dict) -> None:
+    """The nightly pass queues an owner's recluster; if the owner is purged before a worker
+    takes it, the job finds nothing to do and records nothing (marking it used to retry the
+    failed insert of the owner's job row without end)."""
+    from camroll import job_runs
+    from camroll.db.engine import session_scope
+    from camroll.db.models import JobRun, User, utcnow
+    from camroll.jobs.tasks import recluster_task, recluster_user_task
+    from camroll.privacy.retention import purge_user
+
+    with session_scope() as s:
+        user = _library(s, {scope: True for scope in ALL_SCOPES})[0]
+    recluster_task.call_local()
+    with session_scope() as s:
+        assert job_runs.counts(s, user)["pending"] == 1
+        purge_user(s, s.get(User, user), utcnow())
+    assert recluster_user_task.call_local(user) == "done"
+    with session_scope() as s:
+        assert s.scalars(select(JobRun).where(JobRun.user_id == user)).all() == []
