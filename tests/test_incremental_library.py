@@ -298,6 +298,40 @@ def test_batch_ideas_are_the_full_pass_ideas_the_batch_touched(env: dict) -> Non
     assert {"theme:dog", "smiles", f"birthday:{maya_id}:2025"} <= set(scoped)
 
 
+def test_on_this_day_gathers_todays_date_in_past_years_and_counts_in_words(env: dict) -> None:
+    """One idea per past year with photos taken on today's date (not the day after, not this
+    year), its reason counting them as a person would: "1 photo", "3 photos"; batch = full."""
+    from camroll.db.engine import session_scope
+    from camroll.ideas.generate import batch_suggestions, suggestions
+
+    user_id = _user("on-this-day@example.org", {"content": True, "creations": True})
+    today = date(2025, 6, 14)
+    with session_scope() as s:
+        ids = {}
+        for name, at in [
+            ("2024-a", datetime(2024, 6, 14, 9, tzinfo=UTC)),
+            *((f"2022-{i}", datetime(2022, 6, 14, 9 + i, tzinfo=UTC)) for i in range(3)),
+            ("day-after", datetime(2024, 6, 15, 9, tzinfo=UTC)),
+            ("this-year", datetime(2025, 6, 14, 8, tzinfo=UTC)),
+        ]:
+            ids[name] = _rows_for_ideas(s, user_id, name, at, {}, 0.5).id
+    with session_scope() as s:
+        found = suggestions(s, user_id, today, faces=False)
+        _, batch = batch_suggestions(s, user_id, [ids["2024-a"]], today, faces=False)
+        full = {x.title: (x.reason, {a.id for a in x.assets}) for x in found}
+        days = {t: v for t, v in full.items() if t.startswith("On this day")}
+        assert days == {
+            "On this day, 1 year ago": ("1 photo from 14 June 2024", {ids["2024-a"]}),
+            "On this day, 3 years ago": (
+                "3 photos from 14 June 2022",
+                {ids[f"2022-{i}"] for i in range(3)},
+            ),
+        }
+        assert {x.title: (x.reason, {a.id for a in x.assets}) for x in batch}.items() >= {
+            "On this day, 1 year ago": days["On this day, 1 year ago"]
+        }.items()
+
+
 def test_ideas_read_no_faces_rows_unless_faces_may_be_used(env: dict) -> None:
     """Face rows left behind (a revocation interrupted before its delete) are not read when
     the ideas step may not use faces: no birthday, smiles or people ideas, no restyle choice by

@@ -208,6 +208,11 @@ def _recap(title: str, subtitle: str) -> Callable[[Session, list[Asset]], tuple[
     return render
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 photo', '3 photos': how a reason counts."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _span(days: list[date]) -> str:
     first, last = min(days), max(days)
     if first == last:
@@ -275,7 +280,7 @@ def trip_ideas(
         days = sorted({trip.start_local_day, trip.end_local_day})
         n_days = (trip.end_local_day - trip.start_local_day).days + 1
         reason = (
-            f"{len(members)} photos and videos over {n_days} days, "
+            f"{len(members)} photos and videos over {_count(n_days, 'day')}, "
             f"{trip.distance_km:.0f} km from home: {', '.join(trip.places[:4])}"
         )
         key = f"trip:{trip.start_local_day}:{trip.end_local_day}"
@@ -483,10 +488,11 @@ def on_this_day_ideas(session: Session, lib: Library, today: date) -> list[Sugge
             found[today.year - day.year].append(lib.assets[asset_id])
     out = []
     for years_ago, assets in sorted(found.items()):
-        title = f"On this day, {years_ago} year{'s' if years_ago > 1 else ''} ago"
+        title = f"On this day, {_count(years_ago, 'year')} ago"
         best = media.best_photos(session, assets, media.MAX_COLLAGE)
         render = _collage(title) if len(best) >= media.MIN_COLLAGE else None
-        reason = f"{len(assets)} photos from {today.replace(year=today.year - years_ago):%-d %B %Y}"
+        day = today.replace(year=today.year - years_ago)
+        reason = f"{_count(len(assets), 'photo')} from {day:%-d %B %Y}"
         out.append(
             Suggestion(
                 "on_this_day",
