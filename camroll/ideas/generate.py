@@ -35,6 +35,7 @@ from camroll.db.models import (
     Person,
     utcnow,
 )
+from camroll.db.plans import by_row
 from camroll.ideas import media
 from camroll.pipeline.step import BaseStep, may_use, run_steps
 
@@ -134,22 +135,12 @@ _LIGHT_META = (
 )
 
 
-def _by_row(col: ColumnElement[str]) -> ColumnElement[str]:
-    """`col` as an expression no index covers (`col || ''`): a filter checked on the rows found
-    by id, not walked as an index. SQLite's sampled statistics (analyze.library.
-    planner_statistics) count about 1,000 rows per owner and per status at any size, so at 50k
-    it read an owner's whole (user_id) or (status) index instead of a few hundred ids by key
-    (60 ms a table). Exact statistics would fix that and break worse ones (an owner's few
-    trashed photos then look like 50,000)."""
-    return col.concat("")
-
-
 def _load(session: Session, user_id: str, ids: list[str] | None, light: bool = False) -> Library:
     def only(col):  # type: ignore[no-untyped-def]
         return col.in_(ids) if ids is not None else True
 
     def owner(col, value: str = user_id):  # type: ignore[no-untyped-def]
-        return col == value if ids is None else _by_row(col) == value
+        return col == value if ids is None else by_row(col) == value
 
     assets_q = select(Asset).where(
         owner(Asset.user_id), owner(Asset.status, "ready"), only(Asset.id)
@@ -1033,7 +1024,7 @@ def _year_best(
         .outerjoin(AssetQuality, AssetQuality.asset_id == Asset.id)
         .where(
             in_year,
-            _by_row(Asset.status) == "ready",  # not the (user_id, status) index
+            by_row(Asset.status) == "ready",  # not the (user_id, status) index
             func.substr(AssetMetadata.taken_at_local, 1, 4) == year,
             on_face,
         )
@@ -1073,7 +1064,7 @@ def _birthday_photos(
             .join(AssetMetadata, AssetMetadata.asset_id == Asset.id)
             .where(
                 or_(*near),
-                _by_row(Asset.status) == "ready",  # not the (user_id, status) index
+                by_row(Asset.status) == "ready",  # not the (user_id, status) index
                 func.substr(AssetMetadata.taken_at_local, 5, 6) == mmdd,
                 on_face,
             )
