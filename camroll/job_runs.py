@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,28 +43,34 @@ def mark(
         session.flush()
         return
     with session_scope() as s:
-        _set_state(s, task, subject_id, user_id, state, error)
         try:
+            _set_state(s, task, subject_id, user_id, state, error)
             s.flush()
         except IntegrityError:
             s.rollback()
-            if s.get(User, user_id) is None:
-                # The owner was purged while the job waited (their job rows went with them):
-                # nothing to record. Trying again would fail the same way, forever.
-                log.info("%s %s: owner %s is gone, not marked %s", task, subject_id, user_id, state)
-                return
-            mark(task, subject_id, user_id, state, error)  # another process inserted it first
+            if s.get(User, user_id) is not None:
+                raise
+            # The owner was purged while the job waited (their job rows went with them):
+            # nothing to record. Trying again would fail the same way, forever.
+            log.info("%s %s: owner %s is gone, not marked %s", task, subject_id, user_id, state)
 
 
 def _set_state(
     s: Session, task: str, subject_id: str, user_id: str, state: str, error: str | None
 ) -> None:
-    run = s.scalars(
-        select(JobRun).where(JobRun.task == task, JobRun.subject_id == subject_id)
-    ).first()
+    find = select(JobRun).where(JobRun.task == task, JobRun.subject_id == subject_id)
+    run = s.scalars(find).first()
     if run is None:
-        run = JobRun(task=task, subject_id=subject_id, user_id=user_id, attempts=0)
-        s.add(run)
+        # Another writer may insert the same row meanwhile (a consent grant queuing this
+        # asset's analysis): then theirs is updated. A failed insert would roll back the
+        # caller's whole transaction, and a savepoint on pysqlite can commit it early.
+        insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        s.execute(
+            insert(JobRun)
+            .values(task=task, subject_id=subject_id, user_id=user_id, attempts=0, state=state)
+            .on_conflict_do_nothing(index_elements=["task", "subject_id"])
+        )
+        run = s.scalars(find).one()
     run.state = state
     run.error = error
     run.updated_at = utcnow()

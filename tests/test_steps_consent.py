@@ -301,3 +301,45 @@ def test_a_recluster_queued_for_an_owner_purged_since_ends_quietly(env: dict) ->
     assert recluster_user_task.call_local(user) == "done"
     with session_scope() as s:
         assert s.scalars(select(JobRun).where(JobRun.user_id == user)).all() == []
+
+
+@pytest.mark.backends("postgresql")
+def test_a_job_mark_that_collides_with_another_writer_keeps_the_rest_of_its_transaction(
+    env: dict,
+) -> None:
+    """An ingest job marks its follow-up analysis pending and itself done in one transaction.
+    If a consent grant inserts the same analysis row at that instant, the insert collides: the
+    mark must take the other writer's row, not roll back the job's whole transaction (which
+    made Huey retry a processing that had succeeded)."""
+    import threading
+
+    from camroll import job_runs
+    from camroll.db.engine import session_scope
+    from camroll.db.models import JobRun
+
+    with session_scope() as s:
+        user, _ready, pending = _library(s, {scope: True for scope in ALL_SCOPES})
+    errors: list[BaseException] = []
+
+    def finish_processing() -> None:
+        try:
+            with session_scope() as s:
+                job_runs.mark("analyze", pending, user, "pending", session=s)
+                job_runs.mark("process_asset", pending, user, "done", session=s)
+        except BaseException as e:  # handed to the test's thread
+            errors.append(e)
+
+    worker = threading.Thread(target=finish_processing)
+    with session_scope() as grant:  # the grant's row, written but not yet committed
+        job_runs.mark("analyze", pending, user, "pending", session=grant)
+        worker.start()
+        worker.join(1.0)
+        assert worker.is_alive()  # the job's insert waits on the grant's row
+    worker.join(30)
+    assert not worker.is_alive() and errors == []
+    with session_scope() as s:
+        rows = s.scalars(select(JobRun).where(JobRun.subject_id == pending)).all()
+        assert sorted((r.task, r.state) for r in rows) == [
+            ("analyze", "pending"),
+            ("process_asset", "done"),
+        ]
