@@ -97,27 +97,49 @@ def drop_test_database(name: str) -> None:
 @pytest.fixture
 def env(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """An isolated camroll configuration, applied to this process and handed to subprocesses."""
-    from camroll.config import get_settings
-    from camroll.db.engine import _factory
-    from camroll.storage import _cached
-
-    data = tmp_path / "data"
-    data.mkdir()
-    values = {
-        "CAMROLL_DATA_DIR": str(data),
-        "CAMROLL_DATABASE_URL": database_url,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-    }
+    values = {**isolated_env(tmp_path), "CAMROLL_DATABASE_URL": database_url}
     for k, v in values.items():
         monkeypatch.setenv(k, v)
-    for cache in (get_settings, _factory, _cached):
-        cache.cache_clear()
+    clear_caches()
     from camroll.db.migrate import upgrade
 
     upgrade()
     yield values
+    clear_caches()
+
+
+def isolated_env(root: Path) -> dict[str, str]:
+    data = root / "data"
+    data.mkdir(parents=True)
+    return {
+        "CAMROLL_DATA_DIR": str(data),
+        "CAMROLL_DATABASE_URL": f"sqlite:///{data / 'camroll.db'}",
+        "XDG_STATE_HOME": str(root / "state"),
+    }
+
+
+def clear_caches() -> None:
+    from camroll.config import get_settings
+    from camroll.db.engine import _factory
+    from camroll.storage import _cached
+
     for cache in (get_settings, _factory, _cached):
         cache.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The `env` fixture, once per module: this process reads the same database."""
+    values = isolated_env(tmp_path_factory.mktemp("module"))
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in values.items():
+            mp.setenv(k, v)
+        clear_caches()
+        from camroll.db.migrate import upgrade
+
+        upgrade()
+        yield values
+    clear_caches()
 
 
 def free_port() -> int:

@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROLL, Server, make_user
+from tests.conftest import ROLL, Server, clear_caches, isolated_env, make_user
 from tests.hostile.make_corpus import Entry, make_corpus
-from tests.test_privacy_promises import _clear_caches, _isolated_env
 
 FILE_BUDGET_S = 20.0  # the longest any one file may hold the queue (2 loaded cores, 2 workers)
 DECODE_S = 3  # the decode deadline here: the 36 MP scan bomb needs ~9 s, a corpus photo < 1 s
@@ -92,12 +91,12 @@ def _writer(server: Server, token: str, stop: threading.Event, out: list[float])
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    values = _isolated_env(tmp_path_factory.mktemp("hostile"))
+    values = isolated_env(tmp_path_factory.mktemp("hostile"))
     values["CAMROLL_DECODE_SECONDS"] = str(DECODE_S)
     with pytest.MonkeyPatch.context() as mp:
         for k, v in values.items():
             mp.setenv(k, v)
-        _clear_caches()
+        clear_caches()
         from camroll.db.migrate import upgrade
 
         upgrade()
@@ -139,7 +138,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             yield result
         finally:
             server.stop()
-    _clear_caches()
+    clear_caches()
 
 
 def test_every_hostile_file_ends_ready_or_quarantined_with_a_reason(run: Run) -> None:

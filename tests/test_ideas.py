@@ -8,6 +8,7 @@ import io
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -27,16 +28,26 @@ pytestmark = pytest.mark.backends("sqlite")
 DEMO = ROLL / "pigallery2" / "demo"
 
 
-@pytest.fixture
-def trip(server: Server, env: dict, tmp_path: Path) -> tuple[httpx.Client, list[dict]]:
-    roll = tmp_path / "roll"
-    roll.mkdir()
+@pytest.fixture(scope="module")
+def trip_server(module_env: dict) -> Iterator[Server]:
+    server = Server(module_env).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def trip(
+    trip_server: Server, module_env: dict, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[httpx.Client, list[dict]]:
+    """The road trip synced, analysed and made into ideas once for this module (a minute of
+    work): the restyle test runs last, as it ends by revoking `creations`."""
+    roll = tmp_path_factory.mktemp("roll")
     for p in DEMO.glob("*.jpg"):
         shutil.copy(p, roll / p.name)
     token = make_user("ideas@example.org")
-    client = server.client(token)
+    client = trip_server.client(token)
     client.put("/api/consent", json={"scopes": {**ANALYSIS, "creations": True}})
-    result = sync(server, token, env, roll)
+    result = sync(trip_server, token, module_env, roll)
     assert result["failed"] == [] and result["jobs"]["failed"] == 0, result
     # `sync --wait` waited for the ideas too.
     return client, client.get("/api/ideas").json()
@@ -71,6 +82,11 @@ def test_the_road_trip_becomes_a_recap_and_a_collage(trip: tuple, tmp_path: Path
         declared = float(container.duration / 1_000_000)
     assert 15 <= declared <= 60 and abs(frames / 30 - declared) < 0.1
 
+    # Each idea names each scope it drew on once (the report lists them).
+    with session_scope() as s:
+        for scope in s.scalars(select(Idea.scope).where(Idea.user_id == _user_id(client))):
+            assert len(scope.split("+")) == len(set(scope.split("+"))), scope
+
     r = client.get(by_kind["collage"]["media_url"])
     assert r.headers["content-type"] == "image/jpeg"
     assert max(Image.open(io.BytesIO(r.content)).size) == 2048
@@ -93,7 +109,7 @@ def test_the_road_trip_becomes_a_recap_and_a_collage(trip: tuple, tmp_path: Path
 
 
 def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(
-    trip: tuple, server: Server, tmp_path: Path
+    trip: tuple, trip_server: Server, tmp_path: Path
 ) -> None:
     from camroll.create.ai_label import read_ai_labels
 
@@ -133,7 +149,7 @@ def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(
     )
     assert unknown.status_code == 422
 
-    stranger = server.client(make_user("stranger-ideas@example.org"))
+    stranger = trip_server.client(make_user("stranger-ideas@example.org"))
     stranger.put("/api/consent", json={"scopes": {"creations": True}})
     assert stranger.get(f"/api/ideas/{made['id']}").status_code == 404
     assert stranger.get(f"/api/ideas/{made['id']}/media").status_code == 404
@@ -142,7 +158,9 @@ def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(
 
     # Revoking creations deletes every idea and its media.
     user_id = _user_id(client)
-    client.put("/api/consent", json={"scopes": {"creations": False}})
+    # The first test dismissed an idea (its row stays, its media goes): revoking still works.
+    revoked = client.put("/api/consent", json={"scopes": {"creations": False}})
+    assert revoked.status_code == 200, revoked.text
     with session_scope() as s:
         assert s.scalar(select(func.count()).where(Idea.user_id == user_id)) == 0
     assert client.get("/api/ideas").status_code == 403

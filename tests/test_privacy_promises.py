@@ -31,7 +31,15 @@ from sqlalchemy import select
 from camroll.db.engine import session_scope
 from camroll.db.models import Export, Idea
 from camroll.storage import get_store
-from tests.conftest import ROLL, SHARED, Server, make_user, run_cli
+from tests.conftest import (
+    ROLL,
+    SHARED,
+    Server,
+    clear_caches,
+    isolated_env,
+    make_user,
+    run_cli,
+)
 from tests.test_export import _wait_ready
 from tests.test_sync_e2e import all_assets, sync
 
@@ -46,40 +54,6 @@ EVERY_SCOPE = {
     "content": True,
     "creations": True,
 }
-
-
-def _isolated_env(root: Path) -> dict[str, str]:
-    data = root / "data"
-    data.mkdir(parents=True)
-    return {
-        "CAMROLL_DATA_DIR": str(data),
-        "CAMROLL_DATABASE_URL": f"sqlite:///{data / 'camroll.db'}",
-        "XDG_STATE_HOME": str(root / "state"),
-    }
-
-
-def _clear_caches() -> None:
-    from camroll.config import get_settings
-    from camroll.db.engine import _factory
-    from camroll.storage import _cached
-
-    for cache in (get_settings, _factory, _cached):
-        cache.cache_clear()
-
-
-@pytest.fixture(scope="module")
-def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The `env` fixture, once per module: this process reads the same database."""
-    values = _isolated_env(tmp_path_factory.mktemp("promises"))
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in values.items():
-            mp.setenv(k, v)
-        _clear_caches()
-        from camroll.db.migrate import upgrade
-
-        upgrade()
-        yield values
-    _clear_caches()
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +213,7 @@ def _mode(path: Path) -> int:
 def test_sigkill_mid_processing_leaves_no_plaintext_and_files_are_private(
     tmp_path: Path,
 ) -> None:
-    env = _isolated_env(tmp_path)
+    env = isolated_env(tmp_path)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     env["TMPDIR"] = str(tmpdir)
@@ -259,7 +233,7 @@ def test_sigkill_mid_processing_leaves_no_plaintext_and_files_are_private(
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
-        _clear_caches()
+        clear_caches()
         server = Server(env).start()
         token = make_user("crash-plain@example.org")
         client = server.client(token)
@@ -326,7 +300,7 @@ def test_sigkill_mid_processing_leaves_no_plaintext_and_files_are_private(
             if sync_proc.poll() is None:
                 sync_proc.kill()
             server.stop()
-    _clear_caches()
+    clear_caches()
 
 
 _ABSOLUTE = re.compile(r"(?<![\w.])/[^\s/'\"]+/")

@@ -85,7 +85,8 @@ def creation_scope(
 
         # Its music's mood and title card drew on tags, expressions and places.
         scopes |= recap_inputs(session, assets).scopes
-    return "+".join(sorted(scopes))
+    # What it drew on may itself be composite (a "content+faces" row): each name once.
+    return "+".join(sorted({part for s in scopes for part in s.split("+") if part}))
 
 
 def best_photos(session: Session, assets: list[Asset], limit: int) -> list[Asset]:

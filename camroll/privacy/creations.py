@@ -21,7 +21,7 @@ def listing(session: Session, user_id: str) -> list[dict[str, Any]]:
     )
     out = []
     for i in rows:
-        scopes = sorted(i.scope.split("+"))
+        scopes = sorted(set(i.scope.split("+")))  # ideas stored before 2026-12 repeat some
         out.append(
             {
                 "id": i.id,

@@ -62,7 +62,9 @@ def delete_scope_data(session: Session, user_id: str, scope: str) -> dict[str, i
     for model in derived_models():
         where = (model.user_id == user_id, scope_matches(model.scope, scope))  # type: ignore[attr-defined]
         if hasattr(model, "blob_key"):
-            for key in session.scalars(select(model.blob_key).where(*where)):  # type: ignore[attr-defined]
+            # A dismissed idea keeps its row (never suggested again) but not its media.
+            blobs = select(model.blob_key).where(*where, model.blob_key.is_not(None))  # type: ignore[attr-defined]
+            for key in session.scalars(blobs):
                 store.delete(key)
         n = session.execute(delete(model).where(*where)).rowcount
         if n:
