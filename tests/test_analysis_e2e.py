@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -63,10 +64,8 @@ def _wait_jobs(client: httpx.Client, timeout: float = 240) -> dict:
     raise AssertionError(f"jobs did not finish: {jobs}")
 
 
-@pytest.fixture
-def analysed(server: Server, env: dict, tmp_path: Path) -> tuple[httpx.Client, dict[str, dict]]:
-    roll = tmp_path / "roll"
-    roll.mkdir()
+def _analyse(server: Server, env: dict, roll: Path) -> tuple[httpx.Client, dict[str, dict]]:
+    """FILES synced by a new owner with every analysis scope, analysed: (client, by name)."""
     for name, src in FILES.items():
         shutil.copy(src, roll / name)
     token = make_user("analysed@example.org")
@@ -74,16 +73,39 @@ def analysed(server: Server, env: dict, tmp_path: Path) -> tuple[httpx.Client, d
     assert client.put("/api/consent", json={"scopes": ANALYSIS}).status_code == 200
     result = sync(server, token, env, roll)
     # `sync --wait` waits for analysis too: nothing is pending when it returns.
-    assert result["failed"] == [] and result["jobs"]["pending"] == 0, result
-    assert result["jobs"]["failed"] == 0, result
+    assert result["failed"] == [] and result["jobs"]["failed"] == 0, result
+    assert result["jobs"]["pending"] == 0, result
     by_name = {
         a["filename"]: client.get(f"/api/assets/{a['id']}").json() for a in all_assets(client)
     }
     return client, by_name
 
 
-def test_sync_finds_people_tags_places_and_quality(analysed: tuple, server: Server) -> None:
-    client, assets = analysed
+@pytest.fixture
+def analysed(server: Server, env: dict, tmp_path: Path) -> tuple[httpx.Client, dict[str, dict]]:
+    """A library of its own, for a test that moves faces, merges people or revokes scopes."""
+    roll = tmp_path / "roll"
+    roll.mkdir()
+    return _analyse(server, env, roll)
+
+
+@pytest.fixture(scope="module")
+def shared_server(module_env: dict) -> Iterator[Server]:
+    server = Server(module_env).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared(
+    shared_server: Server, module_env: dict, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[httpx.Client, dict[str, dict]]:
+    """One library for the tests that only read it or name a person (not who is who)."""
+    return _analyse(shared_server, module_env, tmp_path_factory.mktemp("roll"))
+
+
+def test_sync_finds_people_tags_places_and_quality(shared: tuple) -> None:
+    client, assets = shared
     one, two, other = assets["img1.jpg"], assets["img2.jpg"], assets["img26.jpg"]
     for a in (one, two, other):
         assert len(a["faces"]) == 1, a["faces"]
@@ -257,7 +279,7 @@ def test_revoking_a_scope_deletes_its_data_and_granting_recomputes_it(analysed: 
     assert names == {None}
 
 
-def test_export_sidecars_carry_face_regions_and_keywords(analysed: tuple, tmp_path: Path) -> None:
+def test_export_sidecars_carry_face_regions_and_keywords(shared: tuple, tmp_path: Path) -> None:
     import io
     import json
     import subprocess
@@ -265,7 +287,7 @@ def test_export_sidecars_carry_face_regions_and_keywords(analysed: tuple, tmp_pa
 
     from tests.test_export import _wait_ready
 
-    client, assets = analysed
+    client, assets = shared
     pid = assets["img1.jpg"]["faces"][0]["person_id"]
     client.patch(f"/api/people/{pid}", json={"name": "Anna, the elder"})  # a comma to escape
     started = client.post("/api/me/export").json()
@@ -356,14 +378,16 @@ def test_analysis_jobs_queued_before_a_revocation_skip_its_step(env: dict, tmp_p
         serve.wait(timeout=30)
 
 
-def test_people_page_in_a_browser_names_a_person_in_place(analysed: tuple, server: Server) -> None:
+def test_people_page_in_a_browser_names_a_person_in_place(
+    shared: tuple, shared_server: Server
+) -> None:
     from playwright.sync_api import sync_playwright
 
     from camroll.accounts import set_password
     from camroll.db.models import User
     from tests.test_web import ARGS, CHROMIUM
 
-    client, assets = analysed
+    client, assets = shared
     with session_scope() as s:
         user = s.scalars(select(User).where(User.email == "analysed@example.org")).one()
         set_password(user, "correct horse")
@@ -371,11 +395,11 @@ def test_people_page_in_a_browser_names_a_person_in_place(analysed: tuple, serve
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
-        page.goto(server.url + "/login")
+        page.goto(shared_server.url + "/login")
         page.fill("input[name=email]", "analysed@example.org")
         page.fill("input[name=password]", "correct horse")
         page.click("button[type=submit]")
-        page.wait_for_url(server.url + "/")
+        page.wait_for_url(shared_server.url + "/")
         page.click("text=People")
         page.wait_for_load_state("networkidle")
         people = page.locator(".person")

@@ -15,7 +15,9 @@ from camroll.client.sync import walk
 from tests.conftest import ROLL, Server, make_user
 from tests.test_sync_e2e import all_assets, sync
 
-SUBSET = ROLL / "pigallery2"
+# 51 files (photos, GPX tracks, a broken JPEG, an empty file, a folder name with accents): the kill
+# at 15 assets lands mid-upload and mid-processing, as it did with all 236 of pigallery2.
+SUBSET = ROLL / "pigallery2" / "demo"
 
 
 def test_sigkill_mid_sync_then_restart_finishes_exactly_once(env: dict) -> None:
@@ -47,6 +49,8 @@ def test_sigkill_mid_sync_then_restart_finishes_exactly_once(env: dict) -> None:
             break
         time.sleep(0.1)
     server.kill()
+    local = {hashlib.sha256(f.read_bytes()).hexdigest() for f in walk(SUBSET)}
+    assert 15 <= done < len(local), done  # killed mid-sync, not before it or after it
     time.sleep(2)  # the client now meets refused connections and backs off
 
     server = Server(env, port=server.port).start()
@@ -58,7 +62,6 @@ def test_sigkill_mid_sync_then_restart_finishes_exactly_once(env: dict) -> None:
         assert first["failed"] == []
         again = sync(server, token, env, SUBSET)
         assert again["counts"]["uploaded"] == 0 and again["failed"] == []
-        local = {hashlib.sha256(f.read_bytes()).hexdigest() for f in walk(SUBSET)}
         assets = all_assets(server.client(token))
         checksums = [a["checksum"] for a in assets]
         assert len(checksums) == len(set(checksums))  # exactly once

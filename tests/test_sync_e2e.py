@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,41 @@ ODD_EXIF = [
 ]
 
 
+# Live Photos: a still and its motion clip, paired by Apple's ContentIdentifier.
+LIVE_PAIRS = [
+    ("lychee/Samples/train.jpg", "lychee/Samples/train.mov"),
+    (
+        "pigallery2/test-assets/live_photo/IMG_7943.HEIC",
+        "pigallery2/test-assets/live_photo/IMG_7943_HEVC.MOV",
+    ),
+]
+# PostgreSQL stores what SQLite stores; where they differ is the odd text metadata carries (NUL
+# bytes, long or badly encoded strings). Its run syncs the files that carry such metadata, the
+# broken ones and the Live Photos, not the whole roll again (90 s more of the same decoding).
+POSTGRES_PART = [
+    "exiftool-t",
+    "exif-samples/jpg/corrupted.jpg",
+    "exif-samples/jpg/invalid",
+    *BROKEN,
+    *(path for pair in LIVE_PAIRS for path in pair),
+]
+
+
+def roll_for(backend: str, root: Path) -> Path:
+    """The whole shared roll on SQLite; on PostgreSQL, POSTGRES_PART copied under `root` with
+    the same paths (the device paths the assertions name)."""
+    if backend == "sqlite":
+        return ROLL
+    for rel in POSTGRES_PART:
+        src, dst = ROLL / rel, root / rel
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    return root
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -56,19 +92,20 @@ def sync(server: Server, token: str, env: dict, folder: Path = ROLL) -> dict:
 
 
 def test_full_roll_syncs_once_byte_identical_encrypted_and_quarantined(
-    server: Server, env: dict
+    server: Server, env: dict, backend: str, tmp_path: Path
 ) -> None:
     token = make_user("roll@example.org")
-    files = list(walk(ROLL))
+    roll = roll_for(backend, tmp_path / "roll")
+    files = list(walk(roll))
     local = {f: sha256(f) for f in files}
 
-    first = sync(server, token, env)
+    first = sync(server, token, env, roll)
     assert first["failed"] == [], first["failed"]
     assert first["jobs"]["pending"] == 0 and first["jobs"]["failed"] == 0
     assert len(first["uploaded"]) == len(set(local.values()))
     assert len(first["uploaded"]) + len(first["skipped"]) == len(files)
 
-    second = sync(server, token, env)
+    second = sync(server, token, env, roll)
     assert second["counts"]["uploaded"] == 0
     assert second["counts"]["skipped"] == len(files)
 
@@ -93,19 +130,13 @@ def test_full_roll_syncs_once_byte_identical_encrypted_and_quarantined(
         if rel in by_path:
             assert by_path[rel]["status"] == "ready", by_path[rel]
     # Live Photos: the still and its motion clip point at each other (Apple ContentIdentifier).
-    for still, motion in [
-        ("lychee/Samples/train.jpg", "lychee/Samples/train.mov"),
-        (
-            "pigallery2/test-assets/live_photo/IMG_7943.HEIC",
-            "pigallery2/test-assets/live_photo/IMG_7943_HEVC.MOV",
-        ),
-    ]:
+    for still, motion in LIVE_PAIRS:
         assert by_path[still]["live_pair_id"] == by_path[motion]["id"]
         assert by_path[motion]["live_pair_id"] == by_path[still]["id"]
     ready = [a for a in assets if a["status"] == "ready"]
     kinds = {a["kind"] for a in ready}
     assert {"image", "video"} <= kinds
-    assert len(ready) > 250
+    assert len(ready) > (250 if roll == ROLL else 60), len(ready)
 
     # Originals come back byte-identical; previews decrypt to real images.
     for a in assets:
