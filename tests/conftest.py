@@ -98,12 +98,7 @@ def drop_test_database(name: str) -> None:
 def env(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """An isolated camroll configuration, applied to this process and handed to subprocesses."""
     values = {**isolated_env(tmp_path), "CAMROLL_DATABASE_URL": database_url}
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    clear_caches()
-    from camroll.db.migrate import upgrade
-
-    upgrade()
+    _apply(values, monkeypatch)
     yield values
     clear_caches()
 
@@ -116,6 +111,16 @@ def isolated_env(root: Path) -> dict[str, str]:
         "CAMROLL_DATABASE_URL": f"sqlite:///{data / 'camroll.db'}",
         "XDG_STATE_HOME": str(root / "state"),
     }
+
+
+def _apply(values: dict[str, str], patch: pytest.MonkeyPatch) -> None:
+    """Point this process at `values` (and a migrated database) instead of what it read."""
+    for k, v in values.items():
+        patch.setenv(k, v)
+    clear_caches()
+    from camroll.db.migrate import upgrade
+
+    upgrade()
 
 
 def clear_caches() -> None:
@@ -132,14 +137,17 @@ def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     """The `env` fixture, once per module: this process reads the same database."""
     values = isolated_env(tmp_path_factory.mktemp("module"))
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in values.items():
-            mp.setenv(k, v)
-        clear_caches()
-        from camroll.db.migrate import upgrade
-
-        upgrade()
+        _apply(values, mp)
         yield values
     clear_caches()
+
+
+@pytest.fixture(scope="module")
+def module_server(module_env: dict) -> Iterator[Server]:
+    """The `server` fixture, once per module, on `module_env`."""
+    server = Server(module_env).start()
+    yield server
+    server.stop()
 
 
 def free_port() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -90,18 +89,11 @@ def analysed(server: Server, env: dict, tmp_path: Path) -> tuple[httpx.Client, d
 
 
 @pytest.fixture(scope="module")
-def shared_server(module_env: dict) -> Iterator[Server]:
-    server = Server(module_env).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def shared(
-    shared_server: Server, module_env: dict, tmp_path_factory: pytest.TempPathFactory
+    module_server: Server, module_env: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[httpx.Client, dict[str, dict]]:
     """One library for the tests that only read it or name a person (not who is who)."""
-    return _analyse(shared_server, module_env, tmp_path_factory.mktemp("roll"))
+    return _analyse(module_server, module_env, tmp_path_factory.mktemp("roll"))
 
 
 def test_sync_finds_people_tags_places_and_quality(shared: tuple) -> None:
@@ -379,7 +371,7 @@ def test_analysis_jobs_queued_before_a_revocation_skip_its_step(env: dict, tmp_p
 
 
 def test_people_page_in_a_browser_names_a_person_in_place(
-    shared: tuple, shared_server: Server
+    shared: tuple, module_server: Server
 ) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -395,11 +387,11 @@ def test_people_page_in_a_browser_names_a_person_in_place(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
-        page.goto(shared_server.url + "/login")
+        page.goto(module_server.url + "/login")
         page.fill("input[name=email]", "analysed@example.org")
         page.fill("input[name=password]", "correct horse")
         page.click("button[type=submit]")
-        page.wait_for_url(shared_server.url + "/")
+        page.wait_for_url(module_server.url + "/")
         page.click("text=People")
         page.wait_for_load_state("networkidle")
         people = page.locator(".person")
