@@ -8,14 +8,13 @@ import io
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from camroll.db.engine import session_scope
 from camroll.db.models import Idea
@@ -29,15 +28,8 @@ DEMO = ROLL / "pigallery2" / "demo"
 
 
 @pytest.fixture(scope="module")
-def trip_server(module_env: dict) -> Iterator[Server]:
-    server = Server(module_env).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def trip(
-    trip_server: Server, module_env: dict, tmp_path_factory: pytest.TempPathFactory
+    module_server: Server, module_env: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[httpx.Client, list[dict]]:
     """The road trip synced, analysed and made into ideas once for this module (a minute of
     work): the restyle test runs last, as it ends by revoking `creations`."""
@@ -45,9 +37,9 @@ def trip(
     for p in DEMO.glob("*.jpg"):
         shutil.copy(p, roll / p.name)
     token = make_user("ideas@example.org")
-    client = trip_server.client(token)
+    client = module_server.client(token)
     client.put("/api/consent", json={"scopes": {**ANALYSIS, "creations": True}})
-    result = sync(trip_server, token, module_env, roll)
+    result = sync(module_server, token, module_env, roll)
     assert result["failed"] == [] and result["jobs"]["failed"] == 0, result
     # `sync --wait` waited for the ideas too.
     return client, client.get("/api/ideas").json()
@@ -108,8 +100,42 @@ def test_the_road_trip_becomes_a_recap_and_a_collage(trip: tuple, tmp_path: Path
     assert any(n.startswith("creations/Road trip") and n.endswith(".mp4") for n in zf.namelist())
 
 
+def test_an_idea_made_while_a_scope_it_draws_on_is_switched_off_is_not_kept(
+    trip: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idea's media takes seconds to make (a recap's encode). If the owner switches off a
+    scope it draws on meanwhile, the pass must not write it after the revocation deleted the
+    rest: the revocation would have nothing left to delete. Runs before the restyle test,
+    which revokes `creations` at its end."""
+    from camroll.consent_change import change_scopes
+    from camroll.db.models import User
+    from camroll.ideas import media
+    from camroll.ideas.generate import refresh_ideas
+
+    client, _ = trip
+    user_id = _user_id(client)
+    with session_scope() as s:  # the pass makes again what is missing: the suggestions
+        s.execute(delete(Idea).where(Idea.user_id == user_id, Idea.state == "suggested"))
+    render = media.render_collage_for
+    switched: list[str] = []
+
+    def render_while_places_go_off(*args: object, **kwargs: object) -> bytes:
+        if not switched:  # the owner switches places off as the first collage renders
+            with session_scope() as s:
+                switched.extend(change_scopes(s, s.get(User, user_id), {"places": False}, "t"))
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(media, "render_collage_for", render_while_places_go_off)
+    refresh_ideas(user_id, full=True)
+    assert switched == ["places"]
+    with session_scope() as s:
+        scopes = s.scalars(select(Idea.scope).where(Idea.user_id == user_id)).all()
+    assert scopes, "ideas that do not draw on places are still made"
+    assert [scope for scope in scopes if "places" in scope.split("+")] == []
+
+
 def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(
-    trip: tuple, trip_server: Server, tmp_path: Path
+    trip: tuple, module_server: Server, tmp_path: Path
 ) -> None:
     from camroll.create.ai_label import read_ai_labels
 
@@ -149,7 +175,7 @@ def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(
     )
     assert unknown.status_code == 422
 
-    stranger = trip_server.client(make_user("stranger-ideas@example.org"))
+    stranger = module_server.client(make_user("stranger-ideas@example.org"))
     stranger.put("/api/consent", json={"scopes": {"creations": True}})
     assert stranger.get(f"/api/ideas/{made['id']}").status_code == 404
     assert stranger.get(f"/api/ideas/{made['id']}/media").status_code == 404

@@ -343,3 +343,37 @@ def test_a_job_mark_that_collides_with_another_writer_keeps_the_rest_of_its_tran
             ("analyze", "pending"),
             ("process_asset", "done"),
         ]
+
+
+@pytest.mark.backends("postgresql")
+def test_a_result_kept_while_its_scope_is_being_switched_off_waits_and_is_refused(
+    env: dict,
+) -> None:
+    """`still_consented` is asked in the transaction that keeps a long-made result (an idea's
+    media). A revocation written but not yet committed must make it wait, then say no: read
+    without the lock it says yes, and the result lands after the revocation's deletion."""
+    import threading
+
+    from camroll.consent.gate import set_scopes
+    from camroll.db.engine import session_scope
+    from camroll.pipeline.step import still_consented
+
+    with session_scope() as s:
+        user = _library(s, {scope: True for scope in ALL_SCOPES})[0]
+    answers: list[bool] = []
+
+    def keep_result() -> None:
+        with session_scope() as s:
+            answers.append(still_consented(s, user, ["creations", "places"]))
+
+    worker = threading.Thread(target=keep_result)
+    with session_scope() as revoking:
+        assert set_scopes(revoking, user, {"places": False}, client="test") == ["places"]
+        revoking.flush()
+        worker.start()
+        worker.join(1.0)
+        assert worker.is_alive()  # waits for the revocation to end
+    worker.join(30)
+    assert answers == [False]
+    with session_scope() as s:  # and without a revocation in flight it says yes
+        assert still_consented(s, user, ["creations", "content"])

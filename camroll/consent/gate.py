@@ -32,18 +32,22 @@ def is_granted(session: Session, user_id: str, scope: str) -> bool:
     return scope in granted_scopes(session, user_id, {scope})
 
 
-def granted_scopes(session: Session, user_id: str, scopes: set[str]) -> set[str]:
+def granted_scopes(
+    session: Session, user_id: str, scopes: set[str], *, held: bool = False
+) -> set[str]:
     """Which of `scopes` count now, as `is_granted` says for each: one query for all of them
-    (a finished upload asks for every analysis step's scope)."""
-    user = session.get(User, user_id)
+    (a finished upload asks for every analysis step's scope). `held`: read afresh, under a
+    share lock on PostgreSQL, for a check inside the transaction that keeps a result."""
+    due = select(User.deletion_due_at, User.id).where(User.id == user_id)
+    states = select(ConsentState.scope, ConsentState.granted).where(
+        ConsentState.user_id == user_id, ConsentState.scope.in_(scopes | {"cloud_processing"})
+    )
+    if held:  # a revocation's uncommitted change is waited for; a later one waits for this
+        due, states = due.with_for_update(read=True), states.with_for_update(read=True)
+    user = session.execute(due).first()
     if user is None or user.deletion_due_at is not None:
         return set()
-    rows = session.scalars(
-        select(ConsentState).where(
-            ConsentState.user_id == user_id, ConsentState.scope.in_(scopes | {"cloud_processing"})
-        )
-    ).all()
-    on = {r.scope for r in rows if r.granted}
+    on = {scope for scope, granted in session.execute(states) if granted}
     return scopes & on if "cloud_processing" in on else set()
 
 

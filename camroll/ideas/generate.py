@@ -37,7 +37,7 @@ from camroll.db.models import (
 )
 from camroll.db.plans import by_row
 from camroll.ideas import media
-from camroll.pipeline.step import BaseStep, may_use, run_steps
+from camroll.pipeline.step import BaseStep, may_use, run_steps, still_consented
 
 if TYPE_CHECKING:
     from camroll.moments.events import MomentItem
@@ -1340,6 +1340,10 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
             for k, v in values.items():
                 setattr(idea, k, v)
         session.flush()
+        if not still_consented(session, user_id, values["scope"].split("+")):
+            session.rollback()  # switched off while it rendered: none of it is kept
+            log.info("idea %s for %s dropped: a scope it drew on was switched off", s.kind, user_id)
+            continue
         if data is not None:
             idea.blob_key = media.store_media(session, user_id, idea.id, data)
             idea.media_mime = mime

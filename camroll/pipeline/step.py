@@ -18,7 +18,7 @@ off). The runner still asks again right before each step runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -135,6 +135,16 @@ def consented(session: Session, user_id: str, steps: Sequence[Sc]) -> list[Sc]:
     job only when one of its steps would run."""
     on = granted_scopes(session, user_id, {s.scope for s in steps})
     return [s for s in steps if s.scope in on]
+
+
+def still_consented(session: Session, user_id: str, scopes: Iterable[str]) -> bool:
+    """Inside a step's `run`, after the first write of the transaction that keeps a result it
+    took long to make (a recap's encode): whether every scope the result drew on is still
+    granted. The read waits for a revocation in flight (PostgreSQL's share lock; on SQLite the
+    transaction already holds the write lock), so either the revocation ended first and the
+    result is dropped, or it waits for this commit and then deletes the result with the rest."""
+    wanted = set(scopes)
+    return granted_scopes(session, user_id, wanted, held=True) == wanted
 
 
 def require_step(session: Session, user_id: str, step: Scoped) -> None:
