@@ -15,6 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from camroll.db.engine import session_scope
 from camroll.db.models import Idea
@@ -109,7 +110,7 @@ def test_an_idea_made_while_a_scope_it_draws_on_is_switched_off_is_not_kept(
     which revokes `creations` at its end."""
     from camroll.consent_change import change_scopes
     from camroll.db.models import User
-    from camroll.ideas import media
+    from camroll.ideas import generate, media
     from camroll.ideas.generate import refresh_ideas
 
     client, _ = trip
@@ -132,6 +133,58 @@ def test_an_idea_made_while_a_scope_it_draws_on_is_switched_off_is_not_kept(
         scopes = s.scalars(select(Idea.scope).where(Idea.user_id == user_id)).all()
     assert scopes, "ideas that do not draw on places are still made"
     assert [scope for scope in scopes if "places" in scope.split("+")] == []
+
+    # Later passes do not even draw them: a trip's recap, encoded daily and dropped.
+    written: list[str] = []
+    keep = generate.still_consented
+
+    def asked(session: Session, owner: str, scopes: list[str]) -> bool:
+        written.extend(scopes)
+        return keep(session, owner, scopes)
+
+    monkeypatch.setattr(generate, "still_consented", asked)
+    with session_scope() as s:
+        s.execute(delete(Idea).where(Idea.user_id == user_id, Idea.state == "suggested"))
+    refresh_ideas(user_id, full=True)
+    assert written and "places" not in written
+
+
+def test_two_passes_at_once_make_each_idea_once(
+    trip: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's ideas pass and the daily full one can run at once for one owner, and both make
+    the same new idea. The one that writes second must keep the other's and finish: failing the
+    job on the fingerprint's uniqueness made Huey run the whole pass again."""
+    from camroll.ideas import generate
+
+    client, _ = trip
+    user_id = _user_id(client)
+    with session_scope() as s:  # both passes make the themes again (collages: quick to draw)
+        s.execute(delete(Idea).where(Idea.user_id == user_id, Idea.kind == "theme"))
+    choose = generate.suggestions
+    second: list[int] = []
+
+    def chosen_while_another_pass_runs(*args: object, **kwargs: object) -> list:
+        found = choose(*args, **kwargs)
+        first = next(s for s in found if s.kind == "theme" and s.render)
+        render = first.render
+
+        def render_beside_a_second_pass(session: object, assets: list) -> tuple[bytes, str]:
+            if not second:  # the other pass starts while this one draws its first idea
+                second.append(-1)
+                second[0] = generate.refresh_ideas(user_id, full=True)
+            return render(session, assets)
+
+        first.render = render_beside_a_second_pass
+        return found
+
+    monkeypatch.setattr(generate, "suggestions", chosen_while_another_pass_runs)
+    assert generate.refresh_ideas(user_id, full=True) == 0, "the other pass made them all"
+    assert second[0] >= 1
+    with session_scope() as s:
+        made = s.scalars(select(Idea).where(Idea.user_id == user_id, Idea.kind == "theme")).all()
+    # Each idea once, with the media of the pass that wrote it.
+    assert len([i for i in made if i.blob_key]) == second[0]
 
 
 def test_make_your_own_restyle_labelled_as_ai_and_bad_requests(

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, true, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, load_only
 
 from camroll import job_runs
@@ -1212,7 +1213,9 @@ class IdeasStep(BaseStep):
 
     name = "ideas"
     scope = "creations"
-    uses = ("faces",)  # face boxes, clip segments and smiles in what it draws (ideas/media.py)
+    # Face boxes, clip segments and smiles in what it draws (ideas/media.py); what each idea
+    # drew on (`Suggestion.drew_on`): trips' places, quality and tags.
+    uses = ("faces", "places", "content")
     reads = ("assets", "asset_tags", "asset_quality", "faces", "people", "asset_places")
     writes = ("ideas", "idea media", "library_state.ideas_until")
 
@@ -1230,6 +1233,11 @@ def refresh_ideas(user_id: str, today: date | None = None, full: bool | None = N
     with session_scope() as session:
         done = run_steps(session, user_id, [IdeasStep(today, full)], user_id)[0]
         return done.value if done.ran else 0
+
+
+def _made_meanwhile(session: Session, user_id: str, fingerprint: str) -> bool:
+    found = select(Idea.id).where(Idea.user_id == user_id, Idea.fingerprint == fingerprint)
+    return session.scalar(found) is not None
 
 
 def _generate(session: Session, user_id: str, today: date | None, full: bool | None) -> int:
@@ -1251,6 +1259,9 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
         found = suggestions(session, user_id, today, lib, faces=faces)
     else:
         lib, found = batch_suggestions(session, user_id, batch, today, faces=faces)
+    # Only what the owner allows now: an idea drawing on a scope that is off would be drawn
+    # (a recap's encode), then dropped at its write, every day.
+    found = [s for s in found if all(may_use(scope) for scope in s.drew_on)]
     # Only the ideas made again are read (a batch touches a few of the library's hundreds).
     fingerprints = sorted({s.fingerprint for s in found})
     existing = {
@@ -1303,6 +1314,8 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
         todo.append((s, idea, members))
     session.commit()  # at most scopes written: ends the read transaction
     for s, idea, members in todo:
+        if idea is None and _made_meanwhile(session, user_id, s.fingerprint):
+            continue  # another pass for this owner made it while this one rendered others
         # Render first, with no write pending: on SQLite a write transaction held through a
         # 30 s video encode would lock every other writer out.
         try:
@@ -1326,6 +1339,7 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
             "updated_at": utcnow(),
             "scope": media.creation_scope(session, _render_kind(s), s.assets, s.drew_on),
         }
+        new = idea is None
         if idea is None:
             idea = Idea(
                 user_id=user_id,
@@ -1339,7 +1353,16 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
         else:
             for k, v in values.items():
                 setattr(idea, k, v)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            if new and _made_meanwhile(session, user_id, s.fingerprint):
+                # Another pass for this owner (a batch beside the daily one) wrote this idea
+                # while this one rendered it: theirs stands, the rest of this pass goes on.
+                log.info("idea %s for %s was made by another pass meanwhile", s.kind, user_id)
+                continue
+            raise
         if not still_consented(session, user_id, values["scope"].split("+")):
             session.rollback()  # switched off while it rendered: none of it is kept
             log.info("idea %s for %s dropped: a scope it drew on was switched off", s.kind, user_id)
