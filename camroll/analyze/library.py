@@ -384,11 +384,13 @@ def refresh_duplicates(session: Session, user_id: str) -> None:
 def _candidates(
     session: Session, user_id: str, index: HashIndex, q: AssetQuality, at: datetime
 ) -> list[tuple[AssetQuality, datetime]]:
-    """Rows that may join `q`: a hash within BURST_DISTANCE bits (from the owner's hash index),
-    or a capture time within BURST_SECONDS (bursts)."""
-    from camroll.analyze.similar import BURST_DISTANCE, BURST_SECONDS
+    """Rows that may join `q`: a hash within DUPLICATE_DISTANCE bits (from the owner's hash
+    index), or a capture time within BURST_SECONDS (bursts, which `edge_kind` then checks
+    against BURST_DISTANCE). Asking the index for BURST_DISTANCE instead read rows that cannot
+    join: unrelated hashes that far apart are ~1 in 4,000, so ~14 per photo at 50k."""
+    from camroll.analyze.similar import BURST_SECONDS, DUPLICATE_DISTANCE
 
-    near = index.within(q.phash, BURST_DISTANCE)
+    near = index.within(q.phash, DUPLICATE_DISTANCE)
     window = timedelta(seconds=BURST_SECONDS + 1)
     by_hash = select(AssetQuality, Asset.sort_at).join(Asset, Asset.id == AssetQuality.asset_id)
     # The index may hold a hash since replaced or deleted: the rows read here are the truth.
