@@ -91,7 +91,8 @@ def _answering(answers: dict[str, bool]) -> Iterator[None]:
 def _execute(session: Session, user_id: str, step: Step[S], subject: S) -> Any:
     """Run a step whose scope was granted: answer its optional scopes, run, then clean up
     whatever happened."""
-    answers = {scope: is_granted(session, user_id, scope) for scope in step.uses}
+    on = granted_scopes(session, user_id, set(step.uses)) if step.uses else set()
+    answers = {scope: scope in on for scope in step.uses}  # one query for all of them
     try:
         with _answering(answers):
             return step.run(session, subject)
