@@ -1340,7 +1340,7 @@ def _generate(session: Session, user_id: str, today: date | None, full: bool | N
             "scope": media.creation_scope(session, _render_kind(s), s.assets, s.drew_on),
         }
         new = idea is None
-        if idea is None:
+        if new:
             idea = Idea(
                 user_id=user_id,
                 model=IDEAS_MODEL[0],
